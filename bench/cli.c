@@ -1,0 +1,303 @@
+/* Problem lists for the CLI: descriptors, shape files, built-in suites, integer
+ * ranges and grids over descriptor fields. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int err_out(char *err, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, len, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+int cbp_point_parse(const char *text, cbp_point *pt, char *err, size_t err_len) {
+  memset(pt, 0, sizeof *pt);
+  int st;
+  if (strstr(text, "ic")) {
+    st = convbp_conv_parse(text, &pt->conv, pt->name, sizeof pt->name, err, err_len);
+    if (!st) st = convbp_conv_format(&pt->conv, pt->name, pt->desc, sizeof pt->desc);
+  } else {
+    pt->is_mma = 1;
+    st = convbp_mma_parse(text, &pt->mma, pt->name, sizeof pt->name, err, err_len);
+    if (!st) st = convbp_mma_format(&pt->mma, pt->name, pt->desc, sizeof pt->desc);
+  }
+  return st ? -1 : 0;
+}
+
+int cbp_points_add(cbp_point_list *l, const cbp_point *pt) {
+  if (l->count == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    cbp_point *items = realloc(l->items, (size_t)cap * sizeof *items);
+    if (!items) return -1;
+    l->items = items;
+    l->cap = cap;
+  }
+  l->items[l->count++] = *pt;
+  return 0;
+}
+
+void cbp_points_free(cbp_point_list *l) {
+  free(l->items);
+  memset(l, 0, sizeof *l);
+}
+
+int cbp_points_load_file(cbp_point_list *l, const char *path, char *err, size_t err_len) {
+  FILE *f = fopen(path, "r");
+  if (!f) return err_out(err, err_len, "cannot read problems file '%s': %s", path, strerror(errno));
+  char line[1024];
+  int lineno = 0, rc = 0;
+  while (fgets(line, sizeof line, f)) {
+    lineno++;
+    line[strcspn(line, "#\r\n")] = 0;
+    char *s = line;
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    if (!*s) continue;
+    cbp_point pt;
+    char perr[256];
+    if (cbp_point_parse(s, &pt, perr, sizeof perr)) {
+      rc = err_out(err, err_len, "%s:%d: %s", path, lineno, perr);
+      break;
+    }
+    if (cbp_points_add(l, &pt)) {
+      rc = err_out(err, err_len, "out of memory");
+      break;
+    }
+  }
+  if (!rc && ferror(f)) rc = err_out(err, err_len, "error reading '%s'", path);
+  fclose(f);
+  return rc;
+}
+
+/* Suites, named by role as benchdnn's shape files are. */
+static const char *const suite_resnet50[] = {
+    "mb8ic3ih224oc64oh112kh7sh2ph3n\"conv1\"",
+    "mb8ic64ih56oc256oh56kh1ph0n\"res2a_branch1\"",
+    "mb8ic64ih56oc64oh56kh1ph0n\"res2a_branch2a\"",
+    "mb8ic64ih56oc64oh56kh3ph1n\"res2a_branch2b\"",
+    "mb8ic256ih56oc64oh56kh1ph0n\"res2b_branch2a\"",
+    "mb8ic256ih56oc512oh28kh1sh2ph0n\"res3a_branch1\"",
+    "mb8ic256ih56oc128oh28kh1sh2ph0n\"res3a_branch2a\"",
+    "mb8ic128ih28oc128oh28kh3ph1n\"res3a_branch2b\"",
+    "mb8ic128ih28oc512oh28kh1ph0n\"res3a_branch2c\"",
+    "mb8ic512ih28oc128oh28kh1ph0n\"res3b_branch2a\"",
+    "mb8ic512ih28oc1024oh14kh1sh2ph0n\"res4a_branch1\"",
+    "mb8ic512ih28oc256oh14kh1sh2ph0n\"res4a_branch2a\"",
+    "mb8ic256ih14oc256oh14kh3ph1n\"res4a_branch2b\"",
+    "mb8ic256ih14oc1024oh14kh1ph0n\"res4a_branch2c\"",
+    "mb8ic1024ih14oc256oh14kh1ph0n\"res4b_branch2a\"",
+    "mb8ic1024ih14oc2048oh7kh1sh2ph0n\"res5a_branch1\"",
+    "mb8ic1024ih14oc512oh7kh1sh2ph0n\"res5a_branch2a\"",
+    "mb8ic512ih7oc512oh7kh3ph1n\"res5a_branch2b\"",
+    "mb8ic512ih7oc2048oh7kh1ph0n\"res5a_branch2c\"",
+    "mb8ic2048ih7oc512oh7kh1ph0n\"res5b_branch2a\"",
+    NULL};
+static const char *const suite_vgg16[] = {
+    "mb2ic3ih224oc64oh224kh3ph1n\"conv1_1\"",   "mb2ic64ih224oc64oh224kh3ph1n\"conv1_2\"",
+    "mb2ic64ih112oc128oh112kh3ph1n\"conv2_1\"", "mb2ic128ih112oc128oh112kh3ph1n\"conv2_2\"",
+    "mb2ic128ih56oc256oh56kh3ph1n\"conv3_1\"",  "mb2ic256ih56oc256oh56kh3ph1n\"conv3_2\"",
+    "mb2ic256ih28oc512oh28kh3ph1n\"conv4_1\"",  "mb2ic512ih28oc512oh28kh3ph1n\"conv4_2\"",
+    "mb2ic512ih14oc512oh14kh3ph1n\"conv5_1\"",  NULL};
+/* Shapes that break naive recipes: remainders, dilations, pads beyond reach. */
+static const char *const suite_edge[] = {
+    "mb2ic32ih6oc32kh3sh2ph0n\"remainder_1\"",
+    "mb2ic32ih14oc32kh3sh4ph1n\"remainder_3_stride_4\"",
+    "mb2ic32ih15oc32kh3sh2ph1dh1n\"dilated_strided\"",
+    "mb2ic32ih13oc32kh3ph2dh2n\"dilation_3\"",
+    "mb2ic32ih7oc32kh3ph4n\"pad_beyond_reach\"",
+    "mb2ic32ih3oc32kh5ph2n\"kernel_larger_than_image\"",
+    "mb2ic32ih9iw17oc48kh1kw5pw2n\"rect_1x5\"",
+    "mb2ic64ih16oc64kh1sh2ph0n\"1x1_stride_2\"",
+    "mb1ic3ih31oc17kh7sh3ph3n\"odd_stem\"",
+    "mb3ic5ih11oc7kh3sh2ph1n\"primes\"",
+    NULL};
+static const char *const suite_mma[] = {
+    "m32n1000k2048n\"resnet_fc\"",      "m512n768k768n\"bert_qkv\"",
+    "m512n3072k768n\"bert_ffn_up\"",    "m512n768k3072n\"bert_ffn_down\"",
+    "m1024n1024k1024n\"square_1k\"",   "m128n4096k4096n\"gpt_proj\"",
+    NULL};
+static const char *const suite_small[] = {
+    "mb2ic16ih14oc16kh3ph1n\"small_3x3\"",  "mb2ic32ih14oc64kh1ph0n\"small_1x1\"",
+    "mb2ic16ih15oc32kh3sh2ph1n\"small_s2\"", "mb2ic8ih12oc8kh3ph2dh1n\"small_dilated\"",
+    "m128n256k512n\"small_fc\"",            NULL};
+
+static const struct {
+  const char *name;
+  const char *const *lines;
+} suites[] = {{"resnet50", suite_resnet50}, {"vgg16", suite_vgg16}, {"edge", suite_edge},
+              {"mma", suite_mma},           {"small", suite_small}};
+
+const char *cbp_suite_names(void) { return "resnet50, vgg16, edge, mma, small"; }
+
+int cbp_points_load_suite(cbp_point_list *l, const char *suite, char *err, size_t err_len) {
+  for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
+    if (strcmp(suites[i].name, suite)) continue;
+    for (const char *const *s = suites[i].lines; *s; s++) {
+      cbp_point pt;
+      if (cbp_point_parse(*s, &pt, err, err_len) || cbp_points_add(l, &pt)) return -1;
+    }
+    return 0;
+  }
+  return err_out(err, err_len, "unknown suite '%s' (known: %s)", suite, cbp_suite_names());
+}
+
+/* A whole decimal number in [min_value, INT_MAX], with nothing after it. */
+static int parse_int(const char *s, size_t len, int min_value, int *out) {
+  if (len == 0 || len > 12) return -1;
+  char buf[16];
+  memcpy(buf, s, len);
+  buf[len] = 0;
+  char *end;
+  errno = 0;
+  long long v = strtoll(buf, &end, 10);
+  if (*end || errno || v < min_value || v > INT_MAX || !(isdigit((unsigned char)buf[0]) || buf[0] == '-')) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+int cbp_parse_int_list(const char *text, int min_value, int **values, int *count, char *err,
+                       size_t err_len) {
+  int *v = NULL, n = 0, cap = 0;
+  const char *s = text;
+  if (!*s) return err_out(err, err_len, "empty list");
+  for (;;) {
+    size_t len = strcspn(s, ",");
+    const char *c1 = memchr(s, ':', len);
+    int lo, hi, step = 1, mult = 0;
+    if (!c1) {
+      if (parse_int(s, len, min_value, &lo))
+        return free(v), err_out(err, err_len, "'%.*s' in '%s' is not a whole number >= %d",
+                                (int)len, s, text, min_value);
+      hi = lo;
+    } else {
+      const char *c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - s));
+      size_t hlen = (size_t)((c2 ? c2 : s + len) - (c1 + 1));
+      if (parse_int(s, (size_t)(c1 - s), min_value, &lo) || parse_int(c1 + 1, hlen, min_value, &hi))
+        return free(v), err_out(err, err_len, "range '%.*s' in '%s' needs LO:HI[:STEP|:xFACTOR] with whole numbers >= %d",
+                                (int)len, s, text, min_value);
+      if (c2) {
+        const char *st = c2 + 1;
+        size_t slen = (size_t)(s + len - st);
+        if (slen && *st == 'x') mult = 1, st++, slen--;
+        if (parse_int(st, slen, mult ? 2 : 1, &step))
+          return free(v), err_out(err, err_len, "range '%.*s' in '%s': step must be a whole number >= 1 (or x2 and up)",
+                                  (int)len, s, text);
+      }
+      if (hi < lo) return free(v), err_out(err, err_len, "range '%.*s' in '%s' is empty (%d > %d)", (int)len, s, text, lo, hi);
+    }
+    for (long long x = lo; x <= hi; x = mult ? x * step : x + step) {
+      if (mult && x == 0) return free(v), err_out(err, err_len, "range '%.*s' multiplies 0", (int)len, s);
+      if (n == cap) {
+        cap = cap ? 2 * cap : 8;
+        if (cap > 100000) return free(v), err_out(err, err_len, "list '%s' is too long", text);
+        int *nv = realloc(v, (size_t)cap * sizeof *nv);
+        if (!nv) return free(v), err_out(err, err_len, "out of memory");
+        v = nv;
+      }
+      v[n++] = (int)x;
+    }
+    s += len;
+    if (!*s) break;
+    s++;
+  }
+  *values = v;
+  *count = n;
+  return 0;
+}
+
+/* Sets a field of a conv problem; the height fields also set their width twins
+   unless the width field has its own axis (square rule, as in descriptors). */
+static int set_field(convbp_conv *c, const char *field, int v, int width_has_axis) {
+  static const struct {
+    const char *name;
+    size_t off, twin; /* twin: width field offset, or (size_t)-1 */
+    int delta;        /* value stored = v + delta (dh is 0-based) */
+  } map[] = {
+      {"mb", offsetof(convbp_conv, n), (size_t)-1, 0},
+      {"ic", offsetof(convbp_conv, c), (size_t)-1, 0},
+      {"oc", offsetof(convbp_conv, k), (size_t)-1, 0},
+      {"ih", offsetof(convbp_conv, h), offsetof(convbp_conv, w), 0},
+      {"iw", offsetof(convbp_conv, w), (size_t)-1, 0},
+      {"kh", offsetof(convbp_conv, r), offsetof(convbp_conv, s), 0},
+      {"kw", offsetof(convbp_conv, s), (size_t)-1, 0},
+      {"sh", offsetof(convbp_conv, stride_h), offsetof(convbp_conv, stride_w), 0},
+      {"sw", offsetof(convbp_conv, stride_w), (size_t)-1, 0},
+      {"ph", offsetof(convbp_conv, pad_h), offsetof(convbp_conv, pad_w), 0},
+      {"pw", offsetof(convbp_conv, pad_w), (size_t)-1, 0},
+      {"dh", offsetof(convbp_conv, dil_h), offsetof(convbp_conv, dil_w), 1},
+      {"dw", offsetof(convbp_conv, dil_w), (size_t)-1, 1},
+  };
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+    if (strcmp(map[i].name, field)) continue;
+    int stored = v + map[i].delta;
+    memcpy((char *)c + map[i].off, &stored, sizeof stored);
+    if (map[i].twin != (size_t)-1 && !width_has_axis) memcpy((char *)c + map[i].twin, &stored, sizeof stored);
+    return 0;
+  }
+  return -1;
+}
+
+static const char *width_twin(const char *field) {
+  static const char *const pairs[][2] = {{"ih", "iw"}, {"kh", "kw"}, {"sh", "sw"}, {"ph", "pw"}, {"dh", "dw"}};
+  for (size_t i = 0; i < 5; i++)
+    if (!strcmp(field, pairs[i][0])) return pairs[i][1];
+  return NULL;
+}
+
+int cbp_grid_expand(cbp_point_list *l, const cbp_grid_axis *axes, int naxes, char *err,
+                    size_t err_len) {
+  if (naxes == 0) return 0;
+  cbp_point_list out = {0};
+  for (int b = 0; b < l->count; b++) {
+    const cbp_point *base = &l->items[b];
+    if (base->is_mma) {
+      if (cbp_points_add(&out, base)) goto nomem;
+      continue;
+    }
+    long long combos = 1;
+    for (int a = 0; a < naxes; a++) combos *= axes[a].count;
+    if (combos > 1000000) {
+      cbp_points_free(&out);
+      return err_out(err, err_len, "grid has %lld points; at most 1000000", combos);
+    }
+    for (long long idx = 0; idx < combos; idx++) {
+      cbp_point pt = *base;
+      long long rest = idx;
+      for (int a = 0; a < naxes; a++) {
+        int v = axes[a].values[rest % axes[a].count];
+        rest /= axes[a].count;
+        const char *twin = width_twin(axes[a].field);
+        int twin_has_axis = 0;
+        for (int t = 0; twin && t < naxes; t++) twin_has_axis |= !strcmp(axes[t].field, twin);
+        if (set_field(&pt.conv, axes[a].field, v, twin_has_axis)) {
+          cbp_points_free(&out);
+          return err_out(err, err_len, "unknown grid field '%s'", axes[a].field);
+        }
+      }
+      int st = convbp_conv_validate(&pt.conv);
+      if (st == CONVBP_ERR_PROBLEM) continue; /* empty output: not a point of the grid */
+      if (st) {
+        cbp_points_free(&out);
+        return err_out(err, err_len, "grid point from '%s': %s", base->desc, convbp_strerror(st));
+      }
+      char name[64];
+      snprintf(name, sizeof name, "%s", base->name);
+      convbp_conv_format(&pt.conv, name, pt.desc, sizeof pt.desc);
+      if (cbp_points_add(&out, &pt)) goto nomem;
+    }
+  }
+  cbp_points_free(l);
+  *l = out;
+  return 0;
+nomem:
+  cbp_points_free(&out);
+  return err_out(err, err_len, "out of memory");
+}

@@ -1,0 +1,72 @@
+/* Shared pieces of the convbp command-line tool. */
+#ifndef CONVBP_CLI_H
+#define CONVBP_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "convbp.h"
+#include "machine.h"
+
+/* Exit codes: 0 ok, 1 a run failed or found a wrong result, 2 usage or input
+   error, 3 output could not be written, 130 interrupted. */
+enum { EXIT_WRONG = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_INTERRUPTED = 130 };
+
+typedef struct {
+  int is_mma;
+  convbp_conv conv;
+  convbp_mma mma;
+  char name[64];
+  char desc[192]; /* canonical descriptor, with its name */
+} cbp_point;
+
+typedef struct {
+  cbp_point *items;
+  int count, cap;
+} cbp_point_list;
+
+/* Parses one descriptor (conv when it has "ic", else mma) into a point. */
+int cbp_point_parse(const char *text, cbp_point *pt, char *err, size_t err_len);
+int cbp_points_add(cbp_point_list *l, const cbp_point *pt);
+void cbp_points_free(cbp_point_list *l);
+/* Reads a benchdnn-style shape file: one descriptor per line, '#' comments. */
+int cbp_points_load_file(cbp_point_list *l, const char *path, char *err, size_t err_len);
+/* Built-in suites: resnet50, vgg16, edge, mma, small. */
+int cbp_points_load_suite(cbp_point_list *l, const char *suite, char *err, size_t err_len);
+const char *cbp_suite_names(void);
+
+/* Integer lists: "1,8,32", "64:512:x2", "1:4", "1:9:2". */
+int cbp_parse_int_list(const char *text, int min_value, int **values, int *count, char *err,
+                       size_t err_len);
+
+/* Grid over descriptor fields, applied to every conv base point. */
+typedef struct {
+  const char *field; /* "mb", "ic", ... */
+  int *values;
+  int count;
+} cbp_grid_axis;
+int cbp_grid_expand(cbp_point_list *l, const cbp_grid_axis *axes, int naxes, char *err,
+                    size_t err_len);
+
+/* CSV (csv.c). */
+extern const char *const cbp_csv_columns[];
+int cbp_csv_column_count(void);
+int cbp_csv_column_index(const char *name);
+/* One parsed CSV file: rows of fields. */
+typedef struct {
+  char ***rows;
+  int nrows, ncols;
+  int *col; /* col[i]: this file's column for schema column i, or -1 */
+} cbp_csv;
+int cbp_csv_read(const char *path, cbp_csv *csv, char *err, size_t err_len);
+void cbp_csv_free(cbp_csv *csv);
+const char *cbp_csv_get(const cbp_csv *csv, int row, const char *column);
+void cbp_csv_write_field(FILE *f, const char *s, int last);
+void cbp_csv_write_header(FILE *f);
+
+int cbp_cmd_sweep(int argc, char **argv);
+int cbp_cmd_gbench(int argc, char **argv);
+int cbp_cmd_best(int argc, char **argv);
+int cbp_cmd_run(int argc, char **argv);
+
+#endif

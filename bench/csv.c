@@ -1,0 +1,367 @@
+/* convbp's CSV: the one schema (columns are only ever added, at the end), a
+ * writer that quotes per RFC 4180, a reader that rejects foreign or truncated
+ * files, and `convbp best`, the winner table. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const char *const cbp_csv_columns[] = {
+    "problem", "name", "op", "strategy", "threads", "bind", "n", "c", "h", "w", "k", "r", "s",
+    "pad_h", "pad_w", "stride_h", "stride_w", "dil_h", "dil_w", "p", "q", "m", "cpusets", "reps",
+    "iterations", "time_min_ms", "time_median_ms", "time_mean_ms", "time_max_ms",
+    "time_stddev_ms", "time_cv", "gflops", "gflops_nopad", "peak_pct", "workspace_bytes",
+    "max_rel_err", "err_ratio", "status", "reason", NULL};
+
+int cbp_csv_column_count(void) {
+  int n = 0;
+  while (cbp_csv_columns[n]) n++;
+  return n;
+}
+
+int cbp_csv_column_index(const char *name) {
+  for (int i = 0; cbp_csv_columns[i]; i++)
+    if (!strcmp(cbp_csv_columns[i], name)) return i;
+  return -1;
+}
+
+void cbp_csv_write_field(FILE *f, const char *s, int last) {
+  if (strpbrk(s, ",\"\n\r")) {
+    fputc('"', f);
+    for (; *s; s++) {
+      if (*s == '"') fputc('"', f);
+      fputc(*s, f);
+    }
+    fputc('"', f);
+  } else {
+    fputs(s, f);
+  }
+  fputc(last ? '\n' : ',', f);
+}
+
+void cbp_csv_write_header(FILE *f) {
+  int n = cbp_csv_column_count();
+  for (int i = 0; i < n; i++) cbp_csv_write_field(f, cbp_csv_columns[i], i == n - 1);
+}
+
+static int err_out(char *err, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, len, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* Splits one record starting at *pos; returns fields, or NULL at a quote that
+   never closes (a file cut mid-row). */
+static char **split_record(const char *text, size_t *pos, int *nfields) {
+  size_t cap = 16, n = 0;
+  char **fields = malloc(cap * sizeof *fields);
+  size_t i = *pos;
+  for (;;) {
+    size_t bcap = 32, blen = 0;
+    char *buf = malloc(bcap);
+    int quoted = text[i] == '"';
+    if (quoted) i++;
+    for (;;) {
+      char ch = text[i];
+      if (quoted) {
+        if (!ch) {
+          free(buf);
+          for (size_t j = 0; j < n; j++) free(fields[j]);
+          free(fields);
+          return NULL;
+        }
+        if (ch == '"') {
+          if (text[i + 1] == '"') {
+            i += 2;
+            ch = '"';
+          } else {
+            i++;
+            quoted = 0;
+            continue;
+          }
+        } else {
+          i++;
+        }
+      } else {
+        if (!ch || ch == ',' || ch == '\n' || ch == '\r') break;
+        i++;
+      }
+      if (blen + 1 >= bcap) buf = realloc(buf, bcap *= 2);
+      buf[blen++] = ch;
+    }
+    buf[blen] = 0;
+    if (n == cap) fields = realloc(fields, (cap *= 2) * sizeof *fields);
+    fields[n++] = buf;
+    if (text[i] == ',') {
+      i++;
+      continue;
+    }
+    if (text[i] == '\r') i++;
+    if (text[i] == '\n') i++;
+    break;
+  }
+  *pos = i;
+  *nfields = (int)n;
+  return fields;
+}
+
+static char *read_all(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap + 1);
+  size_t got;
+  while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+    n += got;
+    if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+  }
+  fclose(f);
+  if (buf) buf[n] = 0;
+  *len = n;
+  return buf;
+}
+
+void cbp_csv_free(cbp_csv *csv) {
+  for (int r = 0; r < csv->nrows; r++) {
+    for (int c = 0; c < csv->ncols; c++) free(csv->rows[r][c]);
+    free(csv->rows[r]);
+  }
+  free(csv->rows);
+  free(csv->col);
+  memset(csv, 0, sizeof *csv);
+}
+
+int cbp_csv_read(const char *path, cbp_csv *csv, char *err, size_t err_len) {
+  memset(csv, 0, sizeof *csv);
+  size_t len;
+  char *text = read_all(path, &len);
+  if (!text) return err_out(err, err_len, "cannot read '%s': %s", path, strerror(errno));
+  if (memchr(text, 0, len)) {
+    free(text);
+    return err_out(err, err_len, "'%s' is not a convbp CSV (binary data)", path);
+  }
+  size_t pos = 0;
+  int ncols;
+  char **header = len ? split_record(text, &pos, &ncols) : NULL;
+  if (!header) {
+    free(text);
+    return err_out(err, err_len, "'%s' is not a convbp CSV (no header)", path);
+  }
+  int rc = 0;
+  int schema = cbp_csv_column_count();
+  csv->ncols = ncols;
+  csv->col = malloc((size_t)schema * sizeof *csv->col);
+  for (int i = 0; i < schema; i++) {
+    csv->col[i] = -1;
+    for (int c = 0; c < ncols; c++)
+      if (!strcmp(header[c], cbp_csv_columns[i])) csv->col[i] = c;
+  }
+  static const char *const required[] = {"problem", "op", "strategy", "threads", "bind",
+                                         "time_median_ms", "status"};
+  for (size_t i = 0; i < sizeof required / sizeof required[0] && !rc; i++)
+    if (csv->col[cbp_csv_column_index(required[i])] < 0)
+      rc = err_out(err, err_len, "'%s' is not a convbp CSV: no column '%s'", path, required[i]);
+  int cap = 0, line = 1;
+  while (!rc && pos < len) {
+    line++;
+    int nf;
+    char **fields = split_record(text, &pos, &nf);
+    if (!fields) {
+      rc = err_out(err, err_len, "'%s' line %d: truncated (a quoted field never ends)", path, line);
+      break;
+    }
+    if (nf == 1 && !fields[0][0]) { /* blank line */
+      free(fields[0]);
+      free(fields);
+      continue;
+    }
+    if (nf != ncols || (pos == len && len && text[len - 1] != '\n')) {
+      for (int j = 0; j < nf; j++) free(fields[j]);
+      free(fields);
+      rc = err_out(err, err_len, "'%s' line %d: %s (%d fields, header has %d)", path, line,
+                   nf != ncols ? "wrong number of fields" : "truncated mid-row", nf, ncols);
+      break;
+    }
+    if (csv->nrows == cap) csv->rows = realloc(csv->rows, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *csv->rows);
+    csv->rows[csv->nrows++] = fields;
+  }
+  for (int c = 0; c < ncols; c++) free(header[c]);
+  free(header);
+  free(text);
+  if (rc) cbp_csv_free(csv);
+  return rc;
+}
+
+const char *cbp_csv_get(const cbp_csv *csv, int row, const char *column) {
+  int i = cbp_csv_column_index(column);
+  if (i < 0 || csv->col[i] < 0) return "";
+  return csv->rows[row][csv->col[i]];
+}
+
+/* ---- convbp best ---------------------------------------------------------- */
+
+typedef struct {
+  const char *problem, *op, *strategy, *threads, *bind;
+  double median, min, max, cv, gflops;
+} entry;
+
+static int same_group(const entry *a, const entry *b) {
+  return !strcmp(a->problem, b->problem) && !strcmp(a->op, b->op) &&
+         !strcmp(a->threads, b->threads) && !strcmp(a->bind, b->bind);
+}
+
+static int is_peer(const char *strategy) { return strstr(strategy, "onednn") != NULL; }
+static int is_direct(const char *strategy) { return strstr(strategy, "_direct") != NULL; }
+
+typedef struct {
+  const char *op, *strategy;
+  int wins;
+} win_tally;
+
+typedef enum { FMT_TEXT, FMT_CSV, FMT_MARKDOWN } table_format;
+
+static void print_row(table_format fmt, const char *const *cells, int ncells, const int *widths) {
+  for (int i = 0; i < ncells; i++) {
+    if (fmt == FMT_CSV) {
+      cbp_csv_write_field(stdout, cells[i], i == ncells - 1);
+    } else if (fmt == FMT_MARKDOWN) {
+      printf("| %s ", cells[i]);
+      if (i == ncells - 1) printf("|\n");
+    } else {
+      printf("%-*s%s", widths[i], cells[i], i == ncells - 1 ? "\n" : "  ");
+    }
+  }
+}
+
+int cbp_cmd_best(int argc, char **argv) {
+  table_format fmt = FMT_TEXT;
+  double cv_limit = 0.05;
+  int nfiles = 0;
+  const char *files[64];
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--csv")) fmt = FMT_CSV;
+    else if (!strcmp(argv[i], "--markdown")) fmt = FMT_MARKDOWN;
+    else if (!strcmp(argv[i], "--noise") && i + 1 < argc) {
+      char *end;
+      cv_limit = strtod(argv[++i], &end);
+      if (*end || !(cv_limit >= 0)) {
+        fprintf(stderr, "convbp best: --noise needs a number >= 0, got '%s'\n", argv[i]);
+        return EXIT_USAGE;
+      }
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "convbp best: unknown option '%s'\n", argv[i]);
+      return EXIT_USAGE;
+    } else if (nfiles < 64) files[nfiles++] = argv[i];
+  }
+  if (!nfiles) {
+    fprintf(stderr, "usage: convbp best [--csv|--markdown] [--noise CV] FILE.csv...\n");
+    return EXIT_USAGE;
+  }
+  cbp_csv csvs[64];
+  int rc = 0, loaded = 0;
+  size_t total = 0;
+  for (int f = 0; f < nfiles; f++) {
+    char err[512];
+    if (cbp_csv_read(files[f], &csvs[f], err, sizeof err)) {
+      fprintf(stderr, "convbp best: %s\n", err);
+      rc = EXIT_USAGE;
+      break;
+    }
+    loaded++;
+    total += (size_t)csvs[f].nrows;
+  }
+  entry *e = rc ? NULL : calloc(total ? total : 1, sizeof *e);
+  size_t n = 0;
+  for (int f = 0; f < loaded && e; f++)
+    for (int r = 0; r < csvs[f].nrows; r++) {
+      if (strcmp(cbp_csv_get(&csvs[f], r, "status"), "ok")) continue;
+      entry x = {cbp_csv_get(&csvs[f], r, "problem"), cbp_csv_get(&csvs[f], r, "op"),
+                 cbp_csv_get(&csvs[f], r, "strategy"), cbp_csv_get(&csvs[f], r, "threads"),
+                 cbp_csv_get(&csvs[f], r, "bind"),
+                 atof(cbp_csv_get(&csvs[f], r, "time_median_ms")),
+                 atof(cbp_csv_get(&csvs[f], r, "time_min_ms")),
+                 atof(cbp_csv_get(&csvs[f], r, "time_max_ms")),
+                 atof(cbp_csv_get(&csvs[f], r, "time_cv")),
+                 atof(cbp_csv_get(&csvs[f], r, "gflops"))};
+      if (x.median > 0) e[n++] = x;
+    }
+  if (e) {
+    static const char *const head[] = {"problem", "op", "thr", "winner", "median_ms", "GFLOP/s",
+                                       "vs_2nd", "vs_direct", "vs_onednn", "verdict"};
+    enum { NC = 10 };
+    int widths[NC] = {40, 7, 3, 24, 10, 8, 7, 9, 9, 10};
+    if (fmt == FMT_MARKDOWN) {
+      print_row(fmt, head, NC, widths);
+      for (int i = 0; i < NC; i++) printf("|---");
+      printf("|\n");
+    } else {
+      print_row(fmt, head, NC, widths);
+    }
+    char *done = calloc(n ? n : 1, 1);
+    /* Wins per op and strategy, for the summary. */
+    win_tally tally[256];
+    int ntally = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (done[i]) continue;
+      const size_t none = (size_t)-1;
+      size_t best = none, second = none, direct = none, peer = none;
+      for (size_t j = i; j < n; j++) {
+        if (done[j] || !same_group(&e[i], &e[j])) continue;
+        done[j] = 1;
+        double t = e[j].median;
+        if (is_direct(e[j].strategy) && (direct == none || t < e[direct].median)) direct = j;
+        if (is_peer(e[j].strategy)) { /* the peer is compared with, never crowned */
+          if (peer == none || t < e[peer].median) peer = j;
+        } else if (best == none || t < e[best].median) {
+          second = best;
+          best = j;
+        } else if (second == none || t < e[second].median) {
+          second = j;
+        }
+      }
+      if (best == none) continue; /* only peers measured */
+      const entry *w = &e[best];
+      char med[32], gf[32], v2[32] = "-", vd[32] = "-", vp[32] = "-";
+      snprintf(med, sizeof med, "%.4g", w->median);
+      snprintf(gf, sizeof gf, "%.1f", w->gflops);
+      const char *verdict = "clear";
+      if (second != (size_t)-1) {
+        snprintf(v2, sizeof v2, "%.2fx", e[second].median / w->median);
+        int overlap = e[second].min <= w->max;
+        if (overlap || w->cv > cv_limit || e[second].cv > cv_limit) verdict = "tie";
+      } else {
+        verdict = "only one";
+      }
+      if (direct != (size_t)-1) snprintf(vd, sizeof vd, "%.2fx", e[direct].median / w->median);
+      if (peer != (size_t)-1) snprintf(vp, sizeof vp, "%.2fx", e[peer].median / w->median);
+      const char *cells[NC] = {w->problem, w->op, w->threads, w->strategy, med, gf, v2, vd, vp, verdict};
+      print_row(fmt, cells, NC, widths);
+      int t = 0;
+      while (t < ntally && (strcmp(tally[t].op, w->op) || strcmp(tally[t].strategy, w->strategy))) t++;
+      if (t == ntally && ntally < 256) tally[ntally++] = (win_tally){w->op, w->strategy, 0};
+      if (t < 256) tally[t].wins++;
+    }
+    if (fmt != FMT_CSV) {
+      printf("\nwins per op:\n");
+      for (int op = 0; op < CONVBP_OP_COUNT; op++) {
+        const char *name = convbp_op_name((convbp_op)op);
+        int any = 0;
+        for (int t = 0; t < ntally; t++) {
+          if (strcmp(tally[t].op, name)) continue;
+          printf("%s %s %d", any ? "," : name, tally[t].strategy, tally[t].wins);
+          any = 1;
+        }
+        if (any) printf("\n");
+      }
+    }
+    free(done);
+    free(e);
+  }
+  for (int f = 0; f < loaded; f++) cbp_csv_free(&csvs[f]);
+  return rc;
+}

@@ -1,0 +1,36 @@
+/* What machine and libraries a measurement ran on, the measured FMA peak, and
+ * threads pinned with hwloc. */
+#ifndef CONVBP_MACHINE_H
+#define CONVBP_MACHINE_H
+
+#include <stdio.h>
+
+typedef struct {
+  char cpu[128];
+  int cores, pus, packages, numa_nodes;
+  char openblas[160], hwloc[32], onednn[32], compiler[64], revision[48], isa[16];
+} cbp_machine;
+
+void cbp_machine_read(cbp_machine *m);
+/* Writes "key=value" lines (the CSV sidecar). */
+void cbp_machine_write(const cbp_machine *m, FILE *f);
+
+/* fp32 FMA peak in GFLOP/s on `threads` threads, measured by an FMA-bound loop
+   with the widest vectors this build has (seconds: time per trial). */
+double cbp_measure_peak(int threads, double seconds);
+
+typedef enum { CBP_BIND_COMPACT, CBP_BIND_SCATTER, CBP_BIND_NONE } cbp_bind;
+int cbp_bind_parse(const char *text, cbp_bind *b);
+const char *cbp_bind_name(cbp_bind b);
+
+/* Opens the hwloc topology once (the CLI's, not the library's). */
+int cbp_topo_open(void);
+void cbp_topo_close(void);
+/* Binds OpenMP worker i of a team of `threads` to its core by the policy (or
+   unbinds for NONE), then reads each worker's actual cpuset back into
+   cpusets ("0;1" style, one list per worker, separated by ';').  0 on success. */
+int cbp_bind_threads(int threads, cbp_bind policy, char *cpusets, size_t len);
+/* Prints the topology and the plan for `threads` with each policy. */
+void cbp_topo_print(FILE *f, int threads);
+
+#endif

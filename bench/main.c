@@ -1,0 +1,90 @@
+/* convbp: the command-line tool.  Subcommands: list, run, sweep, gbench, best,
+ * topo, peak, help. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void print_help(FILE *f) {
+  fprintf(f,
+          "usage: convbp COMMAND [options]\n"
+          "\n"
+          "commands:\n"
+          "  list                 strategies, their op and a one-line summary\n"
+          "  run    PROBLEMS...   verify strategies against the reference (PASSED/FAILED per case)\n"
+          "  sweep  PROBLEMS...   verify, then time every strategy; one CSV row per measurement\n"
+          "  gbench PROBLEMS...   the same points as Google Benchmark benchmarks (--benchmark_* flags)\n"
+          "  best   FILE.csv...   winner table per (problem, op, threads) [--csv|--markdown] [--noise CV]\n"
+          "  topo   [--threads N] hwloc topology and the binding plan\n"
+          "  peak   [--threads N] measured fp32 FMA peak in GFLOP/s\n"
+          "\n"
+          "problems:  --problem DESC (repeatable)   --problems FILE   --suite %s\n"
+          "           grids: --mb --ic --oc --ih --iw --kh --kw --sh --sw --ph --pw --dh --dw LIST\n"
+          "           LIST: 1,8,32 | 1:4 | 1:9:2 | 64:512:x2\n"
+          "selection: --op fwd,bpa,bpw,mma_bpa,mma_bpw   --strategy all|NAME|GLOB,...\n"
+          "           --threads 1,2|all   --bind compact|scatter|none\n"
+          "timing:    --reps N (5)   --min-time S (0.05)   --cold   --budget S per point (120)\n"
+          "           --max-workspace BYTES (8 GiB)   --no-verify   --seed N\n"
+          "output:    --output FILE (results/sweep.csv)   --resume   --force   --shard K/N   --quiet\n"
+          "\n"
+          "exit codes: 0 ok, 1 a strategy was wrong or failed, 2 usage or input error,\n"
+          "            3 output not writable, 130 interrupted (rows written stay valid)\n",
+          cbp_suite_names());
+}
+
+static int cmd_list(void) {
+  for (int i = 0; i < convbp_strategy_count(); i++)
+    printf("%-24s %-8s %s\n", convbp_strategy_name(i), convbp_op_name(convbp_strategy_op(i)),
+           convbp_strategy_summary(i));
+  return 0;
+}
+
+static int threads_arg(int argc, char **argv, int *threads) {
+  *threads = 1;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+      char *end;
+      long t = strtol(argv[++i], &end, 10);
+      if (*end || t < 1 || t > 4096) {
+        fprintf(stderr, "convbp: --threads needs a whole number >= 1, got '%s'\n", argv[i]);
+        return EXIT_USAGE;
+      }
+      *threads = (int)t;
+    } else {
+      fprintf(stderr, "convbp: unknown option '%s'\n", argv[i]);
+      return EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    print_help(argc < 2 ? stderr : stdout);
+    return argc < 2 ? EXIT_USAGE : 0;
+  }
+  const char *cmd = argv[1];
+  int sub_argc = argc - 2;
+  char **sub_argv = argv + 2;
+  if (!strcmp(cmd, "list")) return cmd_list();
+  if (!strcmp(cmd, "run")) return cbp_cmd_run(sub_argc, sub_argv);
+  if (!strcmp(cmd, "sweep")) return cbp_cmd_sweep(sub_argc, sub_argv);
+  if (!strcmp(cmd, "gbench")) return cbp_cmd_gbench(sub_argc, sub_argv);
+  if (!strcmp(cmd, "best")) return cbp_cmd_best(sub_argc, sub_argv);
+  if (!strcmp(cmd, "topo") || !strcmp(cmd, "peak")) {
+    int threads, rc = threads_arg(sub_argc, sub_argv, &threads);
+    if (rc) return rc;
+    if (cmd[0] == 't') {
+      cbp_topo_print(stdout, threads);
+    } else {
+      cbp_machine m;
+      cbp_machine_read(&m);
+      printf("fp32 FMA peak, %d thread(s), %s: %.1f GFLOP/s\n", threads, m.isa,
+             cbp_measure_peak(threads, 0.25));
+    }
+    return 0;
+  }
+  fprintf(stderr, "convbp: unknown command '%s'\n", cmd);
+  print_help(stderr);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,767 @@
+/* convbp sweep: time every selected strategy on every point, threads pinned,
+ * one CSV row per (problem, op, strategy, threads, bind).
+ *
+ * Per point and op: inputs are generated from a seed, the reference runs once,
+ * then each strategy runs once into a NaN-filled output and is verified (a
+ * failing one gets status=wrong and no time); the verified ones are then timed
+ * together by Google Benchmark, randomly interleaved, in wall-clock time.  Rows
+ * are written and flushed per point; an interrupted point is dropped whole, so
+ * the CSV is always valid and --resume completes it. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "gbench_shim.h"
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+  cbp_point_list points;
+  int ops[CONVBP_OP_COUNT];
+  const char *strategies[64];
+  int nstrategies;
+  int *threads, nthreads;
+  cbp_bind bind;
+  int reps;
+  double min_time, budget;
+  int cold, resume, force, verify, quiet;
+  size_t max_workspace;
+  int shard_k, shard_n;
+  const char *output;
+  uint64_t seed;
+  /* gbench pass-through */
+  int gb_argc;
+  char **gb_argv;
+} sweep_opts;
+
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "convbp: ");
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return EXIT_USAGE;
+}
+
+static int strategy_selected(const sweep_opts *o, const char *name) {
+  for (int i = 0; i < o->nstrategies; i++)
+    if (!strcmp(o->strategies[i], "all") || fnmatch(o->strategies[i], name, 0) == 0) return 1;
+  return 0;
+}
+
+static const char *const grid_fields[] = {"mb", "ic", "oc", "ih", "iw", "kh", "kw",
+                                          "sh", "sw", "ph", "pw", "dh", "dw"};
+
+/* Parses the options shared by sweep, gbench and run. */
+static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_flags) {
+  memset(o, 0, sizeof *o);
+  o->bind = CBP_BIND_COMPACT;
+  o->reps = 5;
+  o->min_time = 0.05;
+  o->budget = 120;
+  o->verify = 1;
+  o->max_workspace = (size_t)8 << 30;
+  o->shard_n = 1;
+  o->shard_k = 1;
+  o->output = "results/sweep.csv";
+  o->seed = 1;
+  o->gb_argv = calloc((size_t)argc + 4, sizeof *o->gb_argv);
+  o->gb_argv[o->gb_argc++] = "convbp";
+  int ops_given = 0, nsuites = 0;
+  cbp_grid_axis axes[13];
+  int naxes = 0;
+  char err[512];
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE() \
+  do {               \
+    if (!v) return usage_error("option '%s' needs a value", a); \
+    i++;             \
+  } while (0)
+    if (!strncmp(a, "--benchmark_", 12)) {
+      if (!allow_gbench_flags) return usage_error("'%s' belongs to 'convbp gbench'", a);
+      o->gb_argv[o->gb_argc++] = argv[i];
+    } else if (!strcmp(a, "--problem")) {
+      NEED_VALUE();
+      cbp_point pt;
+      if (cbp_point_parse(v, &pt, err, sizeof err)) return usage_error("--problem: %s", err);
+      cbp_points_add(&o->points, &pt);
+    } else if (!strcmp(a, "--problems")) {
+      NEED_VALUE();
+      if (cbp_points_load_file(&o->points, v, err, sizeof err)) return usage_error("%s", err);
+    } else if (!strcmp(a, "--suite")) {
+      NEED_VALUE();
+      nsuites++;
+      if (cbp_points_load_suite(&o->points, v, err, sizeof err)) return usage_error("--suite: %s", err);
+    } else if (!strcmp(a, "--op")) {
+      NEED_VALUE();
+      ops_given = 1;
+      char buf[256];
+      snprintf(buf, sizeof buf, "%s", v);
+      for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        convbp_op op;
+        if (convbp_op_parse(t, &op)) return usage_error("--op: unknown op '%s' (fwd, bpa, bpw, mma_bpa, mma_bpw)", t);
+        o->ops[op] = 1;
+      }
+    } else if (!strcmp(a, "--strategy")) {
+      NEED_VALUE();
+      char *copy = strdup(v);
+      for (char *t = strtok(copy, ","); t && o->nstrategies < 64; t = strtok(NULL, ",")) {
+        int known = !strcmp(t, "all");
+        for (int s = 0; s < convbp_strategy_count() && !known; s++)
+          known = fnmatch(t, convbp_strategy_name(s), 0) == 0;
+        if (!known) return usage_error("--strategy: no strategy matches '%s' (see 'convbp list')", t);
+        o->strategies[o->nstrategies++] = t;
+      }
+    } else if (!strcmp(a, "--threads")) {
+      NEED_VALUE();
+      cbp_machine m;
+      cbp_machine_read(&m);
+      if (!strcmp(v, "all")) {
+        free(o->threads);
+        o->threads = malloc((size_t)m.cores * sizeof(int));
+        o->nthreads = m.cores;
+        for (int t = 0; t < m.cores; t++) o->threads[t] = t + 1;
+      } else if (cbp_parse_int_list(v, 1, &o->threads, &o->nthreads, err, sizeof err)) {
+        return usage_error("--threads: %s", err);
+      }
+      for (int t = 0; t < o->nthreads; t++)
+        if (o->threads[t] > m.pus)
+          return usage_error("--threads: %d threads requested, this machine has %d PUs", o->threads[t], m.pus);
+    } else if (!strcmp(a, "--bind")) {
+      NEED_VALUE();
+      if (cbp_bind_parse(v, &o->bind)) return usage_error("--bind: '%s' is not compact, scatter or none", v);
+    } else if (!strcmp(a, "--reps")) {
+      NEED_VALUE();
+      int *vals, n;
+      if (cbp_parse_int_list(v, 1, &vals, &n, err, sizeof err) || n != 1)
+        return usage_error("--reps: needs one whole number >= 1, got '%s'", v);
+      o->reps = vals[0];
+      free(vals);
+    } else if (!strcmp(a, "--min-time") || !strcmp(a, "--budget")) {
+      NEED_VALUE();
+      char *end;
+      double d = strtod(v, &end);
+      if (*end || !(d > 0) || d > 1e6) return usage_error("%s: needs a number of seconds > 0, got '%s'", a, v);
+      if (a[2] == 'm') o->min_time = d;
+      else o->budget = d;
+    } else if (!strcmp(a, "--max-workspace")) {
+      NEED_VALUE();
+      char *end;
+      errno = 0;
+      unsigned long long b = strtoull(v, &end, 10);
+      if (*end || errno || v[0] == '-' || !v[0]) return usage_error("--max-workspace: needs a byte count, got '%s'", v);
+      o->max_workspace = (size_t)b;
+    } else if (!strcmp(a, "--shard")) {
+      NEED_VALUE();
+      int k, n, used;
+      if (sscanf(v, "%d/%d%n", &k, &n, &used) != 2 || v[used] || n < 1 || k < 1 || k > n)
+        return usage_error("--shard: needs K/N with 1 <= K <= N, got '%s'", v);
+      o->shard_k = k, o->shard_n = n;
+    } else if (!strcmp(a, "--output") || !strcmp(a, "-o")) {
+      NEED_VALUE();
+      o->output = v;
+    } else if (!strcmp(a, "--seed")) {
+      NEED_VALUE();
+      o->seed = strtoull(v, NULL, 10);
+    } else if (!strcmp(a, "--cold")) {
+      o->cold = 1;
+    } else if (!strcmp(a, "--resume")) {
+      o->resume = 1;
+    } else if (!strcmp(a, "--force")) {
+      o->force = 1;
+    } else if (!strcmp(a, "--no-verify")) {
+      o->verify = 0;
+    } else if (!strcmp(a, "--quiet")) {
+      o->quiet = 1;
+    } else if (a[0] == '-' && a[1] == '-') {
+      int is_axis = 0;
+      for (size_t f = 0; f < sizeof grid_fields / sizeof grid_fields[0]; f++) {
+        if (strcmp(a + 2, grid_fields[f])) continue;
+        NEED_VALUE();
+        is_axis = 1;
+        axes[naxes].field = grid_fields[f];
+        int min = (a[3] == 'h' || a[3] == 'w') && (a[2] == 'p' || a[2] == 'd') ? 0 : 1;
+        if (cbp_parse_int_list(v, min, &axes[naxes].values, &axes[naxes].count, err, sizeof err))
+          return usage_error("%s: %s", a, err);
+        naxes++;
+      }
+      if (!is_axis) return usage_error("unknown option '%s' (see 'convbp help')", a);
+    } else {
+      return usage_error("unexpected argument '%s'", a);
+    }
+#undef NEED_VALUE
+  }
+  if (naxes && o->points.count == 0) {
+    cbp_point base;
+    cbp_point_parse("mb1ic16ih14oc16kh3ph1n\"grid\"", &base, err, sizeof err);
+    cbp_points_add(&o->points, &base);
+  }
+  if (cbp_grid_expand(&o->points, axes, naxes, err, sizeof err)) return usage_error("%s", err);
+  for (int a = 0; a < naxes; a++) free(axes[a].values);
+  if (o->points.count == 0) return usage_error("no problems: give --problem, --problems, --suite or a grid");
+  if (!ops_given)
+    for (int op = 0; op < CONVBP_OP_COUNT; op++) o->ops[op] = 1;
+  if (!o->nstrategies) o->strategies[o->nstrategies++] = "all";
+  if (!o->nthreads) {
+    o->threads = malloc(sizeof(int));
+    o->threads[0] = 1;
+    o->nthreads = 1;
+  }
+  (void)nsuites;
+  return 0;
+}
+
+static void free_opts(sweep_opts *o) {
+  cbp_points_free(&o->points);
+  free(o->threads);
+  free(o->gb_argv);
+}
+
+/* ---- One point: buffers, verification, timing ---------------------------- */
+
+typedef struct {
+  const char *strategy;
+  const cbp_point *pt;
+  int threads;
+  const float *x, *y;
+  float *out;
+  void *ws;
+  double flops;
+  float *flush; /* --cold: a buffer larger than the caches, rewritten between iterations */
+  size_t flush_len;
+  /* results */
+  const char *status, *reason;
+  char reason_buf[160];
+  size_t ws_bytes;
+  convbp_check check;
+  double first_call_s;
+  cbp_gb_result timing;
+  int timed;
+} bench_case;
+
+static int run_case(const bench_case *c) {
+  return c->pt->is_mma ? convbp_mma_run_ws(c->strategy, &c->pt->mma, c->threads, c->x, c->y, c->out, c->ws)
+                       : convbp_conv_run_ws(c->strategy, &c->pt->conv, c->threads, c->x, c->y, c->out, c->ws);
+}
+
+static void bench_fn(cbp_gb_state *st, void *arg) {
+  bench_case *c = arg;
+  while (cbp_gb_keep_running(st)) {
+    if (interrupted) {
+      cbp_gb_skip_with_error(st, "interrupted");
+      break;
+    }
+    if (c->flush) {
+      cbp_gb_pause(st);
+      for (size_t i = 0; i < c->flush_len; i += 16) c->flush[i] += 1.0f;
+      cbp_gb_resume(st);
+    }
+    int rc = run_case(c);
+    if (rc) {
+      cbp_gb_skip_with_error(st, convbp_strerror(rc));
+      break;
+    }
+  }
+  cbp_gb_set_rate(st, "FLOP/s", c->flops);
+}
+
+static void collect(const cbp_gb_result *r, void *ctx) {
+  bench_case *cases = ctx;
+  cases[r->id].timing = *r;
+  cases[r->id].timed = !r->error;
+  if (r->error) {
+    cases[r->id].status = "error";
+    snprintf(cases[r->id].reason_buf, sizeof cases[r->id].reason_buf, "%s", r->error_message);
+    cases[r->id].reason = cases[r->id].reason_buf;
+  }
+}
+
+typedef struct {
+  FILE *f;
+  const char *bind;
+  double peak[256]; /* measured peak GFLOP/s by thread count */
+} csv_out;
+
+static void fmt_g(char *buf, size_t len, double v) { snprintf(buf, len, "%.6g", v); }
+
+static int write_row(csv_out *out, const bench_case *c, const char *cpusets, int reps) {
+  const cbp_point *pt = c->pt;
+  char f[40][64];
+  const char *cells[40];
+  int n = 0;
+#define CELL_S(s) (cells[n] = (s), n++)
+#define CELL_I(v) (snprintf(f[n], 64, "%d", (int)(v)), cells[n] = f[n], n++)
+#define CELL_G(v) (fmt_g(f[n], 64, (v)), cells[n] = f[n], n++)
+#define CELL_E() (cells[n] = "", n++)
+  int P = 0, Q = 0;
+  CELL_S(pt->desc);
+  CELL_S(pt->name);
+  int idx = convbp_strategy_find(c->strategy);
+  convbp_op op = convbp_strategy_op(idx);
+  CELL_S(convbp_op_name(op));
+  CELL_S(c->strategy);
+  CELL_I(c->threads);
+  CELL_S(out->bind);
+  if (pt->is_mma) {
+    CELL_I(pt->mma.n);
+    CELL_E(); CELL_E(); CELL_E();
+    CELL_I(pt->mma.k);
+    for (int i = 0; i < 10; i++) CELL_E();
+    CELL_I(pt->mma.m);
+  } else {
+    const convbp_conv *p = &pt->conv;
+    convbp_conv_out_dims(p, &P, &Q);
+    CELL_I(p->n); CELL_I(p->c); CELL_I(p->h); CELL_I(p->w); CELL_I(p->k); CELL_I(p->r); CELL_I(p->s);
+    CELL_I(p->pad_h); CELL_I(p->pad_w); CELL_I(p->stride_h); CELL_I(p->stride_w);
+    CELL_I(p->dil_h); CELL_I(p->dil_w); CELL_I(P); CELL_I(Q);
+    CELL_E();
+  }
+  CELL_S(cpusets);
+  double flops = c->flops;
+  double flops_nopad = pt->is_mma ? flops : convbp_conv_flops_nopad(&pt->conv);
+  if (c->timed) {
+    const cbp_gb_result *t = &c->timing;
+    CELL_I(t->repetitions);
+    CELL_G(t->iterations);
+    CELL_G(t->min_s * 1e3); CELL_G(t->median_s * 1e3); CELL_G(t->mean_s * 1e3);
+    CELL_G(t->max_s * 1e3); CELL_G(t->stddev_s * 1e3); CELL_G(t->cv);
+    double gf = flops / t->median_s * 1e-9;
+    CELL_G(gf);
+    CELL_G(flops_nopad / t->median_s * 1e-9);
+    double peak = c->threads < 256 ? out->peak[c->threads] : 0;
+    if (peak > 0) CELL_G(100.0 * gf / peak); else CELL_E();
+  } else {
+    CELL_I(reps);
+    for (int i = 0; i < 10; i++) CELL_E();
+  }
+  CELL_G((double)c->ws_bytes);
+  if (c->check.passed || !strcmp(c->status, "wrong")) {
+    CELL_G(c->check.max_rel_err);
+    CELL_G(c->check.max_err_ratio);
+  } else {
+    CELL_E(); CELL_E();
+  }
+  CELL_S(c->status);
+  CELL_S(c->reason ? c->reason : "");
+#undef CELL_S
+#undef CELL_I
+#undef CELL_G
+#undef CELL_E
+  for (int i = 0; i < n; i++) cbp_csv_write_field(out->f, cells[i], i == n - 1);
+  return fflush(out->f) || ferror(out->f) ? -1 : 0;
+}
+
+/* Keys of rows already in the output (for --resume): "problem|op|strategy|threads|bind". */
+typedef struct {
+  char **keys;
+  int count;
+} key_set;
+
+static void key_of(char *buf, size_t len, const char *problem, const char *op, const char *strategy,
+                   int threads, const char *bind) {
+  snprintf(buf, len, "%s|%s|%s|%d|%s", problem, op, strategy, threads, bind);
+}
+
+static int key_present(const key_set *k, const char *key) {
+  for (int i = 0; i < k->count; i++)
+    if (!strcmp(k->keys[i], key)) return 1;
+  return 0;
+}
+
+static size_t phys_memory(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? (size_t)pages * (size_t)size : SIZE_MAX;
+}
+
+/* Runs one (point, op, threads).  Returns 0, or -1 when a row could not be written. */
+static int run_point(const sweep_opts *o, const cbp_point *pt, convbp_op op, int threads,
+                     csv_out *out, const key_set *done, int *wrong_count) {
+  bench_case cases[64];
+  int ncases = 0;
+  for (int s = 0; s < convbp_strategy_count() && ncases < 64; s++) {
+    if (convbp_strategy_op(s) != op || !strategy_selected(o, convbp_strategy_name(s))) continue;
+    char key[512];
+    key_of(key, sizeof key, pt->desc, convbp_op_name(op), convbp_strategy_name(s), threads, out->bind);
+    if (key_present(done, key)) continue;
+    bench_case *c = &cases[ncases++];
+    memset(c, 0, sizeof *c);
+    c->strategy = convbp_strategy_name(s);
+    c->pt = pt;
+    c->threads = threads;
+    c->status = "ok";
+  }
+  if (!ncases) return 0;
+  size_t nx, ny, nout;
+  int st = pt->is_mma ? convbp_mma_op_sizes(op, &pt->mma, &nx, &ny, &nout)
+                      : convbp_conv_op_sizes(op, &pt->conv, &nx, &ny, &nout);
+  double flops = pt->is_mma ? convbp_mma_flops(&pt->mma) : convbp_conv_flops(&pt->conv);
+  /* Inputs, output and the double reference must fit in memory. */
+  double need = st ? 0 : ((double)nx + ny + nout) * sizeof(float) + (o->verify ? 2.0 * nout * sizeof(double) : 0);
+  const char *point_skip = NULL;
+  char point_reason[160];
+  if (st) {
+    snprintf(point_reason, sizeof point_reason, "%s", convbp_strerror(st));
+    point_skip = point_reason;
+  } else if (need > 0.8 * (double)phys_memory()) {
+    snprintf(point_reason, sizeof point_reason, "tensors need %.3g GB, more than 80%% of this machine's memory", need * 1e-9);
+    point_skip = point_reason;
+  }
+  float *x = NULL, *y = NULL, *res = NULL;
+  double *ref = NULL, *abs_ref = NULL;
+  char cpusets[256] = "";
+  if (!point_skip) {
+    x = convbp_alloc(nx * sizeof *x);
+    y = convbp_alloc(ny * sizeof *y);
+    res = convbp_alloc(nout * sizeof *res);
+    if (o->verify) {
+      ref = malloc(nout * sizeof *ref);
+      abs_ref = malloc(nout * sizeof *abs_ref);
+    }
+    if (!x || !y || !res || (o->verify && (!ref || !abs_ref))) point_skip = "out of memory for the tensors";
+  }
+  if (!point_skip) {
+    convbp_fill(x, nx, o->seed);
+    convbp_fill(y, ny, o->seed + 1);
+    if (o->verify) {
+      if (pt->is_mma) convbp_mma_reference(op, &pt->mma, x, y, ref, abs_ref);
+      else convbp_conv_reference(op, &pt->conv, x, y, ref, abs_ref);
+    }
+    if (cbp_bind_threads(threads, o->bind, cpusets, sizeof cpusets))
+      snprintf(cpusets, sizeof cpusets, "unbound");
+  }
+  double n_red = pt->is_mma ? convbp_mma_reduction_length(op, &pt->mma)
+                            : convbp_conv_reduction_length(op, &pt->conv);
+  float *flush = NULL;
+  size_t flush_len = 0;
+  if (o->cold && !point_skip) {
+    flush_len = (size_t)64 << 20; /* 256 MiB of floats: past this machine's L3 */
+    flush = calloc(flush_len, sizeof *flush);
+    if (!flush) flush_len = 0;
+  }
+  int timed = 0;
+  for (int i = 0; i < ncases; i++) {
+    bench_case *c = &cases[i];
+    c->x = x, c->y = y, c->out = res, c->flops = flops;
+    c->flush = flush, c->flush_len = flush_len;
+    if (point_skip) {
+      c->status = "skipped";
+      c->reason = point_skip;
+      continue;
+    }
+    const char *why = NULL;
+    st = pt->is_mma ? convbp_mma_supports(c->strategy, &pt->mma, &why)
+                    : convbp_conv_supports(c->strategy, &pt->conv, &why);
+    if (st == CONVBP_ERR_UNSUPPORTED) {
+      c->status = "unsupported";
+      c->reason = why;
+      continue;
+    }
+    st = st ? st : pt->is_mma ? convbp_mma_workspace(c->strategy, &pt->mma, threads, &c->ws_bytes)
+                              : convbp_conv_workspace(c->strategy, &pt->conv, threads, &c->ws_bytes);
+    if (st) {
+      c->status = "error";
+      c->reason = convbp_strerror(st);
+      continue;
+    }
+    if (c->ws_bytes > o->max_workspace) {
+      c->status = "skipped";
+      snprintf(c->reason_buf, sizeof c->reason_buf, "workspace %zu bytes over --max-workspace %zu",
+               c->ws_bytes, o->max_workspace);
+      c->reason = c->reason_buf;
+      continue;
+    }
+    if (c->ws_bytes && !(c->ws = convbp_alloc(c->ws_bytes))) {
+      c->status = "error";
+      c->reason = convbp_strerror(CONVBP_ERR_NOMEM);
+      continue;
+    }
+    /* The verification run doubles as warm-up and as the time estimate. */
+    for (size_t e = 0; e < nout; e++) res[e] = NAN;
+    double t0 = now_s();
+    st = run_case(c);
+    c->first_call_s = now_s() - t0;
+    if (st) {
+      c->status = "error";
+      c->reason = convbp_strerror(st);
+      continue;
+    }
+    if (o->verify) {
+      convbp_compare(res, ref, abs_ref, nout, n_red, &c->check);
+      if (!c->check.passed) {
+        c->status = "wrong";
+        snprintf(c->reason_buf, sizeof c->reason_buf,
+                 "%zu elements outside the bound, worst %.3g x bound at #%zu", c->check.bad_count,
+                 c->check.max_err_ratio, c->check.worst_index);
+        c->reason = c->reason_buf;
+        ++*wrong_count;
+        fprintf(stderr, "convbp: WRONG %s on %s (%s, %d threads): %s\n  rerun: convbp run --op %s --strategy %s --threads %d --problem '%s'\n",
+                c->strategy, pt->desc, convbp_op_name(op), threads, c->reason, convbp_op_name(op),
+                c->strategy, threads, pt->desc);
+        continue;
+      }
+    } else {
+      c->check.passed = 1;
+    }
+    double estimate = o->reps * (o->min_time > c->first_call_s ? o->min_time : 2 * c->first_call_s);
+    if (estimate > o->budget) {
+      c->status = "skipped";
+      snprintf(c->reason_buf, sizeof c->reason_buf, "estimated %.3g s over the --budget of %.3g s", estimate, o->budget);
+      c->reason = c->reason_buf;
+      continue;
+    }
+    char name[400];
+    snprintf(name, sizeof name, "%s/%s/%s/threads:%d", convbp_op_name(op), c->strategy, pt->desc, threads);
+    cbp_gb_options gopt = {o->reps, o->min_time};
+    cbp_gb_register(name, i, bench_fn, c, &gopt);
+    timed++;
+  }
+  if (timed) cbp_gb_run_collect(collect, cases);
+  int rc = 0;
+  if (!interrupted)
+    for (int i = 0; i < ncases && !rc; i++) rc = write_row(out, &cases[i], cpusets, o->reps);
+  for (int i = 0; i < ncases; i++) convbp_free(cases[i].ws);
+  convbp_free(x), convbp_free(y), convbp_free(res);
+  free(ref), free(abs_ref), free(flush);
+  return rc;
+}
+
+static int file_has_data(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 && sb.st_size > 0;
+}
+
+/* <dir>/<stem>.machine.txt beside <dir>/<stem>.csv */
+static void sidecar_path(const char *csv, char *buf, size_t len) {
+  snprintf(buf, len, "%s", csv);
+  char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
+  if (dot && (!slash || dot > slash)) *dot = 0;
+  strncat(buf, ".machine.txt", len - strlen(buf) - 1);
+}
+
+int cbp_cmd_sweep(int argc, char **argv) {
+  sweep_opts o;
+  int rc = parse_opts(argc, argv, &o, 0);
+  if (rc) {
+    free_opts(&o);
+    return rc;
+  }
+  key_set done = {0};
+  if (o.resume && file_has_data(o.output)) {
+    cbp_csv old;
+    char err[512];
+    if (cbp_csv_read(o.output, &old, err, sizeof err)) {
+      free_opts(&o);
+      return usage_error("--resume: %s", err);
+    }
+    done.keys = malloc(((size_t)old.nrows + 1) * sizeof *done.keys);
+    for (int r = 0; r < old.nrows; r++) {
+      char key[512];
+      key_of(key, sizeof key, cbp_csv_get(&old, r, "problem"), cbp_csv_get(&old, r, "op"),
+             cbp_csv_get(&old, r, "strategy"), atoi(cbp_csv_get(&old, r, "threads")),
+             cbp_csv_get(&old, r, "bind"));
+      done.keys[done.count++] = strdup(key);
+    }
+    cbp_csv_free(&old);
+  } else if (!o.resume && !o.force && file_has_data(o.output)) {
+    free_opts(&o);
+    return usage_error("output '%s' exists; --resume completes it, --force overwrites it", o.output);
+  }
+  csv_out out = {0};
+  out.bind = cbp_bind_name(o.bind);
+  int appending = o.resume && file_has_data(o.output);
+  out.f = fopen(o.output, appending ? "a" : "w");
+  if (!out.f) {
+    fprintf(stderr, "convbp: cannot write '%s': %s\n", o.output, strerror(errno));
+    free_opts(&o);
+    return EXIT_OUTPUT;
+  }
+  if (!appending) {
+    cbp_csv_write_header(out.f);
+    if (fflush(out.f) || ferror(out.f)) {
+      fprintf(stderr, "convbp: cannot write '%s': %s\n", o.output, strerror(errno));
+      fclose(out.f);
+      free_opts(&o);
+      return EXIT_OUTPUT;
+    }
+  }
+  /* Machine facts and the measured peak, in the sidecar. */
+  cbp_machine m;
+  cbp_machine_read(&m);
+  for (int t = 0; t < o.nthreads; t++)
+    if (o.threads[t] < 256) out.peak[o.threads[t]] = cbp_measure_peak(o.threads[t], 0.1);
+  char side[1024];
+  sidecar_path(o.output, side, sizeof side);
+  FILE *sf = fopen(side, "w");
+  if (sf) {
+    cbp_machine_write(&m, sf);
+    for (int t = 0; t < o.nthreads; t++)
+      if (o.threads[t] < 256) fprintf(sf, "peak_gflops_%dt=%.1f\n", o.threads[t], out.peak[o.threads[t]]);
+    fclose(sf);
+  }
+  /* Google Benchmark interleaves the strategies of a point in random order. */
+  char *gb_args[] = {"convbp", "--benchmark_enable_random_interleaving=true", NULL};
+  int gb_argc = 2;
+  cbp_gb_initialize(&gb_argc, gb_args);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  int items = 0;
+  for (int p = 0; p < o.points.count; p++)
+    for (int op = 0; op < CONVBP_OP_COUNT; op++)
+      if (o.ops[op] && convbp_op_is_mma((convbp_op)op) == o.points.items[p].is_mma) items++;
+  int show_progress = !o.quiet && isatty(2);
+  int item = 0, wrong = 0, write_failed = 0, ran = 0;
+  double t_start = now_s();
+  for (int p = 0; p < o.points.count && !interrupted && !write_failed; p++) {
+    const cbp_point *pt = &o.points.items[p];
+    for (int op = 0; op < CONVBP_OP_COUNT && !interrupted && !write_failed; op++) {
+      if (!o.ops[op] || convbp_op_is_mma((convbp_op)op) != pt->is_mma) continue;
+      /* Shards split the (point, op) items round-robin: disjoint, and together all. */
+      int mine = item % o.shard_n == o.shard_k - 1;
+      item++;
+      if (!mine) continue;
+      for (int t = 0; t < o.nthreads && !interrupted; t++) {
+        if (show_progress) {
+          double el = now_s() - t_start;
+          double eta = ran ? el / ran * ((double)items / o.shard_n - ran) : 0;
+          fprintf(stderr, "\r[%d/%d] %-8s %-48.48s ETA %4.0fs", item, items, convbp_op_name((convbp_op)op), pt->desc, eta > 0 ? eta : 0);
+        }
+        if (run_point(&o, pt, (convbp_op)op, o.threads[t], &out, &done, &wrong)) {
+          fprintf(stderr, "\nconvbp: cannot write '%s': %s\n", o.output, strerror(errno));
+          write_failed = 1;
+          break;
+        }
+      }
+      ran++;
+    }
+  }
+  if (show_progress) fprintf(stderr, "\n");
+  if (fclose(out.f) && !write_failed) {
+    fprintf(stderr, "convbp: cannot write '%s': %s\n", o.output, strerror(errno));
+    write_failed = 1;
+  }
+  for (int i = 0; i < done.count; i++) free(done.keys[i]);
+  free(done.keys);
+  free_opts(&o);
+  if (write_failed) return EXIT_OUTPUT;
+  if (interrupted) {
+    fprintf(stderr, "convbp: interrupted; the rows written are valid, --resume completes the sweep\n");
+    return EXIT_INTERRUPTED;
+  }
+  return wrong ? EXIT_WRONG : 0;
+}
+
+/* convbp gbench: the same points as ordinary Google Benchmark benchmarks. */
+int cbp_cmd_gbench(int argc, char **argv) {
+  sweep_opts o;
+  int rc = parse_opts(argc, argv, &o, 1);
+  if (rc) {
+    free_opts(&o);
+    return rc;
+  }
+  cbp_gb_initialize(&o.gb_argc, o.gb_argv);
+  int cap = 4096, n = 0;
+  bench_case *cases = calloc((size_t)cap, sizeof *cases);
+  for (int p = 0; p < o.points.count; p++) {
+    const cbp_point *pt = &o.points.items[p];
+    for (int op = 0; op < CONVBP_OP_COUNT; op++) {
+      if (!o.ops[op] || convbp_op_is_mma((convbp_op)op) != pt->is_mma) continue;
+      size_t nx, ny, nout;
+      if (pt->is_mma ? convbp_mma_op_sizes(op, &pt->mma, &nx, &ny, &nout)
+                     : convbp_conv_op_sizes(op, &pt->conv, &nx, &ny, &nout))
+        continue;
+      float *x = convbp_alloc(nx * 4), *y = convbp_alloc(ny * 4), *out = convbp_alloc(nout * 4);
+      if (!x || !y || !out) continue;
+      convbp_fill(x, nx, o.seed);
+      convbp_fill(y, ny, o.seed + 1);
+      for (int s = 0; s < convbp_strategy_count(); s++) {
+        if (convbp_strategy_op(s) != (convbp_op)op || !strategy_selected(&o, convbp_strategy_name(s))) continue;
+        for (int t = 0; t < o.nthreads && n < cap; t++) {
+          bench_case *c = &cases[n];
+          c->strategy = convbp_strategy_name(s), c->pt = pt, c->threads = o.threads[t];
+          c->x = x, c->y = y, c->out = out;
+          c->flops = pt->is_mma ? convbp_mma_flops(&pt->mma) : convbp_conv_flops(&pt->conv);
+          if (pt->is_mma ? convbp_mma_supports(c->strategy, &pt->mma, NULL)
+                         : convbp_conv_supports(c->strategy, &pt->conv, NULL))
+            continue;
+          size_t ws = 0;
+          if (pt->is_mma) convbp_mma_workspace(c->strategy, &pt->mma, c->threads, &ws);
+          else convbp_conv_workspace(c->strategy, &pt->conv, c->threads, &ws);
+          if (ws > o.max_workspace || (ws && !(c->ws = convbp_alloc(ws)))) continue;
+          char name[400];
+          snprintf(name, sizeof name, "%s/%s/%s/threads:%d", convbp_op_name((convbp_op)op), c->strategy, pt->desc, c->threads);
+          cbp_gb_options gopt = {0, 0};
+          cbp_gb_register(name, n, bench_fn, c, &gopt);
+          n++;
+        }
+      }
+    }
+  }
+  cbp_topo_open();
+  cbp_bind_threads(o.nthreads ? o.threads[o.nthreads - 1] : 1, o.bind, NULL, 0);
+  cbp_gb_run_default();
+  /* Buffers are shared per (point, op); process exit releases them. */
+  free(cases);
+  free_opts(&o);
+  return 0;
+}
+
+/* convbp run: verify one strategy on one problem, benchdnn style. */
+int cbp_cmd_run(int argc, char **argv) {
+  sweep_opts o;
+  int rc = parse_opts(argc, argv, &o, 0);
+  if (rc) {
+    free_opts(&o);
+    return rc;
+  }
+  int failed = 0;
+  for (int p = 0; p < o.points.count; p++) {
+    const cbp_point *pt = &o.points.items[p];
+    for (int s = 0; s < convbp_strategy_count(); s++) {
+      const char *name = convbp_strategy_name(s);
+      convbp_op op = convbp_strategy_op(s);
+      if (!o.ops[op] || convbp_op_is_mma(op) != pt->is_mma || !strategy_selected(&o, name)) continue;
+      for (int t = 0; t < o.nthreads; t++) {
+        convbp_check res;
+        double t0 = now_s();
+        int st = pt->is_mma ? convbp_mma_check(name, &pt->mma, o.threads[t], o.seed, &res)
+                            : convbp_conv_check(name, &pt->conv, o.threads[t], o.seed, &res);
+        double el = now_s() - t0;
+        const char *state = st == CONVBP_ERR_UNSUPPORTED ? "SKIPPED" : st ? "ERROR" : res.passed ? "PASSED" : "FAILED";
+        printf("%-7s %s %s threads=%d %s", state, convbp_op_name(op), name, o.threads[t], pt->desc);
+        if (!st) printf(" max_rel_err=%.3g err/bound=%.3g (%.3fs incl. reference)", res.max_rel_err, res.max_err_ratio, el);
+        else printf(" (%s)", convbp_strerror(st));
+        printf("\n");
+        failed |= (st && st != CONVBP_ERR_UNSUPPORTED) || (!st && !res.passed);
+      }
+    }
+  }
+  free_opts(&o);
+  return failed ? EXIT_WRONG : 0;
+}

@@ -1,0 +1,179 @@
+/* convbp: backward propagation of convolution and matrix-multiply layers.
+ *
+ * Layouts (row-major, innermost last):
+ *   conv activations A, dA: N x H x W x C   (NHWC)
+ *   conv weights     W, dW: K x R x S x C   (KRSC)
+ *   conv outputs     O, dO: N x P x Q x K   (NPQK)
+ *   MMA: X is M x K, W is K x N, Y = X W is M x N.
+ *
+ * Every fallible call returns 0 (CONVBP_OK) or a negative convbp_status;
+ * convbp_strerror() names it.  The library never exits, never prints, and keeps
+ * no state besides the constant strategy registry. */
+#ifndef CONVBP_H
+#define CONVBP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CONVBP_VERSION "0.1.0"
+
+typedef enum { CONVBP_FWD, CONVBP_BPA, CONVBP_BPW, CONVBP_MMA_BPA, CONVBP_MMA_BPW } convbp_op;
+#define CONVBP_OP_COUNT 5
+
+typedef struct {
+  int n, c, h, w;          /* A: n x h x w x c  (NHWC) */
+  int k, r, s;             /* W: k x r x s x c  (KRSC); O: n x p x q x k */
+  int pad_h, pad_w, stride_h, stride_w, dil_h, dil_w;   /* dil 1 = dense kernel */
+} convbp_conv;
+
+typedef struct { int m, n, k; } convbp_mma;  /* X: m x k, W: k x n, Y: m x n, row-major */
+
+/* Status codes: one list, expanded into the enum and into convbp_strerror(). */
+#define CONVBP_STATUS_LIST(X)                                                              \
+  X(CONVBP_OK, 0, "success")                                                               \
+  X(CONVBP_ERR_ARG, -1, "invalid argument (NULL pointer or thread count < 1)")             \
+  X(CONVBP_ERR_PROBLEM, -2, "invalid problem (a dimension < 1, a pad < 0, or P/Q < 1)")    \
+  X(CONVBP_ERR_OVERFLOW, -3, "problem too large: a size in bytes overflows size_t")        \
+  X(CONVBP_ERR_UNKNOWN_STRATEGY, -4, "unknown strategy name")                              \
+  X(CONVBP_ERR_WRONG_OP, -5, "strategy computes another operation")                        \
+  X(CONVBP_ERR_UNSUPPORTED, -6, "strategy does not support this problem")                  \
+  X(CONVBP_ERR_NOMEM, -7, "out of memory: workspace could not be allocated")               \
+  X(CONVBP_ERR_WORKSPACE_LIMIT, -8, "workspace over the limit")                            \
+  X(CONVBP_ERR_PARSE, -9, "malformed problem descriptor")                                  \
+  X(CONVBP_ERR_WRONG_RESULT, -10, "result outside the error bound of the reference")      \
+  X(CONVBP_ERR_INTERNAL, -11, "internal error in a strategy or its library")
+
+typedef enum {
+#define CONVBP_ENUM_ENTRY(name, value, text) name = value,
+  CONVBP_STATUS_LIST(CONVBP_ENUM_ENTRY)
+#undef CONVBP_ENUM_ENTRY
+} convbp_status;
+
+const char *convbp_strerror(int status);
+
+/* ---- Operations ---------------------------------------------------------- */
+const char *convbp_op_name(convbp_op op);          /* "fwd", "bpa", ... */
+int convbp_op_parse(const char *name, convbp_op *op); /* 0 or CONVBP_ERR_PARSE */
+int convbp_op_is_mma(convbp_op op);
+
+/* ---- Problems ------------------------------------------------------------ */
+/* P = floor((H + 2*pad_h - dil_h*(R-1) - 1) / stride_h) + 1, Q likewise.
+   Validates p first; *out_p and *out_q may be NULL. */
+int convbp_conv_validate(const convbp_conv *p);
+int convbp_conv_out_dims(const convbp_conv *p, int *out_p, int *out_q);
+/* Element counts of A (NHWC), W (KRSC) and O (NPQK); checked against overflow. */
+int convbp_conv_sizes(const convbp_conv *p, size_t *a_elems, size_t *w_elems, size_t *o_elems);
+/* Useful FLOPs, 2*N*K*C*R*S*P*Q, for FWD, BPA and BPW alike. */
+double convbp_conv_flops(const convbp_conv *p);
+/* FLOPs without the taps that fall in the padding (as benchdnn counts them). */
+double convbp_conv_flops_nopad(const convbp_conv *p);
+int convbp_mma_validate(const convbp_mma *p);
+double convbp_mma_flops(const convbp_mma *p);   /* 2*M*N*K */
+
+/* Element counts of the two inputs (x, y) and the output of op on a problem. */
+int convbp_conv_op_sizes(convbp_op op, const convbp_conv *p, size_t *x, size_t *y, size_t *out);
+int convbp_mma_op_sizes(convbp_op op, const convbp_mma *p, size_t *x, size_t *y, size_t *out);
+
+/* ---- Descriptors (oneDNN benchdnn syntax) --------------------------------
+   conv: mb2ic16ih14iw14oc32oh14ow14kh3kw3sh1sw1ph1pw1dh0dw0n"name"
+     ic, ih, oc, kh are required; mb defaults to 2; iw=ih, kw=kh, sw=sh, pw=ph,
+     dw=dh, ow=oh when omitted; sh defaults to 1, dh to 0, ph to 0, unless oh is
+     given without ph, then ph is deduced.  dh/dw are 0-based (dh0 = dense):
+     convbp's dil_h = dh + 1.  g1 is accepted; other groups are not supported.
+   mma:  m64n128k256n"name"  (all three dimensions required).
+   On error the message names the field and value; name may be NULL.  */
+int convbp_conv_parse(const char *text, convbp_conv *p, char *name, size_t name_len,
+                      char *err, size_t err_len);
+int convbp_conv_format(const convbp_conv *p, const char *name, char *buf, size_t len);
+int convbp_mma_parse(const char *text, convbp_mma *p, char *name, size_t name_len,
+                     char *err, size_t err_len);
+int convbp_mma_format(const convbp_mma *p, const char *name, char *buf, size_t len);
+
+/* ---- Strategies ---------------------------------------------------------- */
+int         convbp_strategy_count(void);
+const char *convbp_strategy_name(int i);
+convbp_op   convbp_strategy_op(int i);
+const char *convbp_strategy_summary(int i);
+int         convbp_strategy_find(const char *name);  /* index or CONVBP_ERR_UNKNOWN_STRATEGY */
+/* 0 when the strategy supports the problem, else a status; *reason (may be NULL)
+   gets a static sentence saying why not. */
+int convbp_conv_supports(const char *strategy, const convbp_conv *p, const char **reason);
+int convbp_mma_supports(const char *strategy, const convbp_mma *p, const char **reason);
+/* Workspace in bytes the strategy allocates for this problem and thread count. */
+int convbp_conv_workspace(const char *strategy, const convbp_conv *p, int threads, size_t *bytes);
+int convbp_mma_workspace(const char *strategy, const convbp_mma *p, int threads, size_t *bytes);
+
+/* Runs the named strategy. x, y, out by op:
+   FWD: A, W -> O     BPA: dO, W -> dA     BPW: A, dO -> dW
+   MMA_BPA: dY, W -> dX (m x k)            MMA_BPW: X, dY -> dW (k x n)
+   out is fully overwritten, never accumulated into; x and y are not modified.
+   threads >= 1. Returns 0, or a negative status. */
+int convbp_conv_run(const char *strategy, const convbp_conv *p, int threads,
+                    const float *x, const float *y, float *out);
+int convbp_mma_run(const char *strategy, const convbp_mma *p, int threads,
+                   const float *x, const float *y, float *out);
+/* As above, with the workspace given by the caller (NULL when 0 bytes are needed);
+   it must be 64-byte aligned and hold convbp_*_workspace() bytes. */
+int convbp_conv_run_ws(const char *strategy, const convbp_conv *p, int threads,
+                       const float *x, const float *y, float *out, void *workspace);
+int convbp_mma_run_ws(const char *strategy, const convbp_mma *p, int threads,
+                      const float *x, const float *y, float *out, void *workspace);
+
+/* ---- Reference and verification ----------------------------------------- */
+/* Straight from the definitions, accumulating in double.  out gets each output
+   element, abs_out (may be NULL) the sum of |terms| that formed it. */
+int convbp_conv_reference(convbp_op op, const convbp_conv *p, const float *x, const float *y,
+                          double *out, double *abs_out);
+int convbp_mma_reference(convbp_op op, const convbp_mma *p, const float *x, const float *y,
+                         double *out, double *abs_out);
+
+/* Deterministic inputs: uniform in [-1, 1), a function of (seed, i) only. */
+void convbp_fill(float *buf, size_t count, uint64_t seed);
+
+/* Length of the sum that forms one output element of op (the bound's n). */
+double convbp_conv_reduction_length(convbp_op op, const convbp_conv *p);
+double convbp_mma_reduction_length(convbp_op op, const convbp_mma *p);
+
+typedef struct {
+  double max_abs_err;       /* max |out - ref| */
+  double max_rel_err;       /* max |out - ref| / |ref| over ref != 0 */
+  double max_err_ratio;     /* max |out - ref| / bound; <= 1 passes */
+  size_t worst_index;       /* element with the largest ratio */
+  size_t bad_count;         /* elements over their bound (NaN counts) */
+  int passed;
+} convbp_check;
+
+/* Error bound per element: |out - ref| <= 2 * (n + 2) * 2^-24 * sum|terms|,
+   the classic gamma_n bound for a float sum of n products, doubled for slack.
+   Compares count elements; fills *res. */
+void convbp_compare(const float *out, const double *ref, const double *abs_ref, size_t count,
+                    double reduction_length, convbp_check *res);
+
+/* Generates inputs from seed, runs the reference and the strategy (output
+   prefilled with NaN), compares.  Returns 0 when it could run (see res->passed),
+   else the strategy's status. */
+int convbp_conv_check(const char *strategy, const convbp_conv *p, int threads, uint64_t seed,
+                      convbp_check *res);
+int convbp_mma_check(const char *strategy, const convbp_mma *p, int threads, uint64_t seed,
+                     convbp_check *res);
+
+/* Adjoint identity <FWD(A,W), dO> = <A, BPA(dO,W)> = <W, BPW(A,dO)>, in double.
+   Runs fwd_strategy and back_strategy (a BPA or BPW strategy) on seeded inputs
+   and compares the two inner products; *rel_gap = |lhs - rhs| / bound, passes
+   when <= 1.  The bound sums each side's element bounds weighted by |partner|. */
+int convbp_conv_adjoint(const char *fwd_strategy, const char *back_strategy,
+                        const convbp_conv *p, int threads, uint64_t seed, double *rel_gap,
+                        int *passed);
+
+/* Aligned allocation the library uses for workspaces (64-byte aligned). */
+void *convbp_alloc(size_t bytes);
+void convbp_free(void *ptr);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/* Internal framework interface shared by src/ and strategies/.  Not installed. */
+#ifndef CONVBP_INTERNAL_H
+#define CONVBP_INTERNAL_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "convbp.h"
+
+/* A validated problem with its derived sizes, as the strategies see it. */
+typedef struct {
+  convbp_op op;
+  convbp_conv conv;  /* when op is FWD, BPA or BPW */
+  convbp_mma mma;    /* when op is MMA_BPA or MMA_BPW */
+  int p, q;          /* conv output height and width */
+  int rem_h, rem_w;  /* (H + 2*pad - d*(R-1) - 1) mod stride: rows the forward pass never reaches */
+  size_t x_elems, y_elems, out_elems;
+} cbp_problem;
+
+/* One strategy: like an FFTW solver, a file exports one of these and nothing else. */
+typedef struct {
+  const char *name;     /* stable key used in CSV, wisdom and tests */
+  convbp_op op;
+  const char *summary;  /* one line for `convbp list` */
+  /* NULL when the problem is supported, else a static sentence saying why not. */
+  const char *(*supports)(const cbp_problem *pb);
+  /* Bytes of workspace run() needs; a status on overflow. */
+  int (*workspace)(const cbp_problem *pb, int threads, size_t *bytes);
+  /* Computes out from x and y; ws holds workspace() bytes, 64-byte aligned. */
+  int (*run)(const cbp_problem *pb, int threads, const float *x, const float *y, float *out,
+             void *ws);
+} cbp_strategy;
+
+/* Registry (src/registry.c). */
+int cbp_strategy_count(void);
+const cbp_strategy *cbp_strategy_at(int i);
+const cbp_strategy *cbp_strategy_lookup(const char *name);
+
+/* Problem set-up (src/problem.c): validates and derives sizes. */
+int cbp_problem_conv(cbp_problem *pb, convbp_op op, const convbp_conv *p);
+int cbp_problem_mma(cbp_problem *pb, convbp_op op, const convbp_mma *p);
+
+/* Checked size arithmetic: 0 on success, CONVBP_ERR_OVERFLOW otherwise. */
+static inline int cbp_mul(size_t a, size_t b, size_t *r) {
+  return __builtin_mul_overflow(a, b, r) ? CONVBP_ERR_OVERFLOW : CONVBP_OK;
+}
+static inline int cbp_add(size_t a, size_t b, size_t *r) {
+  return __builtin_add_overflow(a, b, r) ? CONVBP_ERR_OVERFLOW : CONVBP_OK;
+}
+/* r = a*b*c*d (any may be 1), checked. */
+int cbp_mul4(size_t a, size_t b, size_t c, size_t d, size_t *r);
+/* Rounds bytes up to a multiple of 64 so workspace slices stay aligned. */
+static inline int cbp_round64(size_t bytes, size_t *r) {
+  if (bytes > SIZE_MAX - 63) return CONVBP_ERR_OVERFLOW;
+  *r = (bytes + 63) & ~(size_t)63;
+  return CONVBP_OK;
+}
+
+/* ---- The forward-convolution engine (strategies/fwd_im2col_gemm.c) -------
+   The backward strategies call it with transformed descriptors, so it takes
+   asymmetric pads (negative = crop) and explicit output sizes. */
+typedef struct {
+  int n, c, h, w;        /* input N x H x W x C */
+  int k, r, s;           /* kernel K x R x S x C */
+  int pad_top, pad_left; /* front pads; may be negative (crop) */
+  int stride_h, stride_w, dil_h, dil_w;
+  int p, q;              /* output rows/cols to compute (from back pads, or a limit) */
+} cbp_fwd_desc;
+
+/* Fills p and q from the front and back pads; returns CONVBP_ERR_PROBLEM when < 1. */
+int cbp_fwd_desc_outdims(cbp_fwd_desc *d, int pad_bottom, int pad_right);
+int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes);
+/* O (n x p x q x k) = conv(A (n x h x w x c), W (k x r x s x c)); ws from cbp_fwd_workspace. */
+int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float *w, float *o,
+                void *ws);
+
+/* ---- Threading helpers (src/threads.c) ----------------------------------- */
+/* Sets the thread count OpenBLAS uses for calls made outside a parallel region. */
+void cbp_blas_threads(int threads);
+
+/* Layout helpers (src/layout.c). out[j][i] = in[i][j] for an rows x cols matrix,
+   each element a run of `inner` floats; threaded. */
+void cbp_transpose(const float *in, float *out, size_t rows, size_t cols, size_t inner,
+                   int threads);
+
+#endif

@@ -1,0 +1,25 @@
+/* Layout transforms the strategies use to move a dimension inward or outward.
+ * out[j][i][:] = in[i][j][:] for an rows x cols matrix of runs of `inner` floats,
+ * done in tiles so both sides stream through cache. */
+#include "internal.h"
+
+void cbp_transpose(const float *in, float *out, size_t rows, size_t cols, size_t inner,
+                   int threads) {
+  enum { TILE = 32 };
+  size_t row_tiles = (rows + TILE - 1) / TILE, col_tiles = (cols + TILE - 1) / TILE;
+  size_t tiles = row_tiles * col_tiles;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && tiles > 1)
+  for (size_t t = 0; t < tiles; t++) {
+    size_t i0 = (t / col_tiles) * TILE, j0 = (t % col_tiles) * TILE;
+    size_t i1 = i0 + TILE < rows ? i0 + TILE : rows, j1 = j0 + TILE < cols ? j0 + TILE : cols;
+    for (size_t j = j0; j < j1; j++)
+      for (size_t i = i0; i < i1; i++) {
+        const float *src = in + (i * cols + j) * inner;
+        float *dst = out + (j * rows + i) * inner;
+        if (inner == 1)
+          *dst = *src;
+        else
+          memcpy(dst, src, inner * sizeof(float));
+      }
+  }
+}

@@ -1,0 +1,213 @@
+/* Verification: seeded inputs, per-element error bounds, the adjoint identity.
+ *
+ * A float sum of n products has |error| <= gamma_n * sum|terms| with
+ * gamma_n = n*u / (1 - n*u), u = 2^-24 (Higham, Accuracy and Stability, 3.1).
+ * We allow 2*(n+2)*u*sum|terms|: a bound that holds for every summation order a
+ * strategy may choose (blocked GEMM, per-thread partial sums), yet is tight
+ * enough that a single misplaced term (|term| ~ 1) fails. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static const double unit_roundoff = 5.9604644775390625e-08; /* 2^-24 */
+
+/* splitmix64: a bijective hash, so every element depends on (seed, i) only. */
+static inline uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void convbp_fill(float *buf, size_t count, uint64_t seed) {
+  if (!buf) return;
+  uint64_t base = mix64(seed);
+  for (size_t i = 0; i < count; i++) {
+    /* 24 random bits -> exact float in [-1, 1). */
+    uint64_t b = mix64(base + i) >> 40;
+    buf[i] = (float)((double)b / 8388608.0 - 1.0);
+  }
+}
+
+double convbp_conv_reduction_length(convbp_op op, const convbp_conv *p) {
+  int pp, qq;
+  if (convbp_conv_out_dims(p, &pp, &qq)) return 0;
+  switch (op) {
+    case CONVBP_FWD: return (double)p->c * p->r * p->s;
+    case CONVBP_BPA: return (double)p->k * p->r * p->s;
+    case CONVBP_BPW: return (double)p->n * pp * qq;
+    default: return 0;
+  }
+}
+
+double convbp_mma_reduction_length(convbp_op op, const convbp_mma *p) {
+  if (!p) return 0;
+  return op == CONVBP_MMA_BPA ? (double)p->n : op == CONVBP_MMA_BPW ? (double)p->m : 0;
+}
+
+static double element_bound(double reduction_length, double abs_sum) {
+  return 2.0 * (reduction_length + 2.0) * unit_roundoff * abs_sum;
+}
+
+void convbp_compare(const float *out, const double *ref, const double *abs_ref, size_t count,
+                    double n, convbp_check *res) {
+  memset(res, 0, sizeof *res);
+  for (size_t i = 0; i < count; i++) {
+    double err = fabs((double)out[i] - ref[i]);
+    double bound = element_bound(n, abs_ref[i]);
+    double ratio;
+    if (isnan(err)) {
+      ratio = INFINITY;
+    } else if (bound > 0) {
+      ratio = err / bound;
+    } else {
+      ratio = err > 0 ? INFINITY : 0.0; /* all terms zero: the result must be exactly 0 */
+    }
+    if (!(ratio <= 1.0)) res->bad_count++;
+    if (!(ratio <= res->max_err_ratio)) {
+      res->max_err_ratio = ratio;
+      res->worst_index = i;
+    }
+    if (!(err <= res->max_abs_err)) res->max_abs_err = err;
+    if (ref[i] != 0) {
+      double rel = err / fabs(ref[i]);
+      if (!(rel <= res->max_rel_err)) res->max_rel_err = rel;
+    }
+  }
+  res->passed = res->bad_count == 0;
+}
+
+/* Buffers for one checked run; freed through one label. */
+typedef struct {
+  float *x, *y, *out;
+  double *ref, *abs;
+} check_bufs;
+
+static int bufs_alloc(check_bufs *b, size_t nx, size_t ny, size_t nout) {
+  memset(b, 0, sizeof *b);
+  b->x = malloc((nx ? nx : 1) * sizeof(float));
+  b->y = malloc((ny ? ny : 1) * sizeof(float));
+  b->out = malloc((nout ? nout : 1) * sizeof(float));
+  b->ref = malloc((nout ? nout : 1) * sizeof(double));
+  b->abs = malloc((nout ? nout : 1) * sizeof(double));
+  return (b->x && b->y && b->out && b->ref && b->abs) ? CONVBP_OK : CONVBP_ERR_NOMEM;
+}
+
+static void bufs_free(check_bufs *b) {
+  free(b->x);
+  free(b->y);
+  free(b->out);
+  free(b->ref);
+  free(b->abs);
+}
+
+static void fill_nan(float *p, size_t count) {
+  for (size_t i = 0; i < count; i++) p[i] = NAN;
+}
+
+static int check_any(const char *strategy, int is_mma, const convbp_conv *cp,
+                     const convbp_mma *mp, int threads, uint64_t seed, convbp_check *res) {
+  if (!res) return CONVBP_ERR_ARG;
+  memset(res, 0, sizeof *res);
+  int idx = convbp_strategy_find(strategy);
+  if (idx < 0) return idx;
+  convbp_op op = convbp_strategy_op(idx);
+  if (convbp_op_is_mma(op) != is_mma) return CONVBP_ERR_WRONG_OP;
+  size_t nx, ny, nout;
+  int st = is_mma ? convbp_mma_op_sizes(op, mp, &nx, &ny, &nout)
+                  : convbp_conv_op_sizes(op, cp, &nx, &ny, &nout);
+  if (st) return st;
+  check_bufs b;
+  if ((st = bufs_alloc(&b, nx, ny, nout))) goto done;
+  convbp_fill(b.x, nx, seed);
+  convbp_fill(b.y, ny, seed + 1);
+  fill_nan(b.out, nout);
+  st = is_mma ? convbp_mma_run(strategy, mp, threads, b.x, b.y, b.out)
+              : convbp_conv_run(strategy, cp, threads, b.x, b.y, b.out);
+  if (st) goto done;
+  st = is_mma ? convbp_mma_reference(op, mp, b.x, b.y, b.ref, b.abs)
+              : convbp_conv_reference(op, cp, b.x, b.y, b.ref, b.abs);
+  if (st) goto done;
+  convbp_compare(b.out, b.ref, b.abs, nout,
+                 is_mma ? convbp_mma_reduction_length(op, mp)
+                        : convbp_conv_reduction_length(op, cp),
+                 res);
+done:
+  bufs_free(&b);
+  return st;
+}
+
+int convbp_conv_check(const char *strategy, const convbp_conv *p, int threads, uint64_t seed,
+                      convbp_check *res) {
+  return check_any(strategy, 0, p, NULL, threads, seed, res);
+}
+
+int convbp_mma_check(const char *strategy, const convbp_mma *p, int threads, uint64_t seed,
+                     convbp_check *res) {
+  return check_any(strategy, 1, NULL, p, threads, seed, res);
+}
+
+/* sum_i a_i * b_i and the bound sum_i |a_i| * bound(b_i) for a float result b. */
+static void dot_with_bound(const float *a, const float *b, const double *b_abs, size_t count,
+                           double n, double *dot, double *bound) {
+  double d = 0, e = 0;
+  for (size_t i = 0; i < count; i++) {
+    d += (double)a[i] * b[i];
+    e += fabs((double)a[i]) * element_bound(n, b_abs[i]);
+  }
+  *dot = d;
+  *bound = e;
+}
+
+int convbp_conv_adjoint(const char *fwd_strategy, const char *back_strategy,
+                        const convbp_conv *p, int threads, uint64_t seed, double *rel_gap,
+                        int *passed) {
+  if (!rel_gap || !passed) return CONVBP_ERR_ARG;
+  int fi = convbp_strategy_find(fwd_strategy), bi = convbp_strategy_find(back_strategy);
+  if (fi < 0 || bi < 0) return CONVBP_ERR_UNKNOWN_STRATEGY;
+  convbp_op bop = convbp_strategy_op(bi);
+  if (convbp_strategy_op(fi) != CONVBP_FWD || (bop != CONVBP_BPA && bop != CONVBP_BPW))
+    return CONVBP_ERR_WRONG_OP;
+  size_t na, nw, no;
+  int st = convbp_conv_sizes(p, &na, &nw, &no);
+  if (st) return st;
+  size_t nback = bop == CONVBP_BPA ? na : nw;
+  float *A = malloc(na * sizeof *A), *W = malloc(nw * sizeof *W), *dO = malloc(no * sizeof *dO);
+  float *O = malloc(no * sizeof *O), *G = malloc(nback * sizeof *G);
+  double *ref_o = malloc(no * sizeof *ref_o), *abs_o = malloc(no * sizeof *abs_o);
+  double *ref_g = malloc(nback * sizeof *ref_g), *abs_g = malloc(nback * sizeof *abs_g);
+  if (!A || !W || !dO || !O || !G || !ref_o || !abs_o || !ref_g || !abs_g) {
+    st = CONVBP_ERR_NOMEM;
+    goto done;
+  }
+  convbp_fill(A, na, seed);
+  convbp_fill(W, nw, seed + 1);
+  convbp_fill(dO, no, seed + 2);
+  if ((st = convbp_conv_run(fwd_strategy, p, threads, A, W, O))) goto done;
+  /* lhs = <FWD(A,W), dO> */
+  if ((st = convbp_conv_reference(CONVBP_FWD, p, A, W, ref_o, abs_o))) goto done;
+  double lhs, lhs_bound, rhs, rhs_bound;
+  dot_with_bound(dO, O, abs_o, no, convbp_conv_reduction_length(CONVBP_FWD, p), &lhs, &lhs_bound);
+  if (bop == CONVBP_BPA) {
+    /* rhs = <A, BPA(dO, W)> */
+    if ((st = convbp_conv_run(back_strategy, p, threads, dO, W, G))) goto done;
+    if ((st = convbp_conv_reference(CONVBP_BPA, p, dO, W, ref_g, abs_g))) goto done;
+    dot_with_bound(A, G, abs_g, na, convbp_conv_reduction_length(CONVBP_BPA, p), &rhs,
+                   &rhs_bound);
+  } else {
+    /* rhs = <W, BPW(A, dO)> */
+    if ((st = convbp_conv_run(back_strategy, p, threads, A, dO, G))) goto done;
+    if ((st = convbp_conv_reference(CONVBP_BPW, p, A, dO, ref_g, abs_g))) goto done;
+    dot_with_bound(W, G, abs_g, nw, convbp_conv_reduction_length(CONVBP_BPW, p), &rhs,
+                   &rhs_bound);
+  }
+  /* The double-precision dot products add their own tiny rounding. */
+  double bound = lhs_bound + rhs_bound + 1e-12 * (fabs(lhs) + fabs(rhs)) + 1e-300;
+  *rel_gap = fabs(lhs - rhs) / bound;
+  *passed = *rel_gap <= 1.0;
+done:
+  free(A), free(W), free(dO), free(O), free(G);
+  free(ref_o), free(abs_o), free(ref_g), free(abs_g);
+  return st;
+}

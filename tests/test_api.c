@@ -1,0 +1,92 @@
+/* The public API's contract: statuses for every kind of bad call, a registry
+ * of unique names with summaries, and strerror covering every status. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convbp.h"
+#include "testing.h"
+
+int main(void) {
+  /* Registry: unique names, a summary each, the five baseline strategies present. */
+  int count = convbp_strategy_count();
+  CHECK(count >= 5, "registry has %d strategies", count);
+  for (int i = 0; i < count; i++) {
+    const char *name = convbp_strategy_name(i);
+    CHECK(name && *name, "strategy %d has no name", i);
+    CHECK(convbp_strategy_summary(i) && *convbp_strategy_summary(i), "%s has no summary", name);
+    CHECK(convbp_strategy_find(name) == i, "%s found at %d", name, convbp_strategy_find(name));
+    for (int j = 0; j < i; j++) CHECK(strcmp(name, convbp_strategy_name(j)) != 0, "dup %s", name);
+  }
+  static const char *const baselines[] = {"fwd_direct", "bpa_direct", "bpw_direct",
+                                          "mma_bpa_direct", "mma_bpw_direct"};
+  for (int i = 0; i < 5; i++) {
+    int idx = convbp_strategy_find(baselines[i]);
+    CHECK(idx >= 0 && convbp_strategy_op(idx) == (convbp_op)i, "%s", baselines[i]);
+  }
+  CHECK(convbp_strategy_name(-1) == NULL && convbp_strategy_name(count) == NULL, "out of range");
+
+  /* strerror: every status distinct from "unknown", unknown ones say so. */
+  for (int st = 0; st >= CONVBP_ERR_INTERNAL; st--)
+    CHECK(strcmp(convbp_strerror(st), "unknown status") != 0, "status %d has no text", st);
+  CHECK(strcmp(convbp_strerror(-1000), "unknown status") == 0, "unknown status");
+
+  /* Ops. */
+  convbp_op op;
+  CHECK(convbp_op_parse("bpw", &op) == 0 && op == CONVBP_BPW, "op parse");
+  CHECK(convbp_op_parse("bwd", &op) == CONVBP_ERR_PARSE, "bad op");
+  CHECK(strcmp(convbp_op_name(CONVBP_MMA_BPA), "mma_bpa") == 0, "op name");
+
+  /* Bad calls, each with its own status. */
+  convbp_conv p = {2, 3, 6, 5, 4, 3, 3, 1, 0, 2, 1, 1, 2};
+  convbp_mma m = {4, 5, 6};
+  float x[1024], y[1024], out[1024];
+  convbp_fill(x, 1024, 1);
+  convbp_fill(y, 1024, 2);
+  CHECK(convbp_conv_run("fwd_direct", NULL, 1, x, y, out) == CONVBP_ERR_ARG, "NULL problem");
+  CHECK(convbp_conv_run("fwd_direct", &p, 1, NULL, y, out) == CONVBP_ERR_ARG, "NULL x");
+  CHECK(convbp_conv_run("fwd_direct", &p, 1, x, NULL, out) == CONVBP_ERR_ARG, "NULL y");
+  CHECK(convbp_conv_run("fwd_direct", &p, 1, x, y, NULL) == CONVBP_ERR_ARG, "NULL out");
+  CHECK(convbp_conv_run(NULL, &p, 1, x, y, out) == CONVBP_ERR_ARG, "NULL strategy");
+  CHECK(convbp_conv_run("fwd_direct", &p, 0, x, y, out) == CONVBP_ERR_ARG, "0 threads");
+  CHECK(convbp_conv_run("fwd_magic", &p, 1, x, y, out) == CONVBP_ERR_UNKNOWN_STRATEGY, "unknown");
+  CHECK(convbp_conv_run("mma_bpa_direct", &p, 1, x, y, out) == CONVBP_ERR_WRONG_OP, "mma as conv");
+  CHECK(convbp_mma_run("bpa_direct", &m, 1, x, y, out) == CONVBP_ERR_WRONG_OP, "conv as mma");
+  convbp_conv empty = p;
+  empty.h = 1; /* 3x3 kernel, pad 1, stride 2: P = 1, fine; make it empty instead: */
+  empty.pad_h = 0;
+  CHECK(convbp_conv_run("bpa_direct", &empty, 1, x, y, out) == CONVBP_ERR_PROBLEM, "P < 1");
+  convbp_conv huge = {2000000000, 2000000000, 100000, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1};
+  CHECK(convbp_conv_run("fwd_direct", &huge, 1, x, y, out) == CONVBP_ERR_OVERFLOW, "overflow");
+  convbp_mma bad_m = {0, 1, 1};
+  CHECK(convbp_mma_run("mma_bpw_direct", &bad_m, 1, x, y, out) == CONVBP_ERR_PROBLEM, "mma m=0");
+  size_t bytes = 1;
+  CHECK(convbp_conv_workspace("bpw_direct", &p, 1, &bytes) == 0 && bytes == 0, "no workspace");
+  CHECK(convbp_conv_workspace("bpw_direct", &p, 1, NULL) == CONVBP_ERR_ARG, "NULL bytes");
+  const char *why = "x";
+  CHECK(convbp_conv_supports("bpw_direct", &p, &why) == 0 && why == NULL, "supports");
+
+  /* out is fully overwritten: a run into a NaN-filled buffer leaves no NaN. */
+  size_t nx, ny, nout;
+  CHECK(convbp_conv_op_sizes(CONVBP_BPA, &p, &nx, &ny, &nout) == 0 && nout <= 1024, "sizes");
+  for (size_t i = 0; i < nout; i++) out[i] = NAN;
+  float x_copy[1024];
+  memcpy(x_copy, x, sizeof x);
+  CHECK(convbp_conv_run("bpa_direct", &p, 2, x, y, out) == 0, "bpa run");
+  size_t nan_count = 0;
+  for (size_t i = 0; i < nout; i++) nan_count += isnan(out[i]) != 0;
+  CHECK(nan_count == 0, "%zu elements left unwritten", nan_count);
+  CHECK(memcmp(x, x_copy, sizeof x) == 0, "input modified");
+
+  /* Verification catches a wrong result: compare with a perturbed reference. */
+  double ref[4] = {1, 2, 3, 0}, abs_ref[4] = {1, 2, 3, 0};
+  float good[4] = {1, 2, 3, 0}, bad[4] = {1, 2.001f, 3, 0}, nonzero[4] = {1, 2, 3, 1e-30f};
+  convbp_check c;
+  convbp_compare(good, ref, abs_ref, 4, 10, &c);
+  CHECK(c.passed && c.bad_count == 0, "exact result fails");
+  convbp_compare(bad, ref, abs_ref, 4, 10, &c);
+  CHECK(!c.passed && c.bad_count == 1 && c.worst_index == 1, "wrong element passes");
+  convbp_compare(nonzero, ref, abs_ref, 4, 10, &c);
+  CHECK(!c.passed && c.worst_index == 3, "nonzero where every term is zero passes");
+  TEST_END();
+}

@@ -1,0 +1,98 @@
+/* Output sizes, remainders, byte counts and FLOPs from a table, including the
+ * remainder rows the seeds' recipes lose and pads beyond the kernel's reach. */
+#include <stdint.h>
+#include <string.h>
+
+#include "convbp.h"
+#include "testing.h"
+
+typedef struct {
+  const char *why;
+  int h, pad, r, dil, stride;
+  int want_p; /* 0: invalid */
+} extent_case;
+
+static const extent_case extents[] = {
+    {"dense 3x3 same", 56, 1, 3, 1, 1, 56},
+    {"stride 2, no remainder", 5, 0, 3, 1, 2, 2},
+    {"stride 2, remainder 1 (ERRATA 2: H=6 R=3)", 6, 0, 3, 1, 2, 2},
+    {"stride 3, remainder 2", 10, 0, 3, 1, 3, 3},
+    {"stride 4, remainder 3", 14, 1, 3, 1, 4, 4},
+    {"dilation 2", 5, 0, 2, 2, 1, 3},
+    {"dilation 3 stride 2", 11, 0, 3, 3, 2, 3},
+    {"pad beyond the kernel reach (negative effective pad)", 4, 5, 3, 1, 1, 12},
+    {"pad beyond reach with stride", 4, 4, 2, 1, 3, 4},
+    {"kernel larger than the image, rescued by padding", 2, 2, 5, 1, 1, 2},
+    {"kernel larger than the image", 2, 0, 3, 1, 1, 0},
+    {"dilated kernel larger than the image", 5, 0, 3, 3, 1, 0},
+    {"1x1", 7, 0, 1, 1, 1, 7},
+    {"1x1 stride 2", 7, 0, 1, 1, 2, 4},
+    {"height 1", 1, 0, 1, 1, 1, 1},
+};
+
+int main(void) {
+  for (size_t i = 0; i < sizeof extents / sizeof extents[0]; i++) {
+    const extent_case *e = &extents[i];
+    /* The same extent tested on both axes, so H/W symmetry bugs show. */
+    convbp_conv ph = {1, 1, e->h, 3, 1, e->r, 1, e->pad, 0, e->stride, 1, e->dil, 1};
+    convbp_conv pw = {1, 1, 3, e->h, 1, 1, e->r, 0, e->pad, 1, e->stride, 1, e->dil};
+    int P = -1, Q = -1;
+    int st = convbp_conv_out_dims(&ph, &P, &Q);
+    if (e->want_p == 0) {
+      CHECK(st == CONVBP_ERR_PROBLEM, "%s: want invalid, got %d", e->why, st);
+      CHECK(convbp_conv_out_dims(&pw, &P, &Q) == CONVBP_ERR_PROBLEM, "%s (width)", e->why);
+      continue;
+    }
+    CHECK(st == 0 && P == e->want_p && Q == 3, "%s: P=%d want %d", e->why, P, e->want_p);
+    st = convbp_conv_out_dims(&pw, &P, &Q);
+    CHECK(st == 0 && Q == e->want_p && P == 3, "%s (width): Q=%d want %d", e->why, Q, e->want_p);
+  }
+
+  /* Every kind of invalid field. */
+  const convbp_conv good = {2, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1};
+  static const size_t offsets[] = {
+      offsetof(convbp_conv, n),        offsetof(convbp_conv, c),        offsetof(convbp_conv, h),
+      offsetof(convbp_conv, w),        offsetof(convbp_conv, k),        offsetof(convbp_conv, r),
+      offsetof(convbp_conv, s),        offsetof(convbp_conv, stride_h), offsetof(convbp_conv, stride_w),
+      offsetof(convbp_conv, dil_h),    offsetof(convbp_conv, dil_w)};
+  for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+    for (int bad = -1; bad <= 0; bad++) {
+      convbp_conv p = good;
+      memcpy((char *)&p + offsets[i], &bad, sizeof bad);
+      CHECK(convbp_conv_validate(&p) == CONVBP_ERR_PROBLEM, "field %zu = %d accepted", i, bad);
+    }
+  }
+  convbp_conv neg_pad = good;
+  neg_pad.pad_w = -1;
+  CHECK(convbp_conv_validate(&neg_pad) == CONVBP_ERR_PROBLEM, "negative pad accepted");
+  CHECK(convbp_conv_validate(NULL) == CONVBP_ERR_ARG, "NULL problem");
+
+  /* Sizes and their overflow. */
+  size_t a, w, o;
+  CHECK(convbp_conv_sizes(&good, &a, &w, &o) == 0 && a == 150 && w == 108 && o == 200,
+        "sizes %zu %zu %zu", a, w, o);
+  convbp_conv huge = {2000000000, 2000000000, 100000, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1};
+  CHECK(convbp_conv_validate(&huge) == CONVBP_ERR_OVERFLOW, "huge problem not flagged");
+  convbp_conv wide = {1, 1, 1, 1, 2000000000, 2000000000, 1, 1000000000, 0, 1, 1, 1, 1};
+  CHECK(convbp_conv_validate(&wide) == CONVBP_ERR_OVERFLOW, "huge kernel not flagged");
+  size_t x, y, out;
+  CHECK(convbp_conv_op_sizes(CONVBP_BPA, &good, &x, &y, &out) == 0 && x == 200 && y == 108 &&
+            out == 150, "bpa sizes");
+  CHECK(convbp_conv_op_sizes(CONVBP_BPW, &good, &x, &y, &out) == 0 && x == 150 && y == 200 &&
+            out == 108, "bpw sizes");
+  CHECK(convbp_conv_op_sizes(CONVBP_MMA_BPA, &good, &x, &y, &out) == CONVBP_ERR_WRONG_OP, "op");
+
+  /* FLOPs: 2*N*K*C*R*S*P*Q; without padded taps, 5x5 pad 1 3x3 has 13 of 15 row taps... */
+  CHECK(convbp_conv_flops(&good) == 2.0 * 2 * 4 * 3 * 9 * 25, "flops");
+  /* Row taps inside: p=0 -> 2, p=1..3 -> 3, p=4 -> 2 = 13 (likewise columns). */
+  CHECK(convbp_conv_flops_nopad(&good) == 2.0 * 2 * 4 * 3 * 13 * 13, "flops without pads");
+  convbp_mma m = {3, 5, 7};
+  CHECK(convbp_mma_flops(&m) == 210, "mma flops");
+  convbp_mma bad_m = {3, 0, 7};
+  CHECK(convbp_mma_validate(&bad_m) == CONVBP_ERR_PROBLEM, "mma n=0");
+  CHECK(convbp_mma_op_sizes(CONVBP_MMA_BPA, &m, &x, &y, &out) == 0 && x == 15 && y == 35 &&
+            out == 21, "mma bpa sizes");
+  CHECK(convbp_mma_op_sizes(CONVBP_MMA_BPW, &m, &x, &y, &out) == 0 && x == 21 && y == 15 &&
+            out == 35, "mma bpw sizes");
+  TEST_END();
+}

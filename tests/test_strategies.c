@@ -1,0 +1,153 @@
+/* Every registered strategy against the reference, on shapes generated from a
+ * table: named edge cases first, then a grid that walks strides 1..4,
+ * dilations 1..3, pads from 0 to beyond (R-1)*d, every remainder, R != S,
+ * H != W, and N, C, K of 1 and odd primes.  Threads 1 and 2.  Each BPA/BPW
+ * strategy also passes the adjoint test paired with fwd_direct.
+ *
+ * A strategy may decline a problem only where the may_skip table says so; any
+ * other skip fails, and the number of skips is printed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convbp.h"
+#include "testing.h"
+
+typedef struct {
+  const char *why;
+  convbp_conv p; /* n c h w k r s pad_h pad_w stride_h stride_w dil_h dil_w */
+} shape;
+
+static const shape edges[] = {
+    {"seed 002 stride example", {1, 1, 5, 5, 1, 3, 3, 0, 0, 2, 2, 1, 1}},
+    {"seed 002 dilation example", {1, 1, 5, 5, 1, 2, 2, 0, 0, 1, 1, 2, 2}},
+    {"ERRATA 2: H=6 R=3 stride 2 loses a row", {1, 2, 6, 6, 3, 3, 3, 0, 0, 2, 2, 1, 1}},
+    {"remainder 3 at stride 4", {2, 3, 14, 11, 2, 3, 3, 1, 0, 4, 4, 1, 1}},
+    {"pad beyond the kernel reach", {1, 2, 4, 5, 3, 3, 3, 5, 4, 1, 1, 1, 1}},
+    {"pad beyond reach, strided and dilated", {2, 3, 5, 4, 2, 2, 3, 4, 6, 3, 2, 2, 3}},
+    {"kernel larger than the image, padded", {1, 3, 2, 3, 2, 5, 4, 2, 1, 1, 1, 1, 1}},
+    {"1x1", {3, 5, 4, 3, 7, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"1x1 stride 2", {2, 5, 7, 6, 3, 1, 1, 0, 0, 2, 2, 1, 1}},
+    {"1x1 padded", {1, 3, 3, 4, 2, 1, 1, 1, 2, 1, 1, 1, 1}},
+    {"R != S, H != W", {2, 3, 9, 5, 4, 1, 5, 0, 2, 1, 1, 1, 1}},
+    {"single pixel", {1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"stride larger than the kernel", {2, 3, 9, 9, 2, 2, 2, 0, 0, 3, 3, 1, 1}},
+    {"dilation 3 stride 4", {1, 2, 13, 12, 3, 3, 2, 2, 1, 4, 3, 3, 2}},
+    {"resnet-like 3x3 (small)", {2, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"stem-like 7x7 stride 2", {1, 3, 15, 15, 8, 7, 7, 3, 3, 2, 2, 1, 1}},
+    {"C=1 K=1 N=1", {1, 1, 7, 5, 1, 3, 2, 1, 0, 2, 1, 1, 2}},
+    {"odd primes", {3, 7, 11, 13, 5, 3, 5, 2, 1, 2, 3, 1, 1}},
+};
+
+/* Strategies that may decline a problem, and the words their reason contains. */
+static const struct {
+  const char *strategy;
+  const char *reason;
+} may_skip[] = {
+    {"bpa_onednn", "oneDNN"},
+    {"bpw_onednn", "oneDNN"},
+    {"fwd_onednn", "oneDNN"},
+    {"bpa_onednn_blocked", "oneDNN"},
+    {"bpw_onednn_blocked", "oneDNN"},
+    {"fwd_onednn_blocked", "oneDNN"},
+};
+
+static int skip_allowed(const char *strategy, const char *reason) {
+  for (size_t i = 0; i < sizeof may_skip / sizeof may_skip[0]; i++)
+    if (strcmp(strategy, may_skip[i].strategy) == 0 && reason &&
+        strstr(reason, may_skip[i].reason))
+      return 1;
+  return 0;
+}
+
+/* The grid: index i picks each parameter from a small cycle, with co-prime
+   cycle lengths so the combinations spread out. */
+static shape grid_shape(int i) {
+  static const int odd[] = {1, 3, 5, 7, 2};
+  shape s = {"grid", {0}};
+  convbp_conv *p = &s.p;
+  p->stride_h = 1 + i % 4;
+  p->stride_w = 1 + (i / 4) % 4;
+  p->dil_h = 1 + (i / 2) % 3;
+  p->dil_w = 1 + (i / 3) % 3;
+  p->r = 1 + (i / 5) % 4;
+  p->s = 1 + (i / 7) % 4;
+  int reach_h = (p->r - 1) * p->dil_h, reach_w = (p->s - 1) * p->dil_w;
+  p->pad_h = (i / 11) % (reach_h + 3);  /* 0 .. reach+2 */
+  p->pad_w = (i / 13) % (reach_w + 3);
+  /* Heights walk through every remainder mod the stride. */
+  p->h = reach_h + 1 + (i / 3) % (2 * p->stride_h + 3);
+  p->w = reach_w + 1 + (i / 5) % (2 * p->stride_w + 2);
+  if (i % 9 == 0) p->h = 1 + i % 3; /* occasionally smaller than the kernel: pads rescue it */
+  p->n = odd[i % 5];
+  p->c = odd[(i / 2) % 5];
+  p->k = odd[(i / 3) % 5];
+  return s;
+}
+
+int main(int argc, char **argv) {
+  int grid = argc > 1 ? atoi(argv[1]) : 320;
+  int shapes = 0, runs = 0, skipped = 0, adjoints = 0;
+  const int total = (int)(sizeof edges / sizeof edges[0]) + grid;
+  for (int i = 0; i < total; i++) {
+    shape sh = i < (int)(sizeof edges / sizeof edges[0]) ? edges[i] : grid_shape(i);
+    const convbp_conv *p = &sh.p;
+    if (convbp_conv_validate(p)) continue; /* the grid may produce an empty output */
+    shapes++;
+    char desc[160];
+    convbp_conv_format(p, NULL, desc, sizeof desc);
+    for (int si = 0; si < convbp_strategy_count(); si++) {
+      const char *name = convbp_strategy_name(si);
+      convbp_op op = convbp_strategy_op(si);
+      if (convbp_op_is_mma(op)) continue;
+      for (int threads = 1; threads <= 2; threads++) {
+        convbp_check res;
+        int st = convbp_conv_check(name, p, threads, 1000 + (uint64_t)i, &res);
+        if (st == CONVBP_ERR_UNSUPPORTED) {
+          const char *reason = NULL;
+          convbp_conv_supports(name, p, &reason);
+          CHECK(skip_allowed(name, reason), "%s skipped %s (%s): %s", name, desc, sh.why,
+                reason ? reason : "?");
+          skipped++;
+          continue;
+        }
+        runs++;
+        CHECK(st == 0, "%s on %s (%s), %d threads: %s", name, desc, sh.why, threads,
+              convbp_strerror(st));
+        CHECK(st || res.passed,
+              "%s on %s (%s), %d threads: %zu bad elements, worst #%zu at %.3g x bound, "
+              "max abs err %.3g\n  rerun: convbp run --op %s --strategy %s --threads %d --problem %s",
+              name, desc, sh.why, threads, res.bad_count, res.worst_index, res.max_err_ratio,
+              res.max_abs_err, convbp_op_name(op), name, threads, desc);
+        if (op != CONVBP_FWD && st == 0) {
+          double gap;
+          int passed;
+          st = convbp_conv_adjoint("fwd_direct", name, p, threads, 77 + (uint64_t)i, &gap, &passed);
+          adjoints++;
+          CHECK(st == 0 && passed, "adjoint of %s on %s (%s), %d threads: gap %.3g x bound",
+                name, desc, sh.why, threads, gap);
+        }
+      }
+    }
+  }
+  /* MMA shapes: 1s, primes, tall, wide. */
+  static const convbp_mma mmas[] = {{1, 1, 1},   {1, 7, 3},     {5, 1, 11},  {13, 17, 1},
+                                    {64, 33, 65}, {3, 200, 129}, {257, 31, 7}, {96, 96, 96}};
+  for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
+    for (int si = 0; si < convbp_strategy_count(); si++) {
+      const char *name = convbp_strategy_name(si);
+      if (!convbp_op_is_mma(convbp_strategy_op(si))) continue;
+      for (int threads = 1; threads <= 2; threads++) {
+        convbp_check res;
+        int st = convbp_mma_check(name, &mmas[i], threads, 5 + i, &res);
+        runs++;
+        CHECK(st == 0 && res.passed, "%s on m%dn%dk%d, %d threads: %s, ratio %.3g", name,
+              mmas[i].m, mmas[i].n, mmas[i].k, threads, convbp_strerror(st), res.max_err_ratio);
+      }
+    }
+  }
+  printf("%d conv shapes, %d strategy runs, %d adjoint tests, %d skipped\n", shapes, runs,
+         adjoints, skipped);
+  CHECK(shapes >= 300, "only %d valid shapes", shapes);
+  TEST_END();
+}
