@@ -84,4 +84,27 @@ void cbp_blas_threads(int threads);
 void cbp_transpose(const float *in, float *out, size_t rows, size_t cols, size_t inner,
                    int threads);
 
+/* out (c x b x a) from in (a x b x c): moves the outer dimension innermost and
+   back, e.g. NHWC -> CHWN with a=N, b=H*W, c=C.  Threaded over b. */
+void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads);
+
+/* im2col of `rows` output pixels starting at flat pixel m0 (n, p, q order):
+   buf[i][(r*S + s)*C + c] = A(n, p*st - pad_top + r*dil, ..., c), or 0 outside. */
+void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t rows, float *buf);
+/* Whether the engine's input already is the GEMM operand (1x1, stride 1, no pad, no crop). */
+int cbp_fwd_is_gemm(const cbp_fwd_desc *d);
+
+/* Workspace slicing: hands out 64-byte aligned pieces of one allocation. */
+typedef struct {
+  char *base;
+  size_t used;
+} cbp_arena;
+static inline void *cbp_take(cbp_arena *ar, size_t bytes) {
+  void *p = ar->base + ar->used;
+  ar->used += (bytes + 63) & ~(size_t)63;
+  return p;
+}
+/* *total += elems * elem_size rounded up to 64 bytes, checked. */
+int cbp_ws_add(size_t *total, size_t elems, size_t elem_size);
+
 #endif

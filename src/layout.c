@@ -23,3 +23,16 @@ void cbp_transpose(const float *in, float *out, size_t rows, size_t cols, size_t
       }
   }
 }
+
+void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads) {
+  /* out[k][j][i] = in[i][j][k] for in of a x b x c: each j is one a x c transpose. */
+  enum { TILE = 16 };
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && b > 1)
+  for (size_t j = 0; j < b; j++)
+    for (size_t i0 = 0; i0 < a; i0 += TILE)
+      for (size_t k0 = 0; k0 < c; k0 += TILE) {
+        size_t i1 = i0 + TILE < a ? i0 + TILE : a, k1 = k0 + TILE < c ? k0 + TILE : c;
+        for (size_t k = k0; k < k1; k++)
+          for (size_t i = i0; i < i1; i++) out[(k * b + j) * a + i] = in[(i * b + j) * c + k];
+      }
+}

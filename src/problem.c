@@ -14,6 +14,14 @@ int cbp_mul4(size_t a, size_t b, size_t c, size_t d, size_t *r) {
   return CONVBP_OK;
 }
 
+int cbp_ws_add(size_t *total, size_t elems, size_t elem_size) {
+  size_t bytes;
+  if (cbp_mul(elems, elem_size, &bytes) || cbp_round64(bytes, &bytes) ||
+      cbp_add(*total, bytes, total))
+    return CONVBP_ERR_OVERFLOW;
+  return CONVBP_OK;
+}
+
 /* span = H + 2*pad - d*(R-1) - 1; out = span / stride + 1 when span >= 0. */
 static int64_t out_extent(int in, int pad, int dil, int ker, int stride, int64_t *rem) {
   int64_t span = (int64_t)in + 2 * (int64_t)pad - (int64_t)dil * (ker - 1) - 1;

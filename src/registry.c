@@ -8,12 +8,20 @@
 #include "internal.h"
 
 #define CBP_STRATEGY(sym) extern const cbp_strategy sym;
-#define CBP_STRATEGY_TABLE(X) \
-  X(cbp_fwd_direct)           \
-  X(cbp_bpa_direct)           \
-  X(cbp_bpw_direct)           \
-  X(cbp_mma_bpa_direct)       \
-  X(cbp_mma_bpw_direct)
+#define CBP_STRATEGY_TABLE(X)   \
+  X(cbp_fwd_direct)             \
+  X(cbp_bpa_direct)             \
+  X(cbp_bpw_direct)             \
+  X(cbp_mma_bpa_direct)         \
+  X(cbp_mma_bpw_direct)         \
+  X(cbp_fwd_im2col_gemm)        \
+  X(cbp_mma_bpa_gemm)           \
+  X(cbp_mma_bpw_gemm)           \
+  X(cbp_bpa_scatter_gemm)       \
+  X(cbp_bpa_zero_insert_gemm)   \
+  X(cbp_bpw_im2col_gemm)        \
+  X(cbp_bpw_conv_a_do)          \
+  X(cbp_bpw_conv_do_a)
 CBP_STRATEGY_TABLE(CBP_STRATEGY)
 #undef CBP_STRATEGY
 

@@ -37,6 +37,10 @@ static const shape edges[] = {
     {"stem-like 7x7 stride 2", {1, 3, 15, 15, 8, 7, 7, 3, 3, 2, 2, 1, 1}},
     {"C=1 K=1 N=1", {1, 1, 7, 5, 1, 3, 2, 1, 0, 2, 1, 1, 2}},
     {"odd primes", {3, 7, 11, 13, 5, 3, 5, 2, 1, 2, 3, 1, 1}},
+    /* Large R*S*C: the GEMM strategies split into several L2-sized blocks, so the
+       threaded paths with private buffers and partial sums run. */
+    {"many GEMM blocks", {2, 512, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"many GEMM blocks, strided, one image", {1, 300, 13, 9, 3, 3, 3, 1, 0, 2, 1, 1, 1}},
 };
 
 /* Strategies that may decline a problem, and the words their reason contains. */

@@ -1,0 +1,116 @@
+/* bpa_scatter_gemm: backward data by GEMM then strided scatter (col2im).
+ *
+ *   cols (PQ x RSC) = dO_n (PQ x K) * W (K x RSC)          one sgemm per block of rows
+ *   dA(n, p*st_h - pad_h + r*d_h, q*st_w - pad_w + s*d_w, c) += cols[(p,q)][(r,s,c)]
+ *
+ * Each output pixel of the forward pass scatters its gradient back into the
+ * window it read, at stride and dilation; taps that fall in the padding are
+ * dropped.  Blocks are rows of P sized so that cols stays about 1 MiB (L2).
+ * Threads: with N >= T, OpenMP over images, each thread its own cols block and
+ * its own images of dA (no two threads write one element), OpenBLAS
+ * single-threaded inside; with N < T, OpenBLAS uses the T threads and the
+ * scatter splits over channel ranges, again disjoint.
+ * Workspace: min(N, T) * pb * Q * RSC floats, pb = rows of P per block.
+ * Supports every valid problem. */
+#include <cblas.h>
+#include <omp.h>
+
+#include "internal.h"
+
+enum { BLOCK_BYTES = 1 << 20 };
+
+/* Rows of P per block, and how many threads own a block buffer. */
+static void plan(const cbp_problem *pb, int threads, int *rows, int *buffers) {
+  const convbp_conv *c = &pb->conv;
+  size_t row_bytes = (size_t)pb->q * c->r * c->s * c->c * sizeof(float);
+  size_t r = BLOCK_BYTES / row_bytes;
+  if (r < 1) r = 1;
+  if (r > (size_t)pb->p) r = (size_t)pb->p;
+  *rows = (int)r;
+  *buffers = threads > 1 && c->n >= threads ? threads : 1;
+}
+
+static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  int rows, buffers;
+  plan(pb, threads, &rows, &buffers);
+  const convbp_conv *c = &pb->conv;
+  size_t elems;
+  *bytes = 0;
+  if (cbp_mul4((size_t)rows * pb->q, (size_t)c->r * c->s, (size_t)c->c, 1, &elems))
+    return CONVBP_ERR_OVERFLOW;
+  for (int i = 0; i < buffers; i++)
+    if (cbp_ws_add(bytes, elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+  return CONVBP_OK;
+}
+
+/* Adds the cols of output rows p0..p0+np-1 of image n into dA, channels c0..c1. */
+static void scatter(const cbp_problem *pb, const float *cols, int p0, int np, float *dA_n, int c0,
+                    int c1) {
+  const convbp_conv *c = &pb->conv;
+  const size_t C = (size_t)c->c, rsc = (size_t)c->r * c->s * C;
+  for (int p = p0; p < p0 + np; p++)
+    for (int q = 0; q < pb->q; q++) {
+      const float *col = cols + ((size_t)(p - p0) * pb->q + q) * rsc;
+      for (int r = 0; r < c->r; r++) {
+        long h = (long)p * c->stride_h - c->pad_h + (long)r * c->dil_h;
+        if (h < 0 || h >= c->h) continue;
+        for (int s = 0; s < c->s; s++) {
+          long w = (long)q * c->stride_w - c->pad_w + (long)s * c->dil_w;
+          if (w < 0 || w >= c->w) continue;
+          float *dst = dA_n + ((size_t)h * c->w + (size_t)w) * C;
+          const float *src = col + ((size_t)r * c->s + s) * C;
+          for (int ch = c0; ch < c1; ch++) dst[ch] += src[ch];
+        }
+      }
+    }
+}
+
+static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
+               void *ws) {
+  const convbp_conv *c = &pb->conv;
+  const int K = c->k, rsc = c->r * c->s * c->c;
+  const size_t image = (size_t)c->h * c->w * c->c, out_image = (size_t)pb->p * pb->q * K;
+  int rows, buffers;
+  plan(pb, threads, &rows, &buffers);
+  const size_t buf_floats = ((size_t)rows * pb->q * rsc * sizeof(float) + 63) / 64 * 16;
+  if (buffers > 1) {
+#pragma omp parallel num_threads(buffers)
+    {
+      float *cols = (float *)ws + (size_t)omp_get_thread_num() * buf_floats;
+#pragma omp for schedule(static)
+      for (int n = 0; n < c->n; n++) {
+        float *dA_n = dA + (size_t)n * image;
+        memset(dA_n, 0, image * sizeof(float));
+        for (int p0 = 0; p0 < pb->p; p0 += rows) {
+          int np = pb->p - p0 < rows ? pb->p - p0 : rows;
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, np * pb->q, rsc, K, 1.0f,
+                      dO + n * out_image + (size_t)p0 * pb->q * K, K, W, rsc, 0.0f, cols, rsc);
+          scatter(pb, cols, p0, np, dA_n, 0, c->c);
+        }
+      }
+    }
+    return CONVBP_OK;
+  }
+  /* Few images: threaded GEMM, scatter split over channel ranges. */
+  memset(dA, 0, (size_t)c->n * image * sizeof(float));
+  const int chunks = threads < c->c ? threads : c->c;
+  for (int n = 0; n < c->n; n++)
+    for (int p0 = 0; p0 < pb->p; p0 += rows) {
+      int np = pb->p - p0 < rows ? pb->p - p0 : rows;
+      cbp_blas_threads(threads);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, np * pb->q, rsc, K, 1.0f,
+                  dO + n * out_image + (size_t)p0 * pb->q * K, K, W, rsc, 0.0f, ws, rsc);
+#pragma omp parallel for num_threads(chunks) schedule(static) if (chunks > 1)
+      for (int t = 0; t < chunks; t++)
+        scatter(pb, ws, p0, np, dA + (size_t)n * image, c->c * t / chunks, c->c * (t + 1) / chunks);
+    }
+  return CONVBP_OK;
+}
+
+const cbp_strategy cbp_bpa_scatter_gemm = {
+    .name = "bpa_scatter_gemm",
+    .op = CONVBP_BPA,
+    .summary = "backward data: cols = dO * W by sgemm, then col2im scatter-add at stride and dilation",
+    .workspace = workspace,
+    .run = run,
+};

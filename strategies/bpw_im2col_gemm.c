@@ -1,0 +1,100 @@
+/* bpw_im2col_gemm: backward weights as one GEMM over im2col(A).
+ *
+ *   dW (K x RSC) = dO^T (K x NPQ) * cols (NPQ x RSC),  cols = im2col(A) as in the forward pass
+ *
+ * The reduction over NPQ goes in row blocks of about 1 MiB of cols (L2); dO^T is
+ * read through the transpose flag, never copied.  1x1 stride-1 unpadded
+ * problems use A itself as cols.  Threads: with at least T blocks, each thread
+ * reduces its blocks into a private K x RSC partial (thread 0 into dW itself)
+ * with OpenBLAS single-threaded, then the partials are summed, no atomics;
+ * otherwise the blocks run in turn on a T-threaded OpenBLAS.
+ * Workspace: T * mb * RSC + (T-1) * K * RSC floats (none on the GEMM path).
+ * Supports every valid problem. */
+#include <cblas.h>
+#include <omp.h>
+
+#include "internal.h"
+
+enum { BLOCK_BYTES = 1 << 20, MIN_ROWS = 64 };
+
+static cbp_fwd_desc im2col_desc(const cbp_problem *pb) {
+  const convbp_conv *c = &pb->conv;
+  return (cbp_fwd_desc){c->n, c->c, c->h, c->w, c->k, c->r, c->s, c->pad_h, c->pad_w,
+                        c->stride_h, c->stride_w, c->dil_h, c->dil_w, pb->p, pb->q};
+}
+
+static void plan(const cbp_problem *pb, int threads, size_t *mb, int *parts) {
+  const convbp_conv *c = &pb->conv;
+  size_t m = (size_t)c->n * pb->p * pb->q, rsc = (size_t)c->r * c->s * c->c;
+  size_t rows = BLOCK_BYTES / (rsc * sizeof(float));
+  if (rows < MIN_ROWS) rows = MIN_ROWS;
+  if (rows > m) rows = m;
+  *mb = rows;
+  *parts = threads > 1 && (m + rows - 1) / rows >= (size_t)threads ? threads : 1;
+}
+
+static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  cbp_fwd_desc d = im2col_desc(pb);
+  *bytes = 0;
+  if (cbp_fwd_is_gemm(&d)) return CONVBP_OK;
+  const convbp_conv *c = &pb->conv;
+  size_t mb, rsc = (size_t)c->r * c->s * c->c;
+  int parts;
+  plan(pb, threads, &mb, &parts);
+  for (int t = 0; t < parts; t++) {
+    if (cbp_ws_add(bytes, mb * rsc, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+    if (t > 0 && cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+  }
+  return CONVBP_OK;
+}
+
+static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
+               void *ws) {
+  const convbp_conv *c = &pb->conv;
+  cbp_fwd_desc d = im2col_desc(pb);
+  const size_t m = (size_t)c->n * pb->p * pb->q, rsc = (size_t)c->r * c->s * c->c;
+  const int K = c->k;
+  if (cbp_fwd_is_gemm(&d)) {
+    cbp_blas_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)rsc, (int)m, 1.0f, dO, K, A,
+                (int)rsc, 0.0f, dW, (int)rsc);
+    return CONVBP_OK;
+  }
+  size_t mb;
+  int parts;
+  plan(pb, threads, &mb, &parts);
+  const size_t blocks = (m + mb - 1) / mb;
+  cbp_arena ar = {ws, 0};
+  float *cols[parts], *partial[parts];
+  for (int t = 0; t < parts; t++) {
+    cols[t] = cbp_take(&ar, mb * rsc * sizeof(float));
+    partial[t] = t == 0 ? dW : cbp_take(&ar, pb->out_elems * sizeof(float));
+  }
+  if (parts == 1) cbp_blas_threads(threads);
+#pragma omp parallel num_threads(parts) if (parts > 1)
+  {
+    const int t = omp_get_thread_num();
+    memset(partial[t], 0, pb->out_elems * sizeof(float));
+    /* Static contiguous blocks per thread: every partial sums in a fixed order. */
+#pragma omp for schedule(static)
+    for (size_t b = 0; b < blocks; b++) {
+      size_t m0 = b * mb, rows = m - m0 < mb ? m - m0 : mb;
+      cbp_im2col_rows(&d, A, m0, rows, cols[t]);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)rsc, (int)rows, 1.0f,
+                  dO + m0 * K, K, cols[t], (int)rsc, 1.0f, partial[t], (int)rsc);
+    }
+    /* Sum the partials into dW, each thread a slice of it (implicit barrier above). */
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < pb->out_elems; i++)
+      for (int u = 1; u < parts; u++) dW[i] += partial[u][i];
+  }
+  return CONVBP_OK;
+}
+
+const cbp_strategy cbp_bpw_im2col_gemm = {
+    .name = "bpw_im2col_gemm",
+    .op = CONVBP_BPW,
+    .summary = "backward weights: dW = dO^T * im2col(A) by sgemm over L2-sized row blocks",
+    .workspace = workspace,
+    .run = run,
+};

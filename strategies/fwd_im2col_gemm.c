@@ -1,0 +1,148 @@
+/* fwd_im2col_gemm: the forward-convolution engine, im2col + OpenBLAS sgemm.
+ *
+ *   O (NPQ x K) = cols (NPQ x RSC) * W^T,   cols[(n,p,q)][(r,s,c)] = A(n, p*st - pad_top + r*d, ..., c)
+ *
+ * NHWC makes each (r,s) tap one contiguous run of C floats, so im2col is memcpy
+ * per tap.  The engine takes asymmetric pads (negative = crop) and explicit
+ * output sizes, because bpa_zero_insert_gemm, bpw_conv_a_do and bpw_conv_do_a
+ * call it with transformed descriptors.  1x1 stride-1 unpadded convolutions skip
+ * im2col: A already is the GEMM operand.
+ *
+ * Blocking: output pixels go in row blocks of mb, mb chosen so that one block
+ * of cols (mb x RSC floats) is about 1 MiB and stays in L2.  With T threads,
+ * blocks are shared out by OpenMP, each thread with its own buffer and OpenBLAS
+ * single-threaded inside; when there are fewer blocks than threads the blocks
+ * run in turn and OpenBLAS uses the T threads.
+ * Workspace: T_buffers * mb * RSC floats (none on the GEMM path).
+ * Supports every valid problem. */
+#include <cblas.h>
+#include <omp.h>
+
+#include "internal.h"
+
+enum { BLOCK_BYTES = 1 << 20, MIN_ROWS = 32 };
+
+int cbp_fwd_desc_outdims(cbp_fwd_desc *d, int pad_bottom, int pad_right) {
+  long long sh = (long long)d->h + d->pad_top + pad_bottom - (long long)d->dil_h * (d->r - 1) - 1;
+  long long sw = (long long)d->w + d->pad_left + pad_right - (long long)d->dil_w * (d->s - 1) - 1;
+  if (sh < 0 || sw < 0) return CONVBP_ERR_PROBLEM;
+  d->p = (int)(sh / d->stride_h + 1);
+  d->q = (int)(sw / d->stride_w + 1);
+  return CONVBP_OK;
+}
+
+int cbp_fwd_is_gemm(const cbp_fwd_desc *d) {
+  return d->r == 1 && d->s == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_top == 0 &&
+         d->pad_left == 0 && d->p == d->h && d->q == d->w;
+}
+
+/* Rows per block and how many buffers (threads that each hold one). */
+static void plan(const cbp_fwd_desc *d, int threads, size_t *mb, int *buffers) {
+  size_t m = (size_t)d->n * d->p * d->q, kdim = (size_t)d->r * d->s * d->c;
+  size_t rows = BLOCK_BYTES / (kdim * sizeof(float));
+  if (rows < MIN_ROWS) rows = MIN_ROWS;
+  /* Enough blocks to keep every thread busy, where the problem has them. */
+  size_t share = (m + 2 * (size_t)threads - 1) / (2 * (size_t)threads);
+  if (threads > 1 && share < rows) rows = share < MIN_ROWS ? MIN_ROWS : share;
+  if (rows > m) rows = m;
+  size_t blocks = (m + rows - 1) / rows;
+  *mb = rows;
+  *buffers = threads > 1 && blocks >= (size_t)threads ? threads : 1;
+}
+
+int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
+  *bytes = 0;
+  if (cbp_fwd_is_gemm(d)) return CONVBP_OK;
+  size_t mb, elems;
+  int buffers;
+  plan(d, threads, &mb, &buffers);
+  if (cbp_mul4(mb, (size_t)d->r * d->s, (size_t)d->c, 1, &elems)) return CONVBP_ERR_OVERFLOW;
+  for (int i = 0; i < buffers; i++)
+    if (cbp_ws_add(bytes, elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+  return CONVBP_OK;
+}
+
+void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t rows, float *buf) {
+  const size_t C = (size_t)d->c, kdim = (size_t)d->r * d->s * C;
+  size_t pq = (size_t)d->p * d->q;
+  for (size_t i = 0; i < rows; i++) {
+    size_t m = m0 + i, n = m / pq, rem = m % pq;
+    long p = (long)(rem / d->q), q = (long)(rem % d->q);
+    float *row = buf + i * kdim;
+    for (int r = 0; r < d->r; r++) {
+      long h = p * d->stride_h - d->pad_top + (long)r * d->dil_h;
+      for (int s = 0; s < d->s; s++) {
+        long w = q * d->stride_w - d->pad_left + (long)s * d->dil_w;
+        float *dst = row + ((size_t)r * d->s + s) * C;
+        if (h < 0 || h >= d->h || w < 0 || w >= d->w)
+          memset(dst, 0, C * sizeof(float));
+        else
+          memcpy(dst, a + ((n * d->h + (size_t)h) * d->w + (size_t)w) * C, C * sizeof(float));
+      }
+    }
+  }
+}
+
+int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float *w, float *o,
+                void *ws) {
+  const size_t m = (size_t)d->n * d->p * d->q, kdim = (size_t)d->r * d->s * d->c;
+  const int K = d->k;
+  if (cbp_fwd_is_gemm(d)) {
+    cbp_blas_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, K, (int)kdim, 1.0f, a, (int)kdim,
+                 w, (int)kdim, 0.0f, o, K);
+    return CONVBP_OK;
+  }
+  size_t mb;
+  int buffers;
+  plan(d, threads, &mb, &buffers);
+  const size_t blocks = (m + mb - 1) / mb, buf_stride = (mb * kdim * sizeof(float) + 63) / 64 * 16;
+  if (buffers > 1) {
+#pragma omp parallel num_threads(buffers)
+    {
+      float *buf = (float *)ws + (size_t)omp_get_thread_num() * buf_stride;
+#pragma omp for schedule(dynamic)
+      for (size_t b = 0; b < blocks; b++) {
+        size_t m0 = b * mb, rows = m - m0 < mb ? m - m0 : mb;
+        cbp_im2col_rows(d, a, m0, rows, buf);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, K, (int)kdim, 1.0f, buf,
+                    (int)kdim, w, (int)kdim, 0.0f, o + m0 * K, K);
+      }
+    }
+  } else {
+    cbp_blas_threads(threads);
+    for (size_t b = 0; b < blocks; b++) {
+      size_t m0 = b * mb, rows = m - m0 < mb ? m - m0 : mb;
+      cbp_im2col_rows(d, a, m0, rows, ws);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, K, (int)kdim, 1.0f, ws,
+                  (int)kdim, w, (int)kdim, 0.0f, o + m0 * K, K);
+    }
+  }
+  return CONVBP_OK;
+}
+
+/* The engine's descriptor for a plain forward problem. */
+static cbp_fwd_desc fwd_desc(const cbp_problem *pb) {
+  const convbp_conv *c = &pb->conv;
+  return (cbp_fwd_desc){c->n, c->c, c->h, c->w, c->k, c->r, c->s, c->pad_h, c->pad_w,
+                        c->stride_h, c->stride_w, c->dil_h, c->dil_w, pb->p, pb->q};
+}
+
+static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  cbp_fwd_desc d = fwd_desc(pb);
+  return cbp_fwd_workspace(&d, threads, bytes);
+}
+
+static int run(const cbp_problem *pb, int threads, const float *A, const float *W, float *O,
+               void *ws) {
+  cbp_fwd_desc d = fwd_desc(pb);
+  return cbp_fwd_run(&d, threads, A, W, O, ws);
+}
+
+const cbp_strategy cbp_fwd_im2col_gemm = {
+    .name = "fwd_im2col_gemm",
+    .op = CONVBP_FWD,
+    .summary = "forward: im2col in L2-sized row blocks + sgemm (the engine the backward strategies reuse)",
+    .workspace = workspace,
+    .run = run,
+};
