@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 #ifdef CONVBP_HAVE_ONEDNN
-#include <dnnl.h>
+#include <oneapi/dnnl/dnnl.h>
 #endif
 
 #ifndef CONVBP_GIT_REVISION
@@ -65,7 +65,8 @@ void cbp_machine_read(cbp_machine *m) {
   m->pus = count_type(HWLOC_OBJ_PU);
   m->packages = count_type(HWLOC_OBJ_PACKAGE);
   m->numa_nodes = count_type(HWLOC_OBJ_NUMANODE);
-  snprintf(m->openblas, sizeof m->openblas, "%s", openblas_get_config());
+  snprintf(m->openblas, sizeof m->openblas, "%s (core %s)", openblas_get_config(),
+           openblas_get_corename());
   unsigned v = hwloc_get_api_version();
   snprintf(m->hwloc, sizeof m->hwloc, "%u.%u.%u", v >> 16, (v >> 8) & 0xff, v & 0xff);
 #ifdef CONVBP_HAVE_ONEDNN

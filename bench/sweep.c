@@ -247,7 +247,7 @@ typedef struct {
   int threads;
   const float *x, *y;
   float *out;
-  void *ws;
+  convbp_prepared *pr; /* workspace allocated and set-up done, outside the timed region */
   double flops;
   float *flush; /* --cold: a buffer larger than the caches, rewritten between iterations */
   size_t flush_len;
@@ -261,9 +261,11 @@ typedef struct {
   int timed;
 } bench_case;
 
-static int run_case(const bench_case *c) {
-  return c->pt->is_mma ? convbp_mma_run_ws(c->strategy, &c->pt->mma, c->threads, c->x, c->y, c->out, c->ws)
-                       : convbp_conv_run_ws(c->strategy, &c->pt->conv, c->threads, c->x, c->y, c->out, c->ws);
+static int run_case(const bench_case *c) { return convbp_prepared_run(c->pr, c->x, c->y, c->out); }
+
+static int prepare_case(bench_case *c) {
+  return c->pt->is_mma ? convbp_mma_prepare(c->strategy, &c->pt->mma, c->threads, &c->pr)
+                       : convbp_conv_prepare(c->strategy, &c->pt->conv, c->threads, &c->pr);
 }
 
 static void bench_fn(cbp_gb_state *st, void *arg) {
@@ -492,9 +494,9 @@ static int run_point(const sweep_opts *o, const cbp_point *pt, convbp_op op, int
       c->reason = c->reason_buf;
       continue;
     }
-    if (c->ws_bytes && !(c->ws = convbp_alloc(c->ws_bytes))) {
-      c->status = "error";
-      c->reason = convbp_strerror(CONVBP_ERR_NOMEM);
+    if ((st = prepare_case(c))) {
+      c->status = st == CONVBP_ERR_UNSUPPORTED ? "unsupported" : "error";
+      c->reason = convbp_strerror(st);
       continue;
     }
     /* The verification run doubles as warm-up and as the time estimate. */
@@ -541,7 +543,7 @@ static int run_point(const sweep_opts *o, const cbp_point *pt, convbp_op op, int
   int rc = 0;
   if (!interrupted)
     for (int i = 0; i < ncases && !rc; i++) rc = write_row(out, &cases[i], cpusets, o->reps);
-  for (int i = 0; i < ncases; i++) convbp_free(cases[i].ws);
+  for (int i = 0; i < ncases; i++) convbp_prepared_destroy(cases[i].pr);
   convbp_free(x), convbp_free(y), convbp_free(res);
   free(ref), free(abs_ref), free(flush);
   return rc;
@@ -713,7 +715,7 @@ int cbp_cmd_gbench(int argc, char **argv) {
           size_t ws = 0;
           if (pt->is_mma) convbp_mma_workspace(c->strategy, &pt->mma, c->threads, &ws);
           else convbp_conv_workspace(c->strategy, &pt->conv, c->threads, &ws);
-          if (ws > o.max_workspace || (ws && !(c->ws = convbp_alloc(ws)))) continue;
+          if (ws > o.max_workspace || prepare_case(c)) continue;
           char name[400];
           snprintf(name, sizeof name, "%s/%s/%s/threads:%d", convbp_op_name((convbp_op)op), c->strategy, pt->desc, c->threads);
           cbp_gb_options gopt = {0, 0};

@@ -123,6 +123,18 @@ int convbp_conv_run_ws(const char *strategy, const convbp_conv *p, int threads,
 int convbp_mma_run_ws(const char *strategy, const convbp_mma *p, int threads,
                       const float *x, const float *y, float *out, void *workspace);
 
+/* A strategy made ready for one problem and thread count: its workspace
+   allocated and any set-up (such as a peer library's primitive creation) done,
+   so that runs do nothing else.  What the harness times. */
+typedef struct convbp_prepared convbp_prepared;
+int convbp_conv_prepare(const char *strategy, const convbp_conv *p, int threads,
+                        convbp_prepared **out);
+int convbp_mma_prepare(const char *strategy, const convbp_mma *p, int threads,
+                       convbp_prepared **out);
+int convbp_prepared_run(convbp_prepared *pr, const float *x, const float *y, float *out);
+size_t convbp_prepared_workspace(const convbp_prepared *pr);
+void convbp_prepared_destroy(convbp_prepared *pr);
+
 /* ---- Reference and verification ----------------------------------------- */
 /* Straight from the definitions, accumulating in double.  out gets each output
    element, abs_out (may be NULL) the sum of |terms| that formed it. */

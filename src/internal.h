@@ -27,9 +27,14 @@ typedef struct {
   const char *(*supports)(const cbp_problem *pb);
   /* Bytes of workspace run() needs; a status on overflow. */
   int (*workspace)(const cbp_problem *pb, int threads, size_t *bytes);
-  /* Computes out from x and y; ws holds workspace() bytes, 64-byte aligned. */
+  /* Computes out from x and y; ws holds workspace() bytes, 64-byte aligned.
+     A strategy with prepare() gets its prepared state in ws instead. */
   int (*run)(const cbp_problem *pb, int threads, const float *x, const float *y, float *out,
              void *ws);
+  /* Optional set-up kept out of the timed region (e.g. a peer library's primitive
+     creation): builds *state for this problem and thread count; release frees it. */
+  int (*prepare)(const cbp_problem *pb, int threads, void **state);
+  void (*release)(void *state);
 } cbp_strategy;
 
 /* Registry (src/registry.c). */

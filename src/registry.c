@@ -2,7 +2,7 @@
  * and the public entry points that validate, size the workspace and dispatch.
  *
  * Adding a strategy: one file in strategies/ exporting a `const cbp_strategy`,
- * one line in the table below, one line in CMakeLists.txt. */
+ * one line in the table below, one line in CMakeLists.txt (see README). */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -22,12 +22,26 @@
   X(cbp_bpw_im2col_gemm)        \
   X(cbp_bpw_conv_a_do)          \
   X(cbp_bpw_conv_do_a)
+/* Peers that need an optional library join the table only when it was found. */
+#ifdef CONVBP_HAVE_ONEDNN
+#define CBP_PEER_TABLE(X)       \
+  X(cbp_fwd_onednn)             \
+  X(cbp_bpa_onednn)             \
+  X(cbp_bpw_onednn)             \
+  X(cbp_fwd_onednn_blocked)     \
+  X(cbp_bpa_onednn_blocked)     \
+  X(cbp_bpw_onednn_blocked)
+#else
+#define CBP_PEER_TABLE(X)
+#endif
 CBP_STRATEGY_TABLE(CBP_STRATEGY)
+CBP_PEER_TABLE(CBP_STRATEGY)
 #undef CBP_STRATEGY
 
 static const cbp_strategy *const registry[] = {
 #define CBP_STRATEGY_PTR(sym) &sym,
     CBP_STRATEGY_TABLE(CBP_STRATEGY_PTR)
+    CBP_PEER_TABLE(CBP_STRATEGY_PTR)
 #undef CBP_STRATEGY_PTR
 };
 
@@ -97,6 +111,57 @@ static int workspace_of(const char *name, int is_mma, const convbp_conv *cp, con
   return s->workspace ? s->workspace(&pb, threads, bytes) : CONVBP_OK;
 }
 
+struct convbp_prepared {
+  const cbp_strategy *s;
+  cbp_problem pb;
+  int threads;
+  size_t ws_bytes;
+  void *ws;    /* owned workspace */
+  void *state; /* prepare()'s state, for strategies that have one */
+};
+
+static int prepare_any(const char *name, int is_mma, const convbp_conv *cp, const convbp_mma *mp,
+                       int threads, convbp_prepared **out) {
+  if (!out || threads < 1) return CONVBP_ERR_ARG;
+  *out = NULL;
+  convbp_prepared *pr = calloc(1, sizeof *pr);
+  if (!pr) return CONVBP_ERR_NOMEM;
+  int st = resolve(name, is_mma, cp, mp, &pr->s, &pr->pb, NULL);
+  pr->threads = threads;
+  if (!st && pr->s->workspace) st = pr->s->workspace(&pr->pb, threads, &pr->ws_bytes);
+  if (!st && pr->ws_bytes && !(pr->ws = convbp_alloc(pr->ws_bytes))) st = CONVBP_ERR_NOMEM;
+  if (!st && pr->s->prepare) st = pr->s->prepare(&pr->pb, threads, &pr->state);
+  if (st) {
+    convbp_prepared_destroy(pr);
+    return st;
+  }
+  *out = pr;
+  return CONVBP_OK;
+}
+
+int convbp_conv_prepare(const char *strategy, const convbp_conv *p, int threads,
+                        convbp_prepared **out) {
+  return prepare_any(strategy, 0, p, NULL, threads, out);
+}
+int convbp_mma_prepare(const char *strategy, const convbp_mma *p, int threads,
+                       convbp_prepared **out) {
+  return prepare_any(strategy, 1, NULL, p, threads, out);
+}
+
+int convbp_prepared_run(convbp_prepared *pr, const float *x, const float *y, float *out) {
+  if (!pr || !x || !y || !out) return CONVBP_ERR_ARG;
+  return pr->s->run(&pr->pb, pr->threads, x, y, out, pr->s->prepare ? pr->state : pr->ws);
+}
+
+size_t convbp_prepared_workspace(const convbp_prepared *pr) { return pr ? pr->ws_bytes : 0; }
+
+void convbp_prepared_destroy(convbp_prepared *pr) {
+  if (!pr) return;
+  if (pr->state && pr->s->release) pr->s->release(pr->state);
+  convbp_free(pr->ws);
+  free(pr);
+}
+
 /* ws == NULL with own_ws: allocate here, once, and free before returning. */
 static int run_any(const char *name, int is_mma, const convbp_conv *cp, const convbp_mma *mp,
                    int threads, const float *x, const float *y, float *out, void *ws,
@@ -106,18 +171,17 @@ static int run_any(const char *name, int is_mma, const convbp_conv *cp, const co
   cbp_problem pb;
   int st = resolve(name, is_mma, cp, mp, &s, &pb, NULL);
   if (st) return st;
+  if (own_ws || s->prepare) { /* one-shot: prepare, run, release */
+    convbp_prepared *pr;
+    if ((st = prepare_any(name, is_mma, cp, mp, threads, &pr))) return st;
+    st = convbp_prepared_run(pr, x, y, out);
+    convbp_prepared_destroy(pr);
+    return st;
+  }
   size_t bytes = 0;
   if (s->workspace && (st = s->workspace(&pb, threads, &bytes))) return st;
-  void *mem = ws;
-  if (own_ws && bytes > 0) {
-    mem = convbp_alloc(bytes);
-    if (!mem) return CONVBP_ERR_NOMEM;
-  } else if (bytes > 0 && !ws) {
-    return CONVBP_ERR_ARG;
-  }
-  st = s->run(&pb, threads, x, y, out, mem);
-  if (own_ws) convbp_free(mem);
-  return st;
+  if (bytes > 0 && !ws) return CONVBP_ERR_ARG;
+  return s->run(&pb, threads, x, y, out, ws);
 }
 
 int convbp_conv_supports(const char *strategy, const convbp_conv *p, const char **reason) {

@@ -78,6 +78,30 @@ int main(void) {
   CHECK(nan_count == 0, "%zu elements left unwritten", nan_count);
   CHECK(memcmp(x, x_copy, sizeof x) == 0, "input modified");
 
+  /* A prepared strategy runs repeatedly with no set-up and gives what a one-shot run gives. */
+  for (int i = 0; i < count; i++) {
+    const char *name = convbp_strategy_name(i);
+    convbp_op sop = convbp_strategy_op(i);
+    if (convbp_op_is_mma(sop)) continue;
+    convbp_prepared *pr = NULL;
+    size_t sx, sy, so;
+    convbp_conv_op_sizes(sop, &p, &sx, &sy, &so);
+    float once[1024], again[1024];
+    CHECK(convbp_conv_run(name, &p, 2, x, y, once) == 0, "%s one-shot", name);
+    CHECK(convbp_conv_prepare(name, &p, 2, &pr) == 0 && pr, "%s prepare", name);
+    for (int rep = 0; rep < 3 && pr; rep++) {
+      CHECK(convbp_prepared_run(pr, x, y, again) == 0, "%s prepared run %d", name, rep);
+      CHECK(memcmp(once, again, so * sizeof(float)) == 0, "%s: prepared run %d differs", name, rep);
+    }
+    convbp_prepared_destroy(pr);
+  }
+  convbp_prepared *pr = (convbp_prepared *)&p;
+  CHECK(convbp_conv_prepare("fwd_magic", &p, 1, &pr) == CONVBP_ERR_UNKNOWN_STRATEGY && !pr, "prepare unknown");
+  CHECK(convbp_conv_prepare("fwd_direct", &empty, 1, &pr) == CONVBP_ERR_PROBLEM, "prepare invalid");
+  CHECK(convbp_conv_prepare("fwd_direct", &p, 0, &pr) == CONVBP_ERR_ARG, "prepare 0 threads");
+  CHECK(convbp_prepared_run(NULL, x, y, out) == CONVBP_ERR_ARG, "run NULL prepared");
+  convbp_prepared_destroy(NULL);
+
   /* Verification catches a wrong result: compare with a perturbed reference. */
   double ref[4] = {1, 2, 3, 0}, abs_ref[4] = {1, 2, 3, 0};
   float good[4] = {1, 2, 3, 0}, bad[4] = {1, 2.001f, 3, 0}, nonzero[4] = {1, 2, 3, 1e-30f};
