@@ -180,9 +180,11 @@ int cbp_parse_int_list(const char *text, int min_value, int **values, int *count
     } else {
       const char *c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - s));
       size_t hlen = (size_t)((c2 ? c2 : s + len) - (c1 + 1));
-      if (parse_int(s, (size_t)(c1 - s), min_value, &lo) || parse_int(c1 + 1, hlen, min_value, &hi))
-        return free(v), err_out(err, err_len, "range '%.*s' in '%s' needs LO:HI[:STEP|:xFACTOR] with whole numbers >= %d",
-                                (int)len, s, text, min_value);
+      if (parse_int(s, (size_t)(c1 - s), -INT_MAX, &lo) || parse_int(c1 + 1, hlen, -INT_MAX, &hi))
+        return free(v), err_out(err, err_len, "range '%.*s' in '%s' needs LO:HI[:STEP|:xFACTOR] with whole numbers",
+                                (int)len, s, text);
+      if (lo < min_value)
+        return free(v), err_out(err, err_len, "range '%.*s' in '%s' starts below %d", (int)len, s, text, min_value);
       if (c2) {
         const char *st = c2 + 1;
         size_t slen = (size_t)(s + len - st);

@@ -50,6 +50,11 @@ class CollectReporter : public benchmark::BenchmarkReporter {
       if (r.run_type == Run::RT_Iteration) {
         res.repetitions++;
         res.iterations = static_cast<double>(r.iterations);
+        // One repetition reports no aggregates: its own time is every statistic.
+        if (r.iterations > 0) {
+          double t = r.real_accumulated_time / static_cast<double>(r.iterations);
+          if (res.repetitions == 1) res.min_s = res.max_s = res.median_s = res.mean_s = t;
+        }
         continue;
       }
       // Aggregates arrive in the benchmark's time unit (ns by default), cv as a ratio.

@@ -349,11 +349,15 @@ static int write_row(csv_out *out, const bench_case *c, const char *cpusets, int
     CELL_G(t->iterations);
     CELL_G(t->min_s * 1e3); CELL_G(t->median_s * 1e3); CELL_G(t->mean_s * 1e3);
     CELL_G(t->max_s * 1e3); CELL_G(t->stddev_s * 1e3); CELL_G(t->cv);
-    double gf = flops / t->median_s * 1e-9;
-    CELL_G(gf);
-    CELL_G(flops_nopad / t->median_s * 1e-9);
-    double peak = c->threads < 256 ? out->peak[c->threads] : 0;
-    if (peak > 0) CELL_G(100.0 * gf / peak); else CELL_E();
+    if (t->median_s > 0) {
+      double gf = flops / t->median_s * 1e-9;
+      CELL_G(gf);
+      CELL_G(flops_nopad / t->median_s * 1e-9);
+      double peak = c->threads < 256 ? out->peak[c->threads] : 0;
+      if (peak > 0) CELL_G(100.0 * gf / peak); else CELL_E();
+    } else {
+      CELL_E(); CELL_E(); CELL_E();
+    }
   } else {
     CELL_I(reps);
     for (int i = 0; i < 10; i++) CELL_E();

@@ -1,0 +1,117 @@
+#!/bin/sh
+# The CLI end to end: a table of bad inputs (exit code and the words of the
+# message), then sweeps: grammar and grid expansion, shards that are disjoint and
+# cover the sweep, resume adding nothing, CSV quoting read back, binding read back,
+# and a sweep killed mid-run leaving a valid CSV that --resume completes.
+# Usage: test_cli.sh path/to/convbp
+set -u
+convbp=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+fast="--reps 1 --min-time 0.001 --quiet"
+
+# expect CODE WORDS -- ARGS...: exit code and a phrase of stderr.
+expect() {
+  code=$1 words=$2
+  shift 3
+  "$convbp" "$@" >"$tmp/out" 2>"$tmp/err"
+  got=$?
+  if [ "$got" -ne "$code" ]; then bad "convbp $*: exit $got, want $code ($(head -c 300 "$tmp/err"))"; return; fi
+  if ! grep -q -- "$words" "$tmp/err"; then bad "convbp $*: stderr lacks '$words': $(head -c 300 "$tmp/err")"; return; fi
+  ok
+}
+
+# ---- bad input: one line each, exit 2, the message names what is wrong ----
+printf 'mb2ic3ih5oc2kh3\n# comment\nmb2ic3ih5oc2kh3zz1\n' > "$tmp/bad.txt"
+printf 'problem,op\nx,y\n' > "$tmp/foreign.csv"
+expect 2 "unknown command 'frobnicate'" -- frobnicate
+expect 2 "'mb' must be >= 1, got 0" -- run --problem mb0ic3ih5oc2kh3
+expect 2 "'ic' must be >= 1, got -4" -- run --problem mb2ic-4ih5oc2kh3
+expect 2 "field 'ih' needs a number" -- run --problem mb2ic3ih_oc2kh3
+expect 2 "unknown field 'qq'" -- run --problem mb2ic3ih5oc2kh3qq1
+expect 2 "duplicate field 'kh'" -- run --problem mb2ic3ih5oc2kh3kh1
+expect 2 "exceeds 2147483647" -- run --problem mb2ic3ih5oc2kh3ph99999999999
+expect 2 "output is empty" -- run --problem mb2ic3ih2oc2kh5
+expect 2 "too large" -- run --problem mb2000000000ic2000000000ih100000oc1kh1
+expect 2 "unknown op 'bwd'" -- run --op bwd --problem mb2ic3ih5oc2kh3
+expect 2 "no strategy matches 'magic'" -- run --strategy magic --problem mb2ic3ih5oc2kh3
+expect 2 "'1:0' in '1:0' is empty" -- sweep --ic 1:0
+expect 2 "needs LO:HI" -- sweep --ic :x0
+expect 2 "'a' in 'a,b' is not a whole number" -- sweep --mb a,b
+expect 2 "step must be" -- sweep --ic 1:8:x1
+expect 2 "not a whole number >= 1" -- sweep --threads 0 --problem mb2ic3ih5oc2kh3
+expect 2 "this machine has" -- sweep --threads 4096 --problem mb2ic3ih5oc2kh3
+expect 2 "cannot read problems file" -- sweep --problems "$tmp/missing.txt"
+expect 2 "bad.txt:3: unknown field 'zz'" -- sweep --problems "$tmp/bad.txt"
+expect 2 "unknown suite 'resnet51'" -- sweep --suite resnet51
+expect 2 "--shard: needs K/N" -- sweep --suite small --shard 3/2
+expect 2 "is not compact, scatter or none" -- sweep --suite small --bind loose
+expect 2 "unknown option '--frob'" -- sweep --suite small --frob
+expect 2 "option '--problem' needs a value" -- sweep --problem
+expect 2 "is not a convbp CSV: no column 'strategy'" -- best "$tmp/foreign.csv"
+expect 2 "cannot read" -- best "$tmp/none.csv"
+expect 3 "cannot write" -- sweep --problem mb1ic2ih4oc2kh3 --op fwd $fast --output "$tmp/no/such/dir/x.csv"
+expect 3 "cannot write" -- sweep --problem mb1ic2ih4oc2kh3 --op fwd $fast --output /dev/full --force
+
+# ---- a small sweep: grammar, expansion, CSV schema and quoting ----
+out="$tmp/grid.csv"
+"$convbp" sweep --problem 'mb1ic2ih5oc3kh3n"a,b c"' --kh 1,3 --sh 1:2 --op fwd,bpa \
+  --strategy '*direct' --threads 1 $fast --output "$out" 2>"$tmp/err" || bad "grid sweep: $(cat "$tmp/err")"
+rows=$(($(wc -l < "$out") - 1))
+# 2 kh x 2 sh points x 2 ops x 1 strategy each = 8 rows
+[ "$rows" -eq 8 ] && ok || bad "grid sweep wrote $rows rows, want 8"
+"$convbp" best --csv "$out" > "$tmp/best.csv" 2>"$tmp/err" && ok || bad "best: $(cat "$tmp/err")"
+grep -q '^"mb1ic2ih5oc3oh3kh3ph0n""a,b c""",fwd,' "$tmp/best.csv" && ok || bad "name with a comma not round-tripped: $(head -3 "$tmp/best.csv")"
+header=$(head -1 "$out")
+case "$header" in problem,name,op,strategy,threads,bind,n,c,h,w,k,r,s,*status,reason) ok ;; *) bad "header: $header" ;; esac
+[ -s "$tmp/grid.machine.txt" ] && grep -q '^peak_gflops_1t=' "$tmp/grid.machine.txt" && ok || bad "no machine sidecar"
+# refusing to overwrite
+expect 2 "exists; --resume completes it, --force overwrites it" -- sweep --suite small --output "$out"
+
+# ---- binding read back ----
+out="$tmp/bind.csv"
+"$convbp" sweep --problem mb2ic4ih6oc4kh3 --op fwd --strategy fwd_direct --threads 1,2 --bind compact $fast --output "$out" 2>/dev/null
+sets=$(tail -n +2 "$out" | awk -F, '{print $23}' | tr '\n' ' ')
+[ "$sets" = "0 0;1 " ] && ok || bad "cpusets read back '$sets', want '0 0;1 '"
+
+# ---- shards are disjoint and cover the sweep; resume adds nothing ----
+args="--suite edge --op bpa,bpw --strategy *direct --threads 1 $fast"
+"$convbp" sweep $args --output "$tmp/all.csv" 2>/dev/null
+for k in 1 2 3; do "$convbp" sweep $args --shard $k/3 --output "$tmp/s$k.csv" 2>/dev/null; done
+key() { tail -n +2 "$1" | awk -F, '{print $1, $3, $4, $5}' | sort; }
+key "$tmp/all.csv" > "$tmp/all.keys"
+{ key "$tmp/s1.csv"; key "$tmp/s2.csv"; key "$tmp/s3.csv"; } | sort > "$tmp/shards.keys"
+cmp -s "$tmp/all.keys" "$tmp/shards.keys" && ok || bad "shards do not partition the sweep"
+[ "$(sort "$tmp/shards.keys" | uniq -d | wc -l)" -eq 0 ] && ok || bad "shards overlap"
+[ "$(wc -l < "$tmp/s1.csv")" -gt 1 ] && [ "$(wc -l < "$tmp/s3.csv")" -gt 1 ] && ok || bad "a shard is empty"
+before=$(wc -l < "$tmp/all.csv")
+"$convbp" sweep $args --resume --output "$tmp/all.csv" 2>/dev/null
+[ "$(wc -l < "$tmp/all.csv")" -eq "$before" ] && ok || bad "resume of a complete sweep added rows"
+
+# ---- a sweep killed mid-run leaves a valid CSV; resume completes it, no duplicates ----
+out="$tmp/killed.csv"
+"$convbp" sweep --suite edge --threads 1,2 --reps 3 --min-time 0.02 --quiet --output "$out" 2>/dev/null &
+pid=$!
+sleep 3
+kill -INT $pid
+wait $pid
+code=$?
+[ "$code" -eq 130 ] && ok || bad "interrupted sweep exit $code, want 130 (did it finish in 3 s?)"
+"$convbp" best "$out" > /dev/null 2>"$tmp/err" && ok || bad "killed CSV invalid: $(cat "$tmp/err")"
+"$convbp" sweep --suite edge --threads 1,2 --reps 1 --min-time 0.001 --quiet --resume --output "$out" 2>/dev/null
+dups=$(tail -n +2 "$out" | awk -F, '{print $1, $3, $4, $5, $6}' | sort | uniq -d | wc -l)
+[ "$dups" -eq 0 ] && ok || bad "resume left $dups duplicate rows"
+want=$("$convbp" list | awk '$2 == "fwd" || $2 == "bpa" || $2 == "bpw"' | wc -l)
+rows=$(($(wc -l < "$out") - 1))
+[ "$rows" -eq $((want * 10 * 2)) ] && ok || bad "resumed sweep has $rows rows, want $((want * 10 * 2))"
+
+# ---- the winner table and gbench mode ----
+"$convbp" best --markdown "$tmp/all.csv" | grep -q '^| problem | op |' && ok || bad "markdown table"
+"$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_format=json \
+  --benchmark_min_time=0.001 2>/dev/null | grep -q '"name": "bpa/bpa_direct/' && ok || bad "gbench json"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
