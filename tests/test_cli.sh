@@ -87,6 +87,12 @@ key "$tmp/all.csv" > "$tmp/all.keys"
 cmp -s "$tmp/all.keys" "$tmp/shards.keys" && ok || bad "shards do not partition the sweep"
 [ "$(sort "$tmp/shards.keys" | uniq -d | wc -l)" -eq 0 ] && ok || bad "shards overlap"
 [ "$(wc -l < "$tmp/s1.csv")" -gt 1 ] && [ "$(wc -l < "$tmp/s3.csv")" -gt 1 ] && ok || bad "a shard is empty"
+# scripts/merge joins the shards back into the whole sweep, and refuses overlap.
+merge=$(dirname "$0")/../scripts/merge
+python3 "$merge" "$tmp/merged.csv" "$tmp/s1.csv" "$tmp/s2.csv" "$tmp/s3.csv" 2>/dev/null
+key "$tmp/merged.csv" | cmp -s - "$tmp/all.keys" && ok || bad "merged shards differ from the whole sweep"
+python3 "$merge" "$tmp/dup.csv" "$tmp/s1.csv" "$tmp/s1.csv" 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "is also in" "$tmp/err" && [ ! -e "$tmp/dup.csv" ] && ok || bad "merge accepted overlapping shards"
 before=$(wc -l < "$tmp/all.csv")
 "$convbp" sweep $args --resume --output "$tmp/all.csv" 2>/dev/null
 [ "$(wc -l < "$tmp/all.csv")" -eq "$before" ] && ok || bad "resume of a complete sweep added rows"
