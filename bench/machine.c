@@ -12,6 +12,7 @@
 #include <hwloc.h>
 #include <immintrin.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #ifdef CONVBP_HAVE_ONEDNN
@@ -151,6 +152,27 @@ double cbp_measure_peak(int threads, double seconds) {
     if (sink == 12345.f) gflops += 0; /* keep sink alive */
     if (gflops > best) best = gflops;
   }
+  return best;
+}
+
+double cbp_measure_bandwidth(int threads, double seconds) {
+  /* STREAM triad a = b + s*c over 3 x 64 MiB, well past the caches: 12 bytes a element. */
+  const size_t n = (size_t)16 << 20;
+  float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *c = malloc(n * sizeof *c);
+  double best = 0;
+  if (a && b && c) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = 0, b[i] = 1, c[i] = 2;
+    double t_end = now_s() + seconds;
+    do {
+      double t0 = now_s();
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (size_t i = 0; i < n; i++) a[i] = b[i] + 0.5f * c[i];
+      double gbs = 3.0 * n * sizeof(float) / (now_s() - t0) * 1e-9;
+      if (gbs > best) best = gbs;
+    } while (now_s() < t_end);
+  }
+  free(a), free(b), free(c);
   return best;
 }
 

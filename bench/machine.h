@@ -19,6 +19,9 @@ void cbp_machine_write(const cbp_machine *m, FILE *f);
    with the widest vectors this build has (seconds: time per trial). */
 double cbp_measure_peak(int threads, double seconds);
 
+/* Memory bandwidth in GB/s (STREAM triad over 192 MiB) on `threads` threads. */
+double cbp_measure_bandwidth(int threads, double seconds);
+
 typedef enum { CBP_BIND_COMPACT, CBP_BIND_SCATTER, CBP_BIND_NONE } cbp_bind;
 int cbp_bind_parse(const char *text, cbp_bind *b);
 const char *cbp_bind_name(cbp_bind b);

@@ -16,7 +16,7 @@ static void print_help(FILE *f) {
           "  gbench PROBLEMS...   the same points as Google Benchmark benchmarks (--benchmark_* flags)\n"
           "  best   FILE.csv...   winner table per (problem, op, threads) [--csv|--markdown] [--noise CV]\n"
           "  topo   [--threads N] hwloc topology and the binding plan\n"
-          "  peak   [--threads N] measured fp32 FMA peak in GFLOP/s\n"
+          "  peak   [--threads N] measured fp32 FMA peak (GFLOP/s) and memory bandwidth (GB/s)\n"
           "\n"
           "problems:  --problem DESC (repeatable)   --problems FILE   --suite %s\n"
           "           grids: --mb --ic --oc --ih --iw --kh --kw --sh --sw --ph --pw --dh --dw LIST\n"
@@ -81,6 +81,8 @@ int main(int argc, char **argv) {
       cbp_machine_read(&m);
       printf("fp32 FMA peak, %d thread(s), %s: %.1f GFLOP/s\n", threads, m.isa,
              cbp_measure_peak(threads, 0.25));
+      printf("memory bandwidth (STREAM triad), %d thread(s): %.1f GB/s\n", threads,
+             cbp_measure_bandwidth(threads, 0.5));
     }
     return 0;
   }

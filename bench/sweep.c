@@ -623,7 +623,9 @@ int cbp_cmd_sweep(int argc, char **argv) {
   if (sf) {
     cbp_machine_write(&m, sf);
     for (int t = 0; t < o.nthreads; t++)
-      if (o.threads[t] < 256) fprintf(sf, "peak_gflops_%dt=%.1f\n", o.threads[t], out.peak[o.threads[t]]);
+      if (o.threads[t] < 256)
+        fprintf(sf, "peak_gflops_%dt=%.1f\nbandwidth_gbs_%dt=%.1f\n", o.threads[t],
+                out.peak[o.threads[t]], o.threads[t], cbp_measure_bandwidth(o.threads[t], 0.2));
     fclose(sf);
   }
   /* Google Benchmark interleaves the strategies of a point in random order. */

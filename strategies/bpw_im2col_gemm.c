@@ -70,8 +70,19 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
     cols[t] = cbp_take(&ar, mb * rsc * sizeof(float));
     partial[t] = t == 0 ? dW : cbp_take(&ar, pb->out_elems * sizeof(float));
   }
-  if (parts == 1) cbp_blas_threads(threads);
-#pragma omp parallel num_threads(parts) if (parts > 1)
+  if (parts == 1) {
+    /* Outside any parallel region, so OpenBLAS runs on its T threads (inside even an
+       inactive region it would start a nested team of its own). */
+    cbp_blas_threads(threads);
+    for (size_t b = 0; b < blocks; b++) {
+      size_t m0 = b * mb, rows = m - m0 < mb ? m - m0 : mb;
+      cbp_im2col_rows(&d, A, m0, rows, cols[0]);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)rsc, (int)rows, 1.0f,
+                  dO + m0 * K, K, cols[0], (int)rsc, b ? 1.0f : 0.0f, dW, (int)rsc);
+    }
+    return CONVBP_OK;
+  }
+#pragma omp parallel num_threads(parts)
   {
     const int t = omp_get_thread_num();
     memset(partial[t], 0, pb->out_elems * sizeof(float));
