@@ -68,5 +68,6 @@ int cbp_cmd_sweep(int argc, char **argv);
 int cbp_cmd_gbench(int argc, char **argv);
 int cbp_cmd_best(int argc, char **argv);
 int cbp_cmd_run(int argc, char **argv);
+int cbp_cmd_tune(int argc, char **argv);
 
 #endif

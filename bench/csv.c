@@ -240,11 +240,13 @@ static void print_row(table_format fmt, const char *const *cells, int ncells, co
 
 int cbp_cmd_best(int argc, char **argv) {
   table_format fmt = FMT_TEXT;
+  int estimate = 0;
   double cv_limit = 0.05;
   int nfiles = 0;
   const char *files[64];
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--csv")) fmt = FMT_CSV;
+    else if (!strcmp(argv[i], "--estimate")) estimate = 1;
     else if (!strcmp(argv[i], "--markdown")) fmt = FMT_MARKDOWN;
     else if (!strcmp(argv[i], "--noise") && i + 1 < argc) {
       char *end;
@@ -303,6 +305,8 @@ int cbp_cmd_best(int argc, char **argv) {
       print_row(fmt, head, NC, widths);
     }
     char *done = calloc(n ? n : 1, 1);
+    int est_total = 0, est_agree = 0, est_measured = 0;
+    double est_lost_log = 0, est_worst = 1;
     /* Wins per op and strategy, for the summary. */
     win_tally tally[256];
     int ntally = 0;
@@ -325,6 +329,29 @@ int cbp_cmd_best(int argc, char **argv) {
         }
       }
       if (best == none) continue; /* only peers measured */
+      if (estimate) {
+        /* The ESTIMATE heuristic against the fastest of all (peers included, as plans are). */
+        size_t fastest = peer != none && e[peer].median < e[best].median ? peer : best;
+        cbp_point pt;
+        char perr[256];
+        const char *guess = NULL;
+        convbp_op op;
+        if (!cbp_point_parse(e[best].problem, &pt, perr, sizeof perr) && !convbp_op_parse(e[best].op, &op))
+          guess = convbp_plan_estimate(op, &pt.conv, &pt.mma, atoi(e[best].threads));
+        est_total++;
+        if (guess && !strcmp(guess, e[fastest].strategy)) {
+          est_agree++;
+        } else {
+          double guess_t = 0;
+          for (size_t j = i; j < n; j++)
+            if (same_group(&e[i], &e[j]) && guess && !strcmp(e[j].strategy, guess)) guess_t = e[j].median;
+          if (guess_t > 0) {
+            est_lost_log += log(guess_t / e[fastest].median);
+            est_measured++;
+            if (guess_t / e[fastest].median > est_worst) est_worst = guess_t / e[fastest].median;
+          }
+        }
+      }
       const entry *w = &e[best];
       char med[32], gf[32], v2[32] = "-", vd[32] = "-", vp[32] = "-";
       snprintf(med, sizeof med, "%.4g", w->median);
@@ -359,6 +386,10 @@ int cbp_cmd_best(int argc, char **argv) {
         if (any) printf("\n");
       }
     }
+    if (estimate && est_total)
+      printf("\nESTIMATE picks the measured winner (peers included) in %d of %d cases; where it does not,\n"
+             "its pick is %.2fx slower (geometric mean of %d measured cases), %.2fx at worst\n",
+             est_agree, est_total, est_measured ? exp(est_lost_log / est_measured) : 1.0, est_measured, est_worst);
     free(done);
     free(e);
   }

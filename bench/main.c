@@ -15,6 +15,8 @@ static void print_help(FILE *f) {
           "  sweep  PROBLEMS...   verify, then time every strategy; one CSV row per measurement\n"
           "  gbench PROBLEMS...   the same points as Google Benchmark benchmarks (--benchmark_* flags)\n"
           "  best   FILE.csv...   winner table per (problem, op, threads) [--csv|--markdown] [--noise CV]\n"
+          "                       [--estimate: how often the ESTIMATE heuristic picks the measured winner]\n"
+          "  tune   PROBLEMS...   MEASURE a plan per point and write wisdom [--wisdom FILE]\n"
           "  topo   [--threads N] hwloc topology and the binding plan\n"
           "  peak   [--threads N] measured fp32 FMA peak (GFLOP/s) and memory bandwidth (GB/s)\n"
           "\n"
@@ -71,6 +73,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "sweep")) return cbp_cmd_sweep(sub_argc, sub_argv);
   if (!strcmp(cmd, "gbench")) return cbp_cmd_gbench(sub_argc, sub_argv);
   if (!strcmp(cmd, "best")) return cbp_cmd_best(sub_argc, sub_argv);
+  if (!strcmp(cmd, "tune")) return cbp_cmd_tune(sub_argc, sub_argv);
   if (!strcmp(cmd, "topo") || !strcmp(cmd, "peak")) {
     int threads, rc = threads_arg(sub_argc, sub_argv, &threads);
     if (rc) return rc;

@@ -773,3 +773,56 @@ int cbp_cmd_run(int argc, char **argv) {
   free_opts(&o);
   return failed ? EXIT_WRONG : 0;
 }
+
+/* convbp tune: MEASURE a plan for every (point, op, threads) and write wisdom. */
+int cbp_cmd_tune(int argc, char **argv) {
+  const char *path = "results/wisdom.txt";
+  char **rest = calloc((size_t)argc + 1, sizeof *rest);
+  int nrest = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--wisdom")) {
+      if (i + 1 >= argc) {
+        free(rest);
+        return usage_error("option '--wisdom' needs a value");
+      }
+      path = argv[++i];
+    } else {
+      rest[nrest++] = argv[i];
+    }
+  }
+  sweep_opts o;
+  int rc = parse_opts(nrest, rest, &o, 0);
+  free(rest);
+  if (rc) {
+    free_opts(&o);
+    return rc;
+  }
+  char err[512];
+  if (file_has_data(path) && convbp_wisdom_import(path, err, sizeof err)) {
+    free_opts(&o);
+    return usage_error("%s", err);
+  }
+  printf("%-48s %-8s %-3s %-24s %s\n", "problem", "op", "thr", "measured", "estimate");
+  for (int p = 0; p < o.points.count && !rc; p++) {
+    const cbp_point *pt = &o.points.items[p];
+    for (int op = 0; op < CONVBP_OP_COUNT && !rc; op++) {
+      if (!o.ops[op] || convbp_op_is_mma((convbp_op)op) != pt->is_mma) continue;
+      for (int t = 0; t < o.nthreads; t++) {
+        cbp_bind_threads(o.threads[t], o.bind, NULL, 0);
+        convbp_plan *plan;
+        int st = convbp_plan_create(&plan, (convbp_op)op, &pt->conv, &pt->mma, o.threads[t], CONVBP_MEASURE);
+        const char *est = convbp_plan_estimate((convbp_op)op, &pt->conv, &pt->mma, o.threads[t]);
+        printf("%-48s %-8s %-3d %-24s %s\n", pt->desc, convbp_op_name((convbp_op)op), o.threads[t],
+               st ? convbp_strerror(st) : convbp_plan_strategy(plan), est ? est : "-");
+        convbp_plan_destroy(plan);
+      }
+    }
+  }
+  free_opts(&o);
+  if (convbp_wisdom_export(path)) {
+    fprintf(stderr, "convbp: cannot write wisdom '%s': %s\n", path, strerror(errno));
+    return EXIT_OUTPUT;
+  }
+  fprintf(stderr, "convbp: %d wisdom entries in %s\n", convbp_wisdom_count(), path);
+  return 0;
+}

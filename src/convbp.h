@@ -45,7 +45,10 @@ typedef struct { int m, n, k; } convbp_mma;  /* X: m x k, W: k x n, Y: m x n, ro
   X(CONVBP_ERR_WORKSPACE_LIMIT, -8, "workspace over the limit")                            \
   X(CONVBP_ERR_PARSE, -9, "malformed problem descriptor")                                  \
   X(CONVBP_ERR_WRONG_RESULT, -10, "result outside the error bound of the reference")      \
-  X(CONVBP_ERR_INTERNAL, -11, "internal error in a strategy or its library")
+  X(CONVBP_ERR_INTERNAL, -11, "internal error in a strategy or its library")             \
+  X(CONVBP_ERR_NO_WISDOM, -12, "no wisdom for this problem")                               \
+  X(CONVBP_ERR_WISDOM, -13, "wisdom file rejected (garbled, foreign or stale)")            \
+  X(CONVBP_ERR_IO, -14, "file could not be read or written")
 
 typedef enum {
 #define CONVBP_ENUM_ENTRY(name, value, text) name = value,
@@ -134,6 +137,37 @@ int convbp_mma_prepare(const char *strategy, const convbp_mma *p, int threads,
 int convbp_prepared_run(convbp_prepared *pr, const float *x, const float *y, float *out);
 size_t convbp_prepared_workspace(const convbp_prepared *pr);
 void convbp_prepared_destroy(convbp_prepared *pr);
+
+/* ---- Plans and wisdom (the FFTW planner, for convolution backward) ------
+   A plan picks a strategy for (op, problem, threads) and holds it prepared, so
+   repeated executes allocate nothing.
+     CONVBP_ESTIMATE     a documented heuristic from the problem's shape, no timing
+     CONVBP_MEASURE      times every candidate that supports the problem, keeps the
+                         fastest one that passes verification, adds it to wisdom
+     CONVBP_WISDOM_ONLY  the strategy wisdom holds for this problem, else
+                         CONVBP_ERR_NO_WISDOM
+   A plan made with MEASURE, ESTIMATE or WISDOM_ONLY first consults wisdom.
+   Wisdom is process-wide (as FFTW's), guarded by a mutex: the one piece of state
+   besides the registry.  conv is used for conv ops, mma for MMA ops. */
+typedef enum { CONVBP_ESTIMATE, CONVBP_MEASURE, CONVBP_WISDOM_ONLY } convbp_plan_mode;
+typedef struct convbp_plan convbp_plan;
+int convbp_plan_create(convbp_plan **plan, convbp_op op, const convbp_conv *conv,
+                       const convbp_mma *mma, int threads, convbp_plan_mode mode);
+int convbp_plan_execute(convbp_plan *plan, const float *x, const float *y, float *out);
+const char *convbp_plan_strategy(const convbp_plan *plan);
+void convbp_plan_destroy(convbp_plan *plan);
+/* The ESTIMATE choice alone (static name), or NULL for an invalid problem. */
+const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
+                                 int threads);
+/* Wisdom files are text, versioned, and carry the machine they were measured on;
+   import validates the whole file before it takes anything (a garbled, truncated,
+   foreign-version, other-machine or unknown-strategy file changes nothing and
+   returns CONVBP_ERR_WISDOM with a message in err).  export writes a temporary
+   file and renames it over path. */
+int convbp_wisdom_import(const char *path, char *err, size_t err_len);
+int convbp_wisdom_export(const char *path);
+void convbp_wisdom_forget(void);
+int convbp_wisdom_count(void);
 
 /* ---- Reference and verification ----------------------------------------- */
 /* Straight from the definitions, accumulating in double.  out gets each output

@@ -10,6 +10,8 @@
  * its own images of dA (no two threads write one element), OpenBLAS
  * single-threaded inside; with N < T, OpenBLAS uses the T threads and the
  * scatter splits over channel ranges, again disjoint.
+ * 1x1 stride-1 unpadded problems scatter nothing: dA = dO * W is one sgemm, with
+ * no workspace.
  * Workspace: min(N, T) * pb * Q * RSC floats, pb = rows of P per block.
  * Supports every valid problem. */
 #include <cblas.h>
@@ -30,8 +32,19 @@ static void plan(const cbp_problem *pb, int threads, int *rows, int *buffers) {
   *buffers = threads > 1 && c->n >= threads ? threads : 1;
 }
 
+/* 1x1, stride 1, no pad: cols already is dA. */
+static int is_gemm(const cbp_problem *pb) {
+  const convbp_conv *c = &pb->conv;
+  return c->r == 1 && c->s == 1 && c->stride_h == 1 && c->stride_w == 1 && c->pad_h == 0 &&
+         c->pad_w == 0;
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   int rows, buffers;
+  if (is_gemm(pb)) {
+    *bytes = 0;
+    return CONVBP_OK;
+  }
   plan(pb, threads, &rows, &buffers);
   const convbp_conv *c = &pb->conv;
   size_t elems;
@@ -70,6 +83,12 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   const convbp_conv *c = &pb->conv;
   const int K = c->k, rsc = c->r * c->s * c->c;
   const size_t image = (size_t)c->h * c->w * c->c, out_image = (size_t)pb->p * pb->q * K;
+  if (is_gemm(pb)) {
+    cbp_blas_threads(threads);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->n * pb->p * pb->q, c->c, K, 1.0f,
+                dO, K, W, c->c, 0.0f, dA, c->c);
+    return CONVBP_OK;
+  }
   int rows, buffers;
   plan(pb, threads, &rows, &buffers);
   const size_t buf_floats = ((size_t)rows * pb->q * rsc * sizeof(float) + 63) / 64 * 16;

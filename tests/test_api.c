@@ -27,7 +27,7 @@ int main(void) {
   CHECK(convbp_strategy_name(-1) == NULL && convbp_strategy_name(count) == NULL, "out of range");
 
   /* strerror: every status distinct from "unknown", unknown ones say so. */
-  for (int st = 0; st >= CONVBP_ERR_INTERNAL; st--)
+  for (int st = 0; st >= CONVBP_ERR_IO; st--)
     CHECK(strcmp(convbp_strerror(st), "unknown status") != 0, "status %d has no text", st);
   CHECK(strcmp(convbp_strerror(-1000), "unknown status") == 0, "unknown status");
 

@@ -1,0 +1,381 @@
+/* Plans and wisdom: the FFTW planner, for convolution backward.
+ *
+ * A plan is a strategy chosen for (op, problem, threads) and held prepared.
+ * ESTIMATE applies the rules in estimate() below, drawn from the committed
+ * sweeps in results/ (see README); MEASURE times every candidate FFTW-style
+ * (doubling the repetitions until a run takes 10 ms, best of three) after it
+ * passed verification against the reference, and records the winner as wisdom.
+ *
+ * Wisdom file, text:
+ *   convbp-wisdom 1
+ *   machine <signature>
+ *   entry <op> <threads> <strategy> <canonical descriptor>
+ *   ...
+ *   end <number of entries>
+ * The trailing count catches truncation; import parses and checks every line
+ * before it takes any, so a bad file changes nothing. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define WISDOM_MAGIC "convbp-wisdom"
+#define WISDOM_VERSION 1
+
+typedef struct {
+  convbp_op op;
+  int threads;
+  char strategy[64];
+  char desc[160];
+} wisdom_entry;
+
+/* The process-wide wisdom (FFTW's model); every access holds the lock. */
+static pthread_mutex_t wisdom_lock = PTHREAD_MUTEX_INITIALIZER;
+static wisdom_entry *wisdom;
+static int wisdom_n, wisdom_cap;
+
+struct convbp_plan {
+  convbp_prepared *pr;
+  const char *strategy;
+};
+
+static int problem_desc(convbp_op op, const convbp_conv *conv, const convbp_mma *mma, char *buf,
+                        size_t len) {
+  return convbp_op_is_mma(op) ? convbp_mma_format(mma, NULL, buf, len)
+                              : convbp_conv_format(conv, NULL, buf, len);
+}
+
+/* Machine signature: CPU model, online CPUs, library version. */
+static void machine_signature(char *buf, size_t len) {
+  char model[128] = "unknown";
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (f) {
+    char line[256];
+    while (fgets(line, sizeof line, f))
+      if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+        char *v = strchr(line, ':') + 1;
+        while (*v == ' ') v++;
+        v[strcspn(v, "\n")] = 0;
+        snprintf(model, sizeof model, "%s", v);
+        break;
+      }
+    fclose(f);
+  }
+  snprintf(buf, len, "cpu=%s;cpus=%ld;convbp=%s", model, sysconf(_SC_NPROCESSORS_ONLN),
+           CONVBP_VERSION);
+}
+
+static int wisdom_add_locked(const wisdom_entry *e) {
+  for (int i = 0; i < wisdom_n; i++)
+    if (wisdom[i].op == e->op && wisdom[i].threads == e->threads && !strcmp(wisdom[i].desc, e->desc)) {
+      wisdom[i] = *e;
+      return CONVBP_OK;
+    }
+  if (wisdom_n == wisdom_cap) {
+    int cap = wisdom_cap ? 2 * wisdom_cap : 32;
+    wisdom_entry *w = realloc(wisdom, (size_t)cap * sizeof *w);
+    if (!w) return CONVBP_ERR_NOMEM;
+    wisdom = w;
+    wisdom_cap = cap;
+  }
+  wisdom[wisdom_n++] = *e;
+  return CONVBP_OK;
+}
+
+static const char *wisdom_lookup(convbp_op op, int threads, const char *desc) {
+  const char *found = NULL;
+  pthread_mutex_lock(&wisdom_lock);
+  for (int i = 0; i < wisdom_n && !found; i++)
+    if (wisdom[i].op == op && wisdom[i].threads == threads && !strcmp(wisdom[i].desc, desc))
+      found = cbp_strategy_lookup(wisdom[i].strategy) ? cbp_strategy_lookup(wisdom[i].strategy)->name : NULL;
+  pthread_mutex_unlock(&wisdom_lock);
+  return found;
+}
+
+void convbp_wisdom_forget(void) {
+  pthread_mutex_lock(&wisdom_lock);
+  free(wisdom);
+  wisdom = NULL;
+  wisdom_n = wisdom_cap = 0;
+  pthread_mutex_unlock(&wisdom_lock);
+}
+
+int convbp_wisdom_count(void) {
+  pthread_mutex_lock(&wisdom_lock);
+  int n = wisdom_n;
+  pthread_mutex_unlock(&wisdom_lock);
+  return n;
+}
+
+int convbp_wisdom_export(const char *path) {
+  if (!path) return CONVBP_ERR_ARG;
+  char tmp[4096], sig[256];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) return CONVBP_ERR_ARG;
+  FILE *f = fopen(tmp, "w");
+  if (!f) return CONVBP_ERR_IO;
+  machine_signature(sig, sizeof sig);
+  pthread_mutex_lock(&wisdom_lock);
+  fprintf(f, "%s %d\nmachine %s\n", WISDOM_MAGIC, WISDOM_VERSION, sig);
+  for (int i = 0; i < wisdom_n; i++)
+    fprintf(f, "entry %s %d %s %s\n", convbp_op_name(wisdom[i].op), wisdom[i].threads,
+            wisdom[i].strategy, wisdom[i].desc);
+  fprintf(f, "end %d\n", wisdom_n);
+  pthread_mutex_unlock(&wisdom_lock);
+  int bad = ferror(f) != 0;
+  bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path)) {
+    remove(tmp);
+    return CONVBP_ERR_IO;
+  }
+  return CONVBP_OK;
+}
+
+static int wisdom_fail(char *err, size_t len, const char *fmt, ...) {
+  if (err && len) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+  }
+  return CONVBP_ERR_WISDOM;
+}
+
+int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
+  if (!path) return CONVBP_ERR_ARG;
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    if (err && err_len) snprintf(err, err_len, "cannot read wisdom '%s': %s", path, strerror(errno));
+    return CONVBP_ERR_IO;
+  }
+  wisdom_entry *entries = NULL;
+  int n = 0, cap = 0, lineno = 0, ended = 0, st = CONVBP_OK;
+  char line[512], sig[256];
+  machine_signature(sig, sizeof sig);
+  while (!st && fgets(line, sizeof line, f)) {
+    lineno++;
+    if (!strchr(line, '\n') && !feof(f)) {
+      st = wisdom_fail(err, err_len, "%s:%d: line too long", path, lineno);
+      break;
+    }
+    line[strcspn(line, "\n")] = 0;
+    if (ended) {
+      st = wisdom_fail(err, err_len, "%s:%d: text after 'end'", path, lineno);
+    } else if (lineno == 1) {
+      int version, used = 0;
+      if (sscanf(line, WISDOM_MAGIC " %d%n", &version, &used) != 1 || line[used])
+        st = wisdom_fail(err, err_len, "'%s' is not a convbp wisdom file", path);
+      else if (version != WISDOM_VERSION)
+        st = wisdom_fail(err, err_len, "'%s' is wisdom version %d; this convbp reads version %d", path, version, WISDOM_VERSION);
+    } else if (lineno == 2) {
+      if (strncmp(line, "machine ", 8) || strcmp(line + 8, sig))
+        st = wisdom_fail(err, err_len, "'%s' was measured on another machine or convbp version ('%s', here '%s')", path,
+                         strncmp(line, "machine ", 8) ? line : line + 8, sig);
+    } else if (!strncmp(line, "end ", 4)) {
+      char *endp;
+      long count = strtol(line + 4, &endp, 10);
+      if (*endp || count != n) st = wisdom_fail(err, err_len, "%s:%d: 'end' says %s entries, the file has %d", path, lineno, line + 4, n);
+      ended = 1;
+    } else {
+      wisdom_entry e;
+      char opname[16], desc[200], strategy[64];
+      int used = 0;
+      memset(&e, 0, sizeof e);
+      if (sscanf(line, "entry %15s %d %63s %199s%n", opname, &e.threads, strategy, desc, &used) != 4 || line[used]) {
+        st = wisdom_fail(err, err_len, "%s:%d: malformed line '%s'", path, lineno, line);
+        break;
+      }
+      const cbp_strategy *s = cbp_strategy_lookup(strategy);
+      convbp_conv conv;
+      convbp_mma mma;
+      char perr[160];
+      if (convbp_op_parse(opname, &e.op)) {
+        st = wisdom_fail(err, err_len, "%s:%d: unknown op '%s'", path, lineno, opname);
+      } else if (!s) {
+        st = wisdom_fail(err, err_len, "%s:%d: unknown strategy '%s'", path, lineno, strategy);
+      } else if (s->op != e.op) {
+        st = wisdom_fail(err, err_len, "%s:%d: strategy '%s' does not compute %s", path, lineno, strategy, opname);
+      } else if (e.threads < 1) {
+        st = wisdom_fail(err, err_len, "%s:%d: threads must be >= 1", path, lineno);
+      } else if (convbp_op_is_mma(e.op) ? convbp_mma_parse(desc, &mma, NULL, 0, perr, sizeof perr)
+                                        : convbp_conv_parse(desc, &conv, NULL, 0, perr, sizeof perr)) {
+        st = wisdom_fail(err, err_len, "%s:%d: %s", path, lineno, perr);
+      } else {
+        snprintf(e.strategy, sizeof e.strategy, "%s", strategy);
+        problem_desc(e.op, &conv, &mma, e.desc, sizeof e.desc);
+        if (n == cap) {
+          wisdom_entry *ne = realloc(entries, (size_t)(cap = cap ? 2 * cap : 32) * sizeof *ne);
+          if (!ne) st = CONVBP_ERR_NOMEM;
+          else entries = ne;
+        }
+        if (!st) entries[n++] = e;
+      }
+    }
+  }
+  if (!st && ferror(f)) st = wisdom_fail(err, err_len, "error reading '%s'", path);
+  if (!st && lineno < 2) st = wisdom_fail(err, err_len, "'%s' is not a convbp wisdom file (too short)", path);
+  if (!st && !ended) st = wisdom_fail(err, err_len, "'%s' is truncated: no 'end' line", path);
+  fclose(f);
+  if (!st) {
+    pthread_mutex_lock(&wisdom_lock);
+    for (int i = 0; i < n && !st; i++) st = wisdom_add_locked(&entries[i]);
+    pthread_mutex_unlock(&wisdom_lock);
+  }
+  free(entries);
+  return st;
+}
+
+/* ESTIMATE: rules of thumb from the committed sweeps (README, "Choosing").  The
+   oneDNN peer in its blocked layout is the fastest choice wherever it is built,
+   except backward data with very few input channels (the 7x7 stem: C=3), where
+   oneDNN pads C to its block and bpa_scatter_gemm wins. */
+const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
+                                 int threads) {
+  (void)threads;
+  cbp_problem pb;
+  if (convbp_op_is_mma(op) ? cbp_problem_mma(&pb, op, mma) : cbp_problem_conv(&pb, op, conv))
+    return NULL;
+  int have_peer = cbp_strategy_lookup("fwd_onednn_blocked") != NULL;
+  switch (op) {
+    case CONVBP_MMA_BPA: return "mma_bpa_gemm";
+    case CONVBP_MMA_BPW: return "mma_bpw_gemm";
+    case CONVBP_FWD: return have_peer ? "fwd_onednn_blocked" : "fwd_im2col_gemm";
+    case CONVBP_BPA: return have_peer && conv->c >= 16 ? "bpa_onednn_blocked" : "bpa_scatter_gemm";
+    default: return have_peer ? "bpw_onednn_blocked" : "bpw_im2col_gemm";
+  }
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* FFTW's timer: double the repetitions until one measurement takes 10 ms, then
+   the best per-run time of three such measurements. */
+static double time_prepared(convbp_prepared *pr, const float *x, const float *y, float *out) {
+  int reps = 1;
+  double best = INFINITY;
+  for (;;) {
+    double t0 = now_s();
+    for (int i = 0; i < reps; i++) convbp_prepared_run(pr, x, y, out);
+    double t = now_s() - t0;
+    if (t >= 0.01 || reps >= (1 << 20)) {
+      best = t / reps;
+      break;
+    }
+    reps *= 2;
+  }
+  for (int trial = 0; trial < 2; trial++) {
+    double t0 = now_s();
+    for (int i = 0; i < reps; i++) convbp_prepared_run(pr, x, y, out);
+    double t = (now_s() - t0) / reps;
+    if (t < best) best = t;
+  }
+  return best;
+}
+
+/* MEASURE: every candidate that supports the problem and passes verification. */
+static int measure(convbp_op op, const convbp_conv *conv, const convbp_mma *mma, int threads,
+                   const char **winner) {
+  int is_mma = convbp_op_is_mma(op);
+  size_t nx, ny, nout;
+  int st = is_mma ? convbp_mma_op_sizes(op, mma, &nx, &ny, &nout)
+                  : convbp_conv_op_sizes(op, conv, &nx, &ny, &nout);
+  if (st) return st;
+  float *x = convbp_alloc(nx * sizeof(float)), *y = convbp_alloc(ny * sizeof(float));
+  float *out = convbp_alloc(nout * sizeof(float));
+  double *ref = malloc(nout * sizeof *ref), *abs_ref = malloc(nout * sizeof *abs_ref);
+  double best = INFINITY;
+  *winner = NULL;
+  if (!x || !y || !out || !ref || !abs_ref) {
+    st = CONVBP_ERR_NOMEM;
+    goto done;
+  }
+  convbp_fill(x, nx, 1);
+  convbp_fill(y, ny, 2);
+  st = is_mma ? convbp_mma_reference(op, mma, x, y, ref, abs_ref)
+              : convbp_conv_reference(op, conv, x, y, ref, abs_ref);
+  if (st) goto done;
+  double n_red = is_mma ? convbp_mma_reduction_length(op, mma) : convbp_conv_reduction_length(op, conv);
+  for (int i = 0; i < cbp_strategy_count(); i++) {
+    const cbp_strategy *s = cbp_strategy_at(i);
+    if (s->op != op) continue;
+    convbp_prepared *pr;
+    if (is_mma ? convbp_mma_prepare(s->name, mma, threads, &pr)
+               : convbp_conv_prepare(s->name, conv, threads, &pr))
+      continue; /* unsupported, or its workspace cannot be had: not a candidate */
+    for (size_t e = 0; e < nout; e++) out[e] = NAN;
+    convbp_check check;
+    if (convbp_prepared_run(pr, x, y, out) == 0) {
+      convbp_compare(out, ref, abs_ref, nout, n_red, &check);
+      if (check.passed) {
+        double t = time_prepared(pr, x, y, out);
+        if (t < best) best = t, *winner = s->name;
+      }
+    }
+    convbp_prepared_destroy(pr);
+  }
+  if (!*winner) st = CONVBP_ERR_UNSUPPORTED;
+done:
+  convbp_free(x), convbp_free(y), convbp_free(out);
+  free(ref), free(abs_ref);
+  return st;
+}
+
+int convbp_plan_create(convbp_plan **plan, convbp_op op, const convbp_conv *conv,
+                       const convbp_mma *mma, int threads, convbp_plan_mode mode) {
+  if (!plan || threads < 1 || (int)op < 0 || (int)op >= CONVBP_OP_COUNT ||
+      (convbp_op_is_mma(op) ? !mma : !conv) || (int)mode < 0 || mode > CONVBP_WISDOM_ONLY)
+    return CONVBP_ERR_ARG;
+  *plan = NULL;
+  char desc[160];
+  int st = problem_desc(op, conv, mma, desc, sizeof desc);
+  if (st) return st;
+  const char *name = wisdom_lookup(op, threads, desc);
+  if (!name) {
+    if (mode == CONVBP_WISDOM_ONLY) return CONVBP_ERR_NO_WISDOM;
+    if (mode == CONVBP_ESTIMATE) {
+      name = convbp_plan_estimate(op, conv, mma, threads);
+    } else {
+      if ((st = measure(op, conv, mma, threads, &name))) return st;
+      wisdom_entry e = {op, threads, "", ""};
+      snprintf(e.strategy, sizeof e.strategy, "%s", name);
+      snprintf(e.desc, sizeof e.desc, "%s", desc);
+      pthread_mutex_lock(&wisdom_lock);
+      st = wisdom_add_locked(&e);
+      pthread_mutex_unlock(&wisdom_lock);
+      if (st) return st;
+    }
+  }
+  convbp_plan *p = calloc(1, sizeof *p);
+  if (!p) return CONVBP_ERR_NOMEM;
+  st = convbp_op_is_mma(op) ? convbp_mma_prepare(name, mma, threads, &p->pr)
+                            : convbp_conv_prepare(name, conv, threads, &p->pr);
+  if (st) {
+    free(p);
+    return st;
+  }
+  p->strategy = name;
+  *plan = p;
+  return CONVBP_OK;
+}
+
+int convbp_plan_execute(convbp_plan *plan, const float *x, const float *y, float *out) {
+  if (!plan) return CONVBP_ERR_ARG;
+  return convbp_prepared_run(plan->pr, x, y, out);
+}
+
+const char *convbp_plan_strategy(const convbp_plan *plan) { return plan ? plan->strategy : NULL; }
+
+void convbp_plan_destroy(convbp_plan *plan) {
+  if (!plan) return;
+  convbp_prepared_destroy(plan->pr);
+  free(plan);
+}

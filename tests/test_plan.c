@@ -1,0 +1,147 @@
+/* Plans and wisdom.
+ *   test_plan                 in-process: ESTIMATE, MEASURE, WISDOM_ONLY, and every
+ *                             kind of bad wisdom file rejected with nothing taken
+ *   test_plan export FILE     MEASURE a plan, export wisdom, print the strategy
+ *   test_plan import FILE S   (a fresh process) import, WISDOM_ONLY must pick S */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+
+#include "convbp.h"
+#include "testing.h"
+
+static const convbp_conv shape = {2, 8, 9, 7, 6, 3, 3, 1, 1, 2, 1, 1, 1};
+
+/* Executes the plan on seeded inputs and checks it against the reference. */
+static int plan_correct(convbp_plan *plan, convbp_op op) {
+  size_t nx, ny, no;
+  convbp_conv_op_sizes(op, &shape, &nx, &ny, &no);
+  float *x = malloc(nx * 4), *y = malloc(ny * 4), *out = malloc(no * 4);
+  double *ref = malloc(no * 8), *abs_ref = malloc(no * 8);
+  convbp_fill(x, nx, 3);
+  convbp_fill(y, ny, 4);
+  for (size_t i = 0; i < no; i++) out[i] = NAN;
+  convbp_check c = {0};
+  int ok = convbp_plan_execute(plan, x, y, out) == 0 &&
+           convbp_conv_reference(op, &shape, x, y, ref, abs_ref) == 0;
+  if (ok) convbp_compare(out, ref, abs_ref, no, convbp_conv_reduction_length(op, &shape), &c);
+  free(x), free(y), free(out), free(ref), free(abs_ref);
+  return ok && c.passed;
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  fputs(text, f);
+  fclose(f);
+}
+
+int main(int argc, char **argv) {
+  convbp_plan *plan = NULL;
+  if (argc == 3 && !strcmp(argv[1], "export")) {
+    int st = convbp_plan_create(&plan, CONVBP_BPW, &shape, NULL, 2, CONVBP_MEASURE);
+    if (st || convbp_wisdom_export(argv[2])) return 1;
+    printf("%s\n", convbp_plan_strategy(plan));
+    convbp_plan_destroy(plan);
+    return 0;
+  }
+  if (argc == 4 && !strcmp(argv[1], "import")) {
+    char err[512] = "";
+    CHECK(convbp_wisdom_import(argv[2], err, sizeof err) == 0, "import: %s", err);
+    CHECK(convbp_plan_create(&plan, CONVBP_BPW, &shape, NULL, 2, CONVBP_WISDOM_ONLY) == 0, "wisdom plan");
+    CHECK(plan && !strcmp(convbp_plan_strategy(plan), argv[3]), "picked %s, measured %s",
+          plan ? convbp_plan_strategy(plan) : "nothing", argv[3]);
+    CHECK(plan && plan_correct(plan, CONVBP_BPW), "wisdom plan result");
+    convbp_plan_destroy(plan);
+    TEST_END();
+  }
+
+  /* ESTIMATE: a supported strategy of the right op, correct results. */
+  for (int op = CONVBP_FWD; op <= CONVBP_BPW; op++) {
+    const char *name = convbp_plan_estimate((convbp_op)op, &shape, NULL, 1);
+    int idx = convbp_strategy_find(name);
+    CHECK(idx >= 0 && convbp_strategy_op(idx) == (convbp_op)op, "estimate for %s: %s", convbp_op_name(op), name);
+    CHECK(convbp_plan_create(&plan, (convbp_op)op, &shape, NULL, 1, CONVBP_ESTIMATE) == 0, "estimate plan");
+    CHECK(plan && plan_correct(plan, (convbp_op)op), "estimate plan %s wrong", name);
+    for (int rep = 0; rep < 3; rep++) CHECK(plan && plan_correct(plan, (convbp_op)op), "repeated execute");
+    convbp_plan_destroy(plan);
+  }
+  convbp_mma m = {5, 7, 9};
+  CHECK(!strcmp(convbp_plan_estimate(CONVBP_MMA_BPA, NULL, &m, 1), "mma_bpa_gemm"), "mma estimate");
+  convbp_conv bad = shape;
+  bad.k = 0;
+  CHECK(convbp_plan_estimate(CONVBP_BPA, &bad, NULL, 1) == NULL, "estimate of an invalid problem");
+  CHECK(convbp_plan_create(&plan, CONVBP_BPA, &bad, NULL, 1, CONVBP_ESTIMATE) == CONVBP_ERR_PROBLEM, "invalid");
+  CHECK(convbp_plan_create(&plan, CONVBP_BPA, NULL, NULL, 1, CONVBP_ESTIMATE) == CONVBP_ERR_ARG, "NULL");
+
+  /* WISDOM_ONLY without wisdom fails clearly; MEASURE fills wisdom. */
+  convbp_wisdom_forget();
+  CHECK(convbp_plan_create(&plan, CONVBP_BPA, &shape, NULL, 1, CONVBP_WISDOM_ONLY) == CONVBP_ERR_NO_WISDOM, "no wisdom");
+  CHECK(convbp_plan_create(&plan, CONVBP_BPA, &shape, NULL, 1, CONVBP_MEASURE) == 0, "measure");
+  CHECK(plan && plan_correct(plan, CONVBP_BPA), "measured plan wrong");
+  const char *measured = plan ? convbp_plan_strategy(plan) : "";
+  convbp_plan_destroy(plan);
+  CHECK(convbp_wisdom_count() == 1, "wisdom has %d entries", convbp_wisdom_count());
+  CHECK(convbp_plan_create(&plan, CONVBP_BPA, &shape, NULL, 1, CONVBP_WISDOM_ONLY) == 0 &&
+            !strcmp(convbp_plan_strategy(plan), measured), "wisdom after measure");
+  convbp_plan_destroy(plan);
+
+  /* Bad wisdom files: each rejected, with its reason, and nothing taken. */
+  char good[256], sig_line[512];
+  snprintf(good, sizeof good, "/tmp/convbp-wisdom-%d", (int)getpid());
+  CHECK(convbp_wisdom_export(good) == 0, "export");
+  FILE *f = fopen(good, "r");
+  char l1[64], l2[512];
+  fgets(l1, sizeof l1, f);
+  fgets(l2, sizeof l2, f);
+  fclose(f);
+  snprintf(sig_line, sizeof sig_line, "%s", l2);
+  static const struct {
+    const char *why, *body, *must;
+  } cases[] = {
+      {"garbled", "%snot wisdom at all\n", "malformed line"},
+      {"truncated", "%sentry bpa 1 bpa_direct mb2ic8ih9oc6kh3\n", "truncated"},
+      {"unknown strategy", "%sentry bpa 1 bpa_magic mb2ic8ih9oc6kh3\nend 1\n", "unknown strategy 'bpa_magic'"},
+      {"strategy of another op", "%sentry bpa 1 bpw_direct mb2ic8ih9oc6kh3\nend 1\n", "does not compute bpa"},
+      {"bad descriptor", "%sentry bpa 1 bpa_direct mb2ic0ih9oc6kh3\nend 1\n", "'ic' must be >= 1"},
+      {"wrong count", "%sentry bpa 1 bpa_direct mb2ic8ih9oc6kh3\nend 2\n", "'end' says 2"},
+      {"after end", "%send 0\nentry bpa 1 bpa_direct mb2ic8ih9oc6kh3\n", "text after 'end'"},
+  };
+  char path[300], body[1200], full[1400], err[512];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    snprintf(body, sizeof body, "%s%s", l1, sig_line);
+    snprintf(full, sizeof full, cases[i].body, body);
+    snprintf(path, sizeof path, "%s.%zu", good, i);
+    write_file(path, full);
+    int before = convbp_wisdom_count();
+    err[0] = 0;
+    CHECK(convbp_wisdom_import(path, err, sizeof err) == CONVBP_ERR_WISDOM, "%s accepted", cases[i].why);
+    CHECK(strstr(err, cases[i].must) != NULL, "%s: '%s' lacks '%s'", cases[i].why, err, cases[i].must);
+    CHECK(convbp_wisdom_count() == before, "%s: half-applied", cases[i].why);
+    remove(path);
+  }
+  static const struct {
+    const char *why, *text, *must;
+  } headers[] = {
+      {"foreign file", "hello\n", "not a convbp wisdom file"},
+      {"other version", "convbp-wisdom 99\nmachine x\nend 0\n", "version 99"},
+      {"other machine", "convbp-wisdom 1\nmachine cpu=Other;cpus=64;convbp=0.1.0\nend 0\n", "another machine"},
+      {"empty", "", "too short"},
+  };
+  for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+    snprintf(path, sizeof path, "%s.h%zu", good, i);
+    write_file(path, headers[i].text);
+    err[0] = 0;
+    CHECK(convbp_wisdom_import(path, err, sizeof err) == CONVBP_ERR_WISDOM && strstr(err, headers[i].must),
+          "%s: '%s' lacks '%s'", headers[i].why, err, headers[i].must);
+    remove(path);
+  }
+  CHECK(convbp_wisdom_import("/nonexistent/wisdom", err, sizeof err) == CONVBP_ERR_IO, "missing file");
+  CHECK(convbp_wisdom_export("/nonexistent/dir/wisdom") == CONVBP_ERR_IO, "unwritable export");
+  /* A good file imports into an empty store. */
+  convbp_wisdom_forget();
+  CHECK(convbp_wisdom_import(good, err, sizeof err) == 0 && convbp_wisdom_count() == 1, "reimport: %s", err);
+  remove(good);
+  TEST_END();
+}
