@@ -5,8 +5,9 @@
  * reorders for the blocked variant, and a user-mode scratchpad.  run() only sets
  * data handles and executes, so what the harness times is the computation (and,
  * for *_blocked, the reorders).  oneDNN's dilation is 0-based: dnnl dilate =
- * convbp dil - 1.  oneDNN's OpenMP runtime uses omp_get_max_threads(), so run()
- * sets it to the strategy's thread count. */
+ * convbp dil - 1.  oneDNN's OpenMP runtime uses omp_get_max_threads(), and its
+ * kernels fix their work split when they are created, so prepare() and run()
+ * both set it to the strategy's thread count. */
 #include "onednn_glue.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -97,7 +98,8 @@ const char *cbp_onednn_supports(const cbp_problem *pb, int blocked) {
 }
 
 int cbp_onednn_prepare(const cbp_problem *pb, int threads, int blocked, void **state) {
-  (void)threads;
+  /* oneDNN splits the work by the thread count current at creation. */
+  omp_set_num_threads(threads);
   onednn_state *s = calloc(1, sizeof *s);
   if (!s) return CONVBP_ERR_NOMEM;
   if (create_pds(pb, blocked, s)) {

@@ -12,6 +12,9 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
 fast="--reps 1 --min-time 0.001 --quiet"
+# Tests keep OpenBLAS's own kernel choice (the sweep would otherwise re-run itself
+# with OPENBLAS_CORETYPE set on CPUs OpenBLAS 0.3.21 does not know).
+export CONVBP_KEEP_BLAS_CORETYPE=1
 
 # expect CODE WORDS -- ARGS...: exit code and a phrase of stderr.
 expect() {
