@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* Problem lists for the CLI: descriptors, shape files, built-in suites, integer
  * ranges and grids over descriptor fields. */
 #include <ctype.h>
@@ -6,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -15,6 +17,27 @@ static int err_out(char *err, size_t len, const char *fmt, ...) {
   vsnprintf(err, len, fmt, ap);
   va_end(ap);
   return -1;
+}
+
+static double phys_memory_bytes(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && size > 0 ? (double)pages * size : 1e300;
+}
+
+/* Bytes one op of the point needs at most: inputs, output, and the double
+   reference with its |term| sums that verification keeps. */
+static double point_bytes(const cbp_point *pt) {
+  double most = 0;
+  for (int op = 0; op < CONVBP_OP_COUNT; op++) {
+    size_t x, y, out;
+    if (convbp_op_is_mma((convbp_op)op) != pt->is_mma) continue;
+    if (pt->is_mma ? convbp_mma_op_sizes((convbp_op)op, &pt->mma, &x, &y, &out)
+                   : convbp_conv_op_sizes((convbp_op)op, &pt->conv, &x, &y, &out))
+      continue;
+    double b = 4.0 * ((double)x + y + out) + 16.0 * out;
+    if (b > most) most = b;
+  }
+  return most;
 }
 
 int cbp_point_parse(const char *text, cbp_point *pt, char *err, size_t err_len) {
@@ -28,7 +51,12 @@ int cbp_point_parse(const char *text, cbp_point *pt, char *err, size_t err_len) 
     st = convbp_mma_parse(text, &pt->mma, pt->name, sizeof pt->name, err, err_len);
     if (!st) st = convbp_mma_format(&pt->mma, pt->name, pt->desc, sizeof pt->desc);
   }
-  return st ? -1 : 0;
+  if (st) return -1;
+  double need = point_bytes(pt), have = phys_memory_bytes();
+  if (need > have)
+    return err_out(err, err_len, "'%s' needs %.3g GB for its tensors, more than this machine's %.3g GB",
+                   text, need * 1e-9, have * 1e-9);
+  return 0;
 }
 
 int cbp_points_add(cbp_point_list *l, const cbp_point *pt) {

@@ -180,11 +180,12 @@ int cbp_csv_read(const char *path, cbp_csv *csv, char *err, size_t err_len) {
       free(fields);
       continue;
     }
-    if (nf != ncols || (pos == len && len && text[len - 1] != '\n')) {
+    int cut = pos == len && text[len - 1] != '\n'; /* the last row has no end of line */
+    if (nf != ncols || cut) {
       for (int j = 0; j < nf; j++) free(fields[j]);
       free(fields);
       rc = err_out(err, err_len, "'%s' line %d: %s (%d fields, header has %d)", path, line,
-                   nf != ncols ? "wrong number of fields" : "truncated mid-row", nf, ncols);
+                   cut ? "truncated mid-row" : "wrong number of fields", nf, ncols);
       break;
     }
     if (csv->nrows == cap) csv->rows = realloc(csv->rows, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *csv->rows);

@@ -34,14 +34,22 @@
 #else
 #define CBP_PEER_TABLE(X)
 #endif
+/* A deliberately wrong strategy, for the tests of the harness's fault handling. */
+#ifdef CONVBP_HAVE_FAULTY
+#define CBP_FAULTY_TABLE(X) X(cbp_bpa_seed_as_written)
+#else
+#define CBP_FAULTY_TABLE(X)
+#endif
 CBP_STRATEGY_TABLE(CBP_STRATEGY)
 CBP_PEER_TABLE(CBP_STRATEGY)
+CBP_FAULTY_TABLE(CBP_STRATEGY)
 #undef CBP_STRATEGY
 
 static const cbp_strategy *const registry[] = {
 #define CBP_STRATEGY_PTR(sym) &sym,
     CBP_STRATEGY_TABLE(CBP_STRATEGY_PTR)
     CBP_PEER_TABLE(CBP_STRATEGY_PTR)
+    CBP_FAULTY_TABLE(CBP_STRATEGY_PTR)
 #undef CBP_STRATEGY_PTR
 };
 

@@ -23,7 +23,7 @@ expect() {
   "$convbp" "$@" >"$tmp/out" 2>"$tmp/err"
   got=$?
   if [ "$got" -ne "$code" ]; then bad "convbp $*: exit $got, want $code ($(head -c 300 "$tmp/err"))"; return; fi
-  if ! grep -q -- "$words" "$tmp/err"; then bad "convbp $*: stderr lacks '$words': $(head -c 300 "$tmp/err")"; return; fi
+  if [ -n "$words" ] && ! grep -q -- "$words" "$tmp/err"; then bad "convbp $*: stderr lacks '$words': $(head -c 300 "$tmp/err")"; return; fi
   ok
 }
 
@@ -39,6 +39,7 @@ expect 2 "duplicate field 'kh'" -- run --problem mb2ic3ih5oc2kh3kh1
 expect 2 "exceeds 2147483647" -- run --problem mb2ic3ih5oc2kh3ph99999999999
 expect 2 "output is empty" -- run --problem mb2ic3ih2oc2kh5
 expect 2 "too large" -- run --problem mb2000000000ic2000000000ih100000oc1kh1
+expect 2 "more than this machine's" -- run --problem mb100000ic100000ih1000oc1000kh1
 expect 2 "unknown op 'bwd'" -- run --op bwd --problem mb2ic3ih5oc2kh3
 expect 2 "no strategy matches 'magic'" -- run --strategy magic --problem mb2ic3ih5oc2kh3
 expect 2 "'1:0' in '1:0' is empty" -- sweep --ic 1:0
@@ -116,6 +117,35 @@ dups=$(tail -n +2 "$out" | awk -F, '{print $1, $3, $4, $5, $6}' | sort | uniq -d
 want=$("$convbp" list | awk '$2 == "fwd" || $2 == "bpa" || $2 == "bpw"' | wc -l)
 rows=$(($(wc -l < "$out") - 1))
 [ "$rows" -eq $((want * 10 * 2)) ] && ok || bad "resumed sweep has $rows rows, want $((want * 10 * 2))"
+
+# A CSV cut mid-row is refused by best and by --resume, and --resume adds nothing to it.
+head -c $(($(wc -c < "$tmp/all.csv") - 7)) "$tmp/all.csv" > "$tmp/cut.csv"
+cp "$tmp/cut.csv" "$tmp/cut.orig"
+expect 2 "truncated mid-row" -- best "$tmp/cut.csv"
+expect 2 "truncated mid-row" -- sweep $args --resume --output "$tmp/cut.csv"
+cmp -s "$tmp/cut.csv" "$tmp/cut.orig" && ok || bad "--resume modified a truncated CSV"
+
+# SIGTERM, like SIGINT, leaves a valid CSV.
+"$convbp" sweep --suite edge --threads 1 --reps 3 --min-time 0.02 --quiet --output "$tmp/term.csv" 2>/dev/null &
+pid=$!
+sleep 2
+kill -TERM $pid
+wait $pid
+[ $? -eq 130 ] && ok || bad "SIGTERM: exit code"
+"$convbp" best "$tmp/term.csv" > /dev/null 2>"$tmp/err" && ok || bad "terminated CSV invalid: $(cat "$tmp/err")"
+
+# ---- a wrong strategy (test builds register one): reported, excluded, the sweep goes on ----
+if "$convbp" list | grep -q '^bpa_seed_as_written'; then
+  "$convbp" sweep --problem mb2ic4ih7oc4kh3sh2ph0 --op bpa --strategy bpa_seed_as_written,bpa_direct,bpa_scatter_gemm \
+    --threads 1 $fast --output "$tmp/wrong.csv" 2>"$tmp/err"
+  [ $? -eq 1 ] && ok || bad "a wrong strategy should make the sweep exit 1"
+  grep -q "rerun: convbp run --op bpa --strategy bpa_seed_as_written" "$tmp/err" && ok || bad "no rerun line: $(cat "$tmp/err")"
+  grep -q ',bpa_seed_as_written,.*,wrong,' "$tmp/wrong.csv" && ok || bad "no wrong row"
+  [ "$(grep -c ',ok,' "$tmp/wrong.csv")" -eq 2 ] && ok || bad "the other strategies did not run"
+  "$convbp" best "$tmp/wrong.csv" | grep -q bpa_seed_as_written && bad "best crowned a wrong strategy" || ok
+  expect 1 "" -- run --problem mb2ic4ih7oc4kh3sh2ph0 --strategy bpa_seed_as_written
+  grep -q "^FAILED  bpa bpa_seed_as_written" "$tmp/out" && ok || bad "run does not say FAILED: $(cat "$tmp/out")"
+fi
 
 # ---- the winner table and gbench mode ----
 "$convbp" best --markdown "$tmp/all.csv" | grep -q '^| problem | op |' && ok || bad "markdown table"

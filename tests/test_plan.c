@@ -81,6 +81,8 @@ int main(int argc, char **argv) {
   CHECK(convbp_plan_create(&plan, CONVBP_BPA, &shape, NULL, 1, CONVBP_MEASURE) == 0, "measure");
   CHECK(plan && plan_correct(plan, CONVBP_BPA), "measured plan wrong");
   const char *measured = plan ? convbp_plan_strategy(plan) : "";
+  /* The deliberately wrong strategy (test builds) fails verification here (stride 2). */
+  CHECK(strcmp(measured, "bpa_seed_as_written") != 0, "MEASURE picked a wrong strategy");
   convbp_plan_destroy(plan);
   CHECK(convbp_wisdom_count() == 1, "wisdom has %d entries", convbp_wisdom_count());
   CHECK(convbp_plan_create(&plan, CONVBP_BPA, &shape, NULL, 1, CONVBP_WISDOM_ONLY) == 0 &&

@@ -48,6 +48,7 @@ static const struct {
   const char *strategy;
   const char *reason;
 } may_skip[] = {
+    {"bpa_seed_as_written", "recipe as written"},
     {"bpa_onednn", "oneDNN"},
     {"bpw_onednn", "oneDNN"},
     {"fwd_onednn", "oneDNN"},
@@ -55,6 +56,15 @@ static const struct {
     {"bpw_onednn_blocked", "oneDNN"},
     {"fwd_onednn_blocked", "oneDNN"},
 };
+
+/* Strategies that are wrong on purpose: verification must catch them somewhere. */
+static const char *const expected_wrong[] = {"bpa_seed_as_written"};
+
+static int is_expected_wrong(const char *strategy) {
+  for (size_t i = 0; i < sizeof expected_wrong / sizeof expected_wrong[0]; i++)
+    if (!strcmp(strategy, expected_wrong[i])) return 1;
+  return 0;
+}
 
 static int skip_allowed(const char *strategy, const char *reason) {
   for (size_t i = 0; i < sizeof may_skip / sizeof may_skip[0]; i++)
@@ -91,7 +101,7 @@ static shape grid_shape(int i) {
 
 int main(int argc, char **argv) {
   int grid = argc > 1 ? atoi(argv[1]) : 320;
-  int shapes = 0, runs = 0, skipped = 0, adjoints = 0;
+  int shapes = 0, runs = 0, skipped = 0, adjoints = 0, caught = 0, faulty_present = 0;
   const int total = (int)(sizeof edges / sizeof edges[0]) + grid;
   for (int i = 0; i < total; i++) {
     shape sh = i < (int)(sizeof edges / sizeof edges[0]) ? edges[i] : grid_shape(i);
@@ -116,6 +126,12 @@ int main(int argc, char **argv) {
           continue;
         }
         runs++;
+        if (is_expected_wrong(name)) {
+          faulty_present = 1;
+          CHECK(st == 0, "%s on %s: %s", name, desc, convbp_strerror(st));
+          caught += st == 0 && !res.passed;
+          continue;
+        }
         CHECK(st == 0, "%s on %s (%s), %d threads: %s", name, desc, sh.why, threads,
               convbp_strerror(st));
         CHECK(st || res.passed,
@@ -150,8 +166,9 @@ int main(int argc, char **argv) {
       }
     }
   }
-  printf("%d conv shapes, %d strategy runs, %d adjoint tests, %d skipped\n", shapes, runs,
-         adjoints, skipped);
+  printf("%d conv shapes, %d strategy runs, %d adjoint tests, %d skipped, %d faulty runs caught\n",
+         shapes, runs, adjoints, skipped, caught);
+  CHECK(!faulty_present || caught > 0, "the deliberately wrong strategy was never caught");
   CHECK(shapes >= 300, "only %d valid shapes", shapes);
   TEST_END();
 }
