@@ -231,24 +231,29 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
   return st;
 }
 
-/* ESTIMATE: rules of thumb from the committed sweeps (README, "Choosing").  The
-   oneDNN peer in its blocked layout is the fastest choice wherever it is built,
-   except backward data with very few input channels (the 7x7 stem: C=3), where
-   oneDNN pads C to its block and bpa_scatter_gemm wins. */
+/* ESTIMATE: rules of thumb read off the committed resnet50 sweep (README,
+   "Choosing a strategy"), on a machine whose OpenBLAS runs its AVX-512 kernels:
+   - a 1x1 convolution is one GEMM with no im2col, and OpenBLAS's sgemm beats
+     oneDNN 2.6's 1x1 kernels on one thread and at stride 2; on several threads at
+     stride 1 oneDNN's split scales better;
+   - a spatial kernel (3x3, 7x7) goes to oneDNN's blocked kernels, except backward
+     data with fewer than 16 input channels (the stem), where oneDNN pads C to its
+     block of 16 and bpa_scatter_gemm wins;
+   - without oneDNN, the GEMM strategy of each op. */
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
-  (void)threads;
   cbp_problem pb;
   if (convbp_op_is_mma(op) ? cbp_problem_mma(&pb, op, mma) : cbp_problem_conv(&pb, op, conv))
     return NULL;
-  int have_peer = cbp_strategy_lookup("fwd_onednn_blocked") != NULL;
-  switch (op) {
-    case CONVBP_MMA_BPA: return "mma_bpa_gemm";
-    case CONVBP_MMA_BPW: return "mma_bpw_gemm";
-    case CONVBP_FWD: return have_peer ? "fwd_onednn_blocked" : "fwd_im2col_gemm";
-    case CONVBP_BPA: return have_peer && conv->c >= 16 ? "bpa_onednn_blocked" : "bpa_scatter_gemm";
-    default: return have_peer ? "bpw_onednn_blocked" : "bpw_im2col_gemm";
-  }
+  static const char *const gemm[CONVBP_OP_COUNT] = {"fwd_im2col_gemm", "bpa_scatter_gemm",
+                                                    "bpw_im2col_gemm", "mma_bpa_gemm", "mma_bpw_gemm"};
+  static const char *const peer[3] = {"fwd_onednn_blocked", "bpa_onednn_blocked", "bpw_onednn_blocked"};
+  if (convbp_op_is_mma(op) || !cbp_strategy_lookup(peer[op])) return gemm[op];
+  int one_by_one = conv->r == 1 && conv->s == 1;
+  int strided = conv->stride_h > 1 || conv->stride_w > 1;
+  if (one_by_one) return threads == 1 || strided ? gemm[op] : peer[op];
+  if (op == CONVBP_BPA && conv->c < 16) return gemm[op];
+  return peer[op];
 }
 
 static double now_s(void) {
