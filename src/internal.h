@@ -84,14 +84,17 @@ int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float 
 /* Sets the thread count OpenBLAS uses for calls made outside a parallel region. */
 void cbp_blas_threads(int threads);
 
-/* Layout helpers (src/layout.c). out[j][i] = in[i][j] for an rows x cols matrix,
-   each element a run of `inner` floats; threaded. */
-void cbp_transpose(const float *in, float *out, size_t rows, size_t cols, size_t inner,
-                   int threads);
 
 /* out (c x b x a) from in (a x b x c): moves the outer dimension innermost and
    back, e.g. NHWC -> CHWN with a=N, b=H*W, c=C.  Threaded over b. */
 void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads);
+
+/* Zero insertion: dst (batch x zh x zw x inner) is zero but for
+   dst(b, off_h + i*st_h, off_w + j*st_w, :) = src(b, i, j, :), src batch x p x q x inner. */
+void cbp_zero_insert(const float *src, float *dst, size_t batch, int p, int q, size_t inner,
+                     int st_h, int st_w, int off_h, int off_w, int zh, int zw, int threads);
+/* The kernel rotated 180 degrees with K and C swapped: out(c, r', s', k) = w(k, R-1-r', S-1-s', c). */
+void cbp_rotate_swap(const float *w, float *out, int k, int r, int s, int c, int threads);
 
 /* im2col of `rows` output pixels starting at flat pixel m0 (n, p, q order):
    buf[i][(r*S + s)*C + c] = A(n, p*st - pad_top + r*dil, ..., c), or 0 outside. */

@@ -52,19 +52,9 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   float *wr = cbp_take(&ar, pb->y_elems * sizeof(float));
   float *o = cbp_take(&ar, (size_t)d.n * d.p * d.q * C * sizeof(float));
   void *engine_ws = cbp_take(&ar, 0);
-  memset(z, 0, (size_t)d.n * d.h * d.w * K * sizeof(float));
-  for (int n = 0; n < c->n; n++)
-    for (int p = 0; p < pb->p; p++)
-      for (int q = 0; q < pb->q; q++)
-        memcpy(z + (((size_t)n * d.h + (size_t)(p + fh) * (c->stride_h + 1)) * d.w +
-                    (size_t)(q + fw) * (c->stride_w + 1)) * K,
-               dO + (((size_t)n * pb->p + p) * pb->q + q) * K, K * sizeof(float));
-  for (int ch = 0; ch < c->c; ch++)
-    for (int r = 0; r < c->r; r++)
-      for (int s = 0; s < c->s; s++)
-        for (int k = 0; k < c->k; k++)
-          wr[(((size_t)ch * c->r + r) * c->s + s) * K + k] =
-              W[(((size_t)k * c->r + (c->r - 1 - r)) * c->s + (c->s - 1 - s)) * C + ch];
+  cbp_zero_insert(dO, z, (size_t)c->n, pb->p, pb->q, K, c->stride_h + 1, c->stride_w + 1,
+                  fh * (c->stride_h + 1), fw * (c->stride_w + 1), d.h, d.w, threads);
+  cbp_rotate_swap(W, wr, c->k, c->r, c->s, c->c, threads);
   int st = cbp_fwd_run(&d, threads, z, wr, o, engine_ws);
   if (st) return st;
   for (int n = 0; n < c->n; n++)

@@ -62,24 +62,9 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   float *z = cbp_take(&ar, (size_t)d.n * d.h * d.w * K * sizeof(float));
   float *wr = cbp_take(&ar, pb->y_elems * sizeof(float));
   void *engine_ws = cbp_take(&ar, 0);
-  /* Z: zeros everywhere, dO at every st-th row and column. */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int n = 0; n < c->n; n++) {
-    float *zn = z + (size_t)n * d.h * d.w * K;
-    memset(zn, 0, (size_t)d.h * d.w * K * sizeof(float));
-    for (int p = 0; p < pb->p; p++)
-      for (int q = 0; q < pb->q; q++)
-        memcpy(zn + ((size_t)p * c->stride_h * d.w + (size_t)q * c->stride_w) * K,
-               dO + (((size_t)n * pb->p + p) * pb->q + q) * K, K * sizeof(float));
-  }
-  /* W'(c, r', s', k) = W(k, R-1-r', S-1-s', c). */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int ch = 0; ch < c->c; ch++)
-    for (int r = 0; r < c->r; r++)
-      for (int s = 0; s < c->s; s++)
-        for (int k = 0; k < c->k; k++)
-          wr[(((size_t)ch * c->r + r) * c->s + s) * K + k] =
-              W[(((size_t)k * c->r + (c->r - 1 - r)) * c->s + (c->s - 1 - s)) * c->c + ch];
+  cbp_zero_insert(dO, z, (size_t)c->n, pb->p, pb->q, K, c->stride_h, c->stride_w, 0, 0, d.h, d.w,
+                  threads);
+  cbp_rotate_swap(W, wr, c->k, c->r, c->s, c->c, threads);
   return cbp_fwd_run(&d, threads, z, wr, dA, engine_ws);
 }
 

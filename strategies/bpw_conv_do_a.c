@@ -9,7 +9,7 @@
  *
  * The mirror image of bpw_conv_a_do (seed 000, 2.1.1.2), with the same padding
  * corrections as zero-insertion BPA (ERRATA 1-3).  Through the forward engine.
- * Workspace: Z' + A' + V + the engine's workspace.
+ * Workspace: Z' + A' + max(V, dO) + the engine's workspace.
  * Supports every valid problem. */
 #include "internal.h"
 
@@ -39,7 +39,8 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   if (cbp_mul4((size_t)d.n, (size_t)d.h, (size_t)d.w, (size_t)d.c, &z) ||
       cbp_ws_add(bytes, z, sizeof(float)) ||
       cbp_ws_add(bytes, pb->x_elems, sizeof(float)) ||  /* A' */
-      cbp_ws_add(bytes, pb->out_elems, sizeof(float)) || /* V */
+      /* V, which first holds dO with K moved outward */
+      cbp_ws_add(bytes, pb->out_elems > pb->y_elems ? pb->out_elems : pb->y_elems, sizeof(float)) ||
       cbp_fwd_workspace(&d, threads, &engine) || cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
@@ -55,22 +56,16 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
          check.p == c->r && check.q == c->s);
 #endif
   cbp_arena ar = {ws, 0};
-  const size_t N = (size_t)c->n, zimage = (size_t)d.h * d.w * N;
-  float *z = cbp_take(&ar, (size_t)c->k * zimage * sizeof(float));
+  const size_t N = (size_t)c->n;
+  float *z = cbp_take(&ar, (size_t)c->k * d.h * d.w * N * sizeof(float));
   float *a_t = cbp_take(&ar, pb->x_elems * sizeof(float));
-  float *v = cbp_take(&ar, pb->out_elems * sizeof(float));
+  float *v = cbp_take(&ar, (pb->out_elems > pb->y_elems ? pb->out_elems : pb->y_elems) * sizeof(float));
   void *engine_ws = cbp_take(&ar, 0);
-  /* Z'(k, p*st_h, q*st_w, n) = dO(n, p, q, k); zeros between. */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int k = 0; k < c->k; k++) {
-    float *zk = z + (size_t)k * zimage;
-    memset(zk, 0, zimage * sizeof(float));
-    for (int p = 0; p < pb->p; p++)
-      for (int q = 0; q < pb->q; q++) {
-        float *dst = zk + ((size_t)p * c->stride_h * d.w + (size_t)q * c->stride_w) * N;
-        for (size_t n = 0; n < N; n++) dst[n] = dO[((n * pb->p + p) * pb->q + q) * c->k + k];
-      }
-  }
+  /* Z'(k, p*st_h, q*st_w, n) = dO(n, p, q, k), zeros between: K moves outward
+     (through V, free until the engine writes it), then zero insertion. */
+  cbp_swap_outer_inner(dO, v, N, (size_t)pb->p * pb->q, (size_t)c->k, threads);
+  cbp_zero_insert(v, z, (size_t)c->k, pb->p, pb->q, N, c->stride_h, c->stride_w, 0, 0, d.h, d.w,
+                  threads);
   cbp_swap_outer_inner(A, a_t, N, (size_t)c->h * c->w, (size_t)c->c, threads);
   int st = cbp_fwd_run(&d, threads, z, a_t, v, engine_ws);
   if (st) return st;
