@@ -147,6 +147,17 @@ if "$convbp" list | grep -q '^bpa_seed_as_written'; then
   grep -q "^FAILED  bpa bpa_seed_as_written" "$tmp/out" && ok || bad "run does not say FAILED: $(cat "$tmp/out")"
 fi
 
+# ---- a workspace that cannot be allocated: an error row, and the sweep goes on ----
+# (Z of zero insertion is 4 GB here; the address space is limited to 2.5 GB, which
+# sanitizer builds, with their terabytes of shadow mappings, cannot run under.)
+if [ -z "${CONVBP_SANITIZED:-}" ]; then
+(ulimit -v 2500000
+ "$convbp" sweep --problem mb1ic4ih4000oc64kh1sh4 --op bpa --strategy bpa_zero_insert_gemm,bpa_scatter_gemm \
+   --threads 1 $fast --no-verify --output "$tmp/nomem.csv" 2>/dev/null)
+grep -q ',bpa_zero_insert_gemm,.*,error,out of memory' "$tmp/nomem.csv" && ok || bad "no out-of-memory row"
+grep -q ',bpa_scatter_gemm,.*,ok,' "$tmp/nomem.csv" && ok || bad "the sweep did not go on after an allocation failure"
+fi
+
 # ---- the winner table and gbench mode ----
 "$convbp" best --markdown "$tmp/all.csv" | grep -q '^| problem | op |' && ok || bad "markdown table"
 "$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_format=json \
