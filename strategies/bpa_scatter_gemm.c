@@ -84,9 +84,7 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   const int K = c->k, rsc = c->r * c->s * c->c;
   const size_t image = (size_t)c->h * c->w * c->c, out_image = (size_t)pb->p * pb->q * K;
   if (is_gemm(pb)) {
-    cbp_blas_threads(threads);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->n * pb->p * pb->q, c->c, K, 1.0f,
-                dO, K, W, c->c, 0.0f, dA, c->c);
+    cbp_sgemm_split_m(threads, 0, c->n * pb->p * pb->q, c->c, K, dO, K, W, c->c, dA, c->c);
     return CONVBP_OK;
   }
   int rows, buffers;

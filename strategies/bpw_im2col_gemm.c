@@ -8,7 +8,8 @@
  * reduces its blocks into a private K x RSC partial (thread 0 into dW itself)
  * with OpenBLAS single-threaded, then the partials are summed, no atomics;
  * otherwise the blocks run in turn on a T-threaded OpenBLAS.
- * Workspace: T * mb * RSC + (T-1) * K * RSC floats (none on the GEMM path).
+ * 1x1 problems on T threads split the NPQ rows the same way, with no im2col.
+ * Workspace: T * mb * RSC + (T-1) * K * RSC floats ((T-1) * K * RSC on the GEMM path).
  * Supports every valid problem. */
 #include <cblas.h>
 #include <omp.h>
@@ -33,10 +34,22 @@ static void plan(const cbp_problem *pb, int threads, size_t *mb, int *parts) {
   *parts = threads > 1 && (m + rows - 1) / rows >= (size_t)threads ? threads : 1;
 }
 
+/* 1x1 stride 1 unpadded: threads that each reduce a slice of the NPQ rows (at
+   least 64 each); OpenBLAS's own threading is slower than one thread on these
+   tall-skinny products. */
+static int gemm_parts(const cbp_problem *pb, int threads) {
+  size_t m = (size_t)pb->conv.n * pb->p * pb->q;
+  return threads > 1 && m >= 64 * (size_t)threads ? threads : 1;
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   cbp_fwd_desc d = im2col_desc(pb);
   *bytes = 0;
-  if (cbp_fwd_is_gemm(&d)) return CONVBP_OK;
+  if (cbp_fwd_is_gemm(&d)) { /* partials of the threads after the first */
+    for (int t = 1; t < gemm_parts(pb, threads); t++)
+      if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+    return CONVBP_OK;
+  }
   const convbp_conv *c = &pb->conv;
   size_t mb, rsc = (size_t)c->r * c->s * c->c;
   int parts;
@@ -55,9 +68,28 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   const size_t m = (size_t)c->n * pb->p * pb->q, rsc = (size_t)c->r * c->s * c->c;
   const int K = c->k;
   if (cbp_fwd_is_gemm(&d)) {
-    cbp_blas_threads(threads);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)rsc, (int)m, 1.0f, dO, K, A,
-                (int)rsc, 0.0f, dW, (int)rsc);
+    const int gparts = gemm_parts(pb, threads);
+    if (gparts == 1) {
+      cbp_blas_threads(threads);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)rsc, (int)m, 1.0f, dO, K, A,
+                  (int)rsc, 0.0f, dW, (int)rsc);
+      return CONVBP_OK;
+    }
+    cbp_arena gar = {ws, 0};
+    float *part[gparts];
+    part[0] = dW;
+    for (int t = 1; t < gparts; t++) part[t] = cbp_take(&gar, pb->out_elems * sizeof(float));
+#pragma omp parallel num_threads(gparts)
+    {
+      const int t = omp_get_thread_num();
+      const size_t m0 = m * t / gparts, m1 = m * (t + 1) / gparts;
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)rsc, (int)(m1 - m0), 1.0f,
+                  dO + m0 * K, K, A + m0 * rsc, (int)rsc, 0.0f, part[t], (int)rsc);
+#pragma omp barrier
+#pragma omp for schedule(static)
+      for (size_t i = 0; i < pb->out_elems; i++)
+        for (int u = 1; u < gparts; u++) dW[i] += part[u][i];
+    }
     return CONVBP_OK;
   }
   size_t mb;
