@@ -239,6 +239,8 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
    - a spatial kernel (3x3, 7x7) goes to oneDNN's blocked kernels, except backward
      data with fewer than 16 input channels (the stem), where oneDNN pads C to its
      block of 16 and bpa_scatter_gemm wins;
+   - below 10 MFLOP (the edge suite), oneDNN's reorders into its blocked layout
+     cost more than they save: the GEMM strategy;
    - without oneDNN, the GEMM strategy of each op. */
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
@@ -249,6 +251,7 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
                                                     "bpw_im2col_gemm", "mma_bpa_gemm", "mma_bpw_gemm"};
   static const char *const peer[3] = {"fwd_onednn_blocked", "bpa_onednn_blocked", "bpw_onednn_blocked"};
   if (convbp_op_is_mma(op) || !cbp_strategy_lookup(peer[op])) return gemm[op];
+  if (convbp_conv_flops(conv) < 10e6) return gemm[op];
   int one_by_one = conv->r == 1 && conv->s == 1;
   int strided = conv->stride_h > 1 || conv->stride_w > 1;
   if (one_by_one) return threads == 1 || strided ? gemm[op] : peer[op];
