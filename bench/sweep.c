@@ -184,7 +184,10 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       o->output = v;
     } else if (!strcmp(a, "--seed")) {
       NEED_VALUE();
-      o->seed = strtoull(v, NULL, 10);
+      char *end;
+      errno = 0;
+      o->seed = strtoull(v, &end, 10);
+      if (*end || errno || !v[0] || v[0] == '-') return usage_error("--seed: needs a whole number >= 0, got '%s'", v);
     } else if (!strcmp(a, "--cold")) {
       o->cold = 1;
     } else if (!strcmp(a, "--resume")) {

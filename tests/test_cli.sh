@@ -55,6 +55,7 @@ expect 2 "--shard: needs K/N" -- sweep --suite small --shard 3/2
 expect 2 "is not compact, scatter or none" -- sweep --suite small --bind loose
 expect 2 "unknown option '--frob'" -- sweep --suite small --frob
 expect 2 "option '--problem' needs a value" -- sweep --problem
+expect 2 "--seed: needs a whole number" -- sweep --suite small --seed 12x
 expect 2 "is not a convbp CSV: no column 'strategy'" -- best "$tmp/foreign.csv"
 expect 2 "cannot read" -- best "$tmp/none.csv"
 expect 3 "cannot write" -- sweep --problem mb1ic2ih4oc2kh3 --op fwd $fast --output "$tmp/no/such/dir/x.csv"
