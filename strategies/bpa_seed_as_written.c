@@ -12,10 +12,19 @@
  * Workspace: Z + W' + the engine's + the recipe's output. */
 #include "internal.h"
 
+/* The recipe's pad f = (R-1)*d - pad, applied before insertion; negative taken as 0. */
+static void recipe_pads(const cbp_problem *pb, int *fh, int *fw) {
+  const convbp_conv *c = &pb->conv;
+  *fh = (c->r - 1) * c->dil_h - c->pad_h;
+  *fw = (c->s - 1) * c->dil_w - c->pad_w;
+  *fh = *fh > 0 ? *fh : 0;
+  *fw = *fw > 0 ? *fw : 0;
+}
+
 static cbp_fwd_desc engine_desc(const cbp_problem *pb) {
   const convbp_conv *c = &pb->conv;
-  int fh = (c->r - 1) * c->dil_h - c->pad_h, fw = (c->s - 1) * c->dil_w - c->pad_w;
-  fh = fh > 0 ? fh : 0, fw = fw > 0 ? fw : 0;
+  int fh, fw;
+  recipe_pads(pb, &fh, &fw);
   int ph = pb->p + 2 * fh, pw = pb->q + 2 * fw; /* padded first ... */
   cbp_fwd_desc d = {c->n, c->k, (ph - 1) * (c->stride_h + 1) + 1, (pw - 1) * (c->stride_w + 1) + 1,
                     c->c, c->r, c->s, 0, 0, 1, 1, c->dil_h, c->dil_w, 0, 0};
@@ -45,8 +54,8 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   const convbp_conv *c = &pb->conv;
   cbp_fwd_desc d = engine_desc(pb);
   const size_t K = (size_t)c->k, C = (size_t)c->c;
-  int fh = (int)((d.h - 1) / (c->stride_h + 1) + 1 - pb->p) / 2;
-  int fw = (int)((d.w - 1) / (c->stride_w + 1) + 1 - pb->q) / 2;
+  int fh, fw;
+  recipe_pads(pb, &fh, &fw);
   cbp_arena ar = {ws, 0};
   float *z = cbp_take(&ar, (size_t)d.n * d.h * d.w * K * sizeof(float));
   float *wr = cbp_take(&ar, pb->y_elems * sizeof(float));
