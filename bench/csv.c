@@ -217,7 +217,15 @@ static int same_group(const entry *a, const entry *b) {
 }
 
 static int is_peer(const char *strategy) { return strstr(strategy, "onednn") != NULL; }
-static int is_direct(const char *strategy) { return strstr(strategy, "_direct") != NULL; }
+/* The plain loops are named after their op alone ("bpa_direct"); "fwd_direct_blocked"
+   and the like are optimized strategies, not the baseline. */
+static int is_direct(const char *strategy) {
+  static const char *const loops[] = {"fwd_direct", "bpa_direct", "bpw_direct", "mma_bpa_direct",
+                                      "mma_bpw_direct"};
+  for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++)
+    if (strcmp(strategy, loops[i]) == 0) return 1;
+  return 0;
+}
 
 typedef struct {
   const char *op, *strategy;

@@ -80,6 +80,59 @@ int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes);
 int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float *w, float *o,
                 void *ws);
 
+/* ---- The blocked direct engine (src/direct.c, src/direct_*.c) -------------
+   NHWC keeps channels contiguous, so the microkernels vectorize over output
+   channels (conv) or input channels (BPW) and keep a register block of
+   accumulators for the whole reduction.  One kernel set per instruction set,
+   chosen at run time by CPU features (CONVBP_ISA=avx512|avx2|portable narrows
+   the choice, for tests and comparisons). */
+#define CBP_TILE_MAX 8 /* pixels a conv tile, for every instruction set */
+typedef struct {
+  /* input of each pixel of the tile for this tap, at the block's first channel;
+     a pixel the tap does not reach points at zeros (implicit padding) */
+  const float *in[CBP_TILE_MAX];
+  const float *w; /* weights of this tap: ci x co matrix at the block's first row and column */
+} cbp_ktap;
+
+typedef struct {
+  const char *name;
+  int vl, np_max, nv_max, kb_max; /* floats a vector; register block limits */
+  void (*conv_tile)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t w_ld,
+                    float *out, ptrdiff_t out_pix, int last, int accumulate);
+  void (*bpw_tile)(int kb, int nv, const float *a, ptrdiff_t a_row, ptrdiff_t a_pix,
+                   const float *g, ptrdiff_t g_row, ptrdiff_t g_pix, int rows, int cols,
+                   float *dw, ptrdiff_t dw_k, int last);
+} cbp_direct_isa;
+
+/* The best kernel set this CPU runs (and CONVBP_ISA allows). */
+const cbp_direct_isa *cbp_direct_isa_get(void);
+
+/* A convolution as a list of taps, each a (row, col) offset into the input and
+   a ci x co weight matrix with leading dimension w_ld:
+     out(n, oh, ow, :) = sum_t in(n, oh*sh + dh_t, ow*sw + dw_t, :) . W_t
+   where taps falling outside the input contribute nothing (implicit zero pad).
+   The output is addressed with explicit strides so that a stride phase of dA
+   (every sh-th row, every sw-th column) is an ordinary output. */
+typedef struct {
+  int dh, dw;
+  const float *w;
+} cbp_dtap;
+
+typedef struct {
+  int n, hi, wi, ci;                    /* input n x hi x wi x ci, dense */
+  int ho, wo, co;                       /* output positions and channels */
+  int sh, sw;                           /* input step per output step */
+  ptrdiff_t out_img, out_row, out_pix;  /* output strides in floats */
+  const cbp_dtap *taps;
+  int ntaps;
+  ptrdiff_t w_ld;
+} cbp_dconv_desc;
+
+/* Workspace of cbp_dconv_run: per-thread tap lists and a row of zeros. */
+int cbp_dconv_workspace(int ntaps, int ci, int threads, size_t *bytes);
+/* Writes every output element of d (zero where no tap reaches). */
+void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws);
+
 /* ---- Threading helpers (src/threads.c) ----------------------------------- */
 /* Sets the thread count OpenBLAS uses for calls made outside a parallel region. */
 void cbp_blas_threads(int threads);

@@ -21,7 +21,10 @@
   X(cbp_bpa_zero_insert_gemm)   \
   X(cbp_bpw_im2col_gemm)        \
   X(cbp_bpw_conv_a_do)          \
-  X(cbp_bpw_conv_do_a)
+  X(cbp_bpw_conv_do_a)          \
+  X(cbp_fwd_direct_blocked)     \
+  X(cbp_bpa_stride_phase_blocked) \
+  X(cbp_bpw_direct_blocked)
 /* Peers that need an optional library join the table only when it was found. */
 #ifdef CONVBP_HAVE_ONEDNN
 #define CBP_PEER_TABLE(X)       \

@@ -5,7 +5,11 @@
  * strategy also passes the adjoint test paired with fwd_direct.
  *
  * A strategy may decline a problem only where the may_skip table says so; any
- * other skip fails, and the number of skips is printed. */
+ * other skip fails, and the number of skips is printed.
+ *
+ * Usage: test_strategies [GRID] [NAMES]: NAMES (comma-separated substrings)
+ * restricts the run to matching strategies, e.g. to run the blocked direct
+ * engine again under CONVBP_ISA=avx2 and =portable. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,12 @@ static const shape edges[] = {
        threaded paths with private buffers and partial sums run. */
     {"many GEMM blocks", {2, 512, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"many GEMM blocks, strided, one image", {1, 300, 13, 9, 3, 3, 3, 1, 0, 2, 1, 1, 1}},
+    /* The blocked direct engine: several register blocks of channels with a
+       masked tail (C, K > 64, not multiples of 16), several stride phases over
+       them, and BPW chunks of rows (wide rows of many channels). */
+    {"channel blocks with tails", {2, 70, 6, 7, 100, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"channel blocks with tails, stride phases", {1, 37, 9, 8, 83, 3, 3, 1, 1, 2, 2, 1, 1}},
+    {"several row chunks per image", {1, 512, 8, 64, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
 };
 
 /* Strategies that may decline a problem, and the words their reason contains. */
@@ -100,8 +110,19 @@ static shape grid_shape(int i) {
   return s;
 }
 
+/* Whether name contains one of the comma-separated substrings of list (NULL: all). */
+static int selected(const char *name, const char *list) {
+  if (!list) return 1;
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
+    if (strstr(name, tok)) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int grid = argc > 1 ? atoi(argv[1]) : 320;
+  const char *only = argc > 2 ? argv[2] : NULL;
   int shapes = 0, runs = 0, skipped = 0, adjoints = 0, caught = 0, faulty_present = 0;
   const int total = (int)(sizeof edges / sizeof edges[0]) + grid;
   for (int i = 0; i < total; i++) {
@@ -114,7 +135,7 @@ int main(int argc, char **argv) {
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
       convbp_op op = convbp_strategy_op(si);
-      if (convbp_op_is_mma(op)) continue;
+      if (convbp_op_is_mma(op) || !selected(name, only)) continue;
       for (int threads = 1; threads <= 2; threads++) {
         convbp_check res;
         int st = convbp_conv_check(name, p, threads, 1000 + (uint64_t)i, &res);
@@ -157,7 +178,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
-      if (!convbp_op_is_mma(convbp_strategy_op(si))) continue;
+      if (!convbp_op_is_mma(convbp_strategy_op(si)) || !selected(name, only)) continue;
       for (int threads = 1; threads <= 2; threads++) {
         convbp_check res;
         int st = convbp_mma_check(name, &mmas[i], threads, 5 + i, &res);

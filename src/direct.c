@@ -1,0 +1,154 @@
+/* The blocked direct engine: run-time choice of the microkernel set, and the
+ * tap-list convolution that fwd_direct_blocked and bpa_stride_phase_blocked call.
+ *
+ *   out(n, oh, ow, :) = sum_t in(n, oh*sh + dh_t, ow*sw + dw_t, :) . W_t
+ *
+ * Blocking (BLIS-like, from the outside in):
+ *   tasks   = output-channel blocks (one register block wide) x chunks of output
+ *             rows; consecutive tasks of a thread share the channel block, and
+ *             threads write disjoint outputs (no false sharing but at the edges
+ *             of a chunk, one row apart);
+ *   ci      = input-channel blocks so that one block of weights (taps x ci_b x
+ *             one register block of channels) stays in L2 across all rows of
+ *             the chunk; later blocks accumulate into the output;
+ *   row     = taps whose input row exists, then the row in tiles of about np_max
+ *             pixels (balanced: 14 = 5+5+4, not 6+6+2); a tile's pixel that a
+ *             tap's column misses reads a row of zeros instead, so border
+ *             pixels run at the speed of the interior and padding needs no
+ *             padded copy (3x3, pad 1: a third of one pixel's taps per row end
+ *             multiply zeros); a tap no pixel of the tile reaches is dropped. */
+#include <omp.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+extern const cbp_direct_isa cbp_direct_portable;
+#if defined(__x86_64__) || defined(__i386__)
+extern const cbp_direct_isa cbp_direct_avx512, cbp_direct_avx2;
+#endif
+
+const cbp_direct_isa *cbp_direct_isa_get(void) {
+  const char *want = getenv("CONVBP_ISA");
+  if (want && strcmp(want, "portable") == 0) return &cbp_direct_portable;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const int avx512 = avx2 && __builtin_cpu_supports("avx512f");
+  if (avx512 && !(want && strcmp(want, "avx2") == 0)) return &cbp_direct_avx512;
+  if (avx2) return &cbp_direct_avx2;
+#endif
+  return &cbp_direct_portable;
+}
+
+/* Weights of one register block of output channels for one ci block, packed
+   as panel[t][i][0..blk): the tile reads 256 contiguous bytes per (tap, i)
+   instead of rows far apart (KRSC puts R*S*C floats between two k of a tap:
+   18 KiB for 3x3x512, a TLB miss per row).  At most PANEL_FLOATS, or one row
+   per tap when the taps alone exceed it. */
+#define PANEL_FLOATS 65536 /* 256 KiB: stays in L2 while a chunk's rows reuse it */
+#define BLK_MAX 64         /* widest register block of any kernel set */
+
+static size_t panel_floats(int ntaps) {
+  size_t one_row = (size_t)ntaps * BLK_MAX;
+  return one_row > PANEL_FLOATS ? one_row : PANEL_FLOATS;
+}
+
+/* Per thread: the weight panel, the tile's taps, the row's valid tap indices. */
+static size_t slice_bytes(int ntaps) {
+  size_t b = panel_floats(ntaps) * sizeof(float) +
+             (size_t)ntaps * (sizeof(cbp_ktap) + sizeof(int));
+  return (b + 63) & ~(size_t)63;
+}
+
+/* Layout: the zero row (ci floats), then one slice per thread. */
+int cbp_dconv_workspace(int ntaps, int ci, int threads, size_t *bytes) {
+  size_t per, all, taps;
+  *bytes = 0;
+  if (ntaps < 0 || ci < 0 || threads < 1 ||
+      cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + sizeof(int) + BLK_MAX * sizeof(float), &taps) ||
+      cbp_add(taps, PANEL_FLOATS * sizeof(float), &per) || cbp_round64(per, &per) ||
+      cbp_mul(per, (size_t)threads, &all) || cbp_ws_add(bytes, (size_t)ci, sizeof(float)) ||
+      cbp_add(*bytes, all, bytes))
+    return CONVBP_ERR_OVERFLOW;
+  return CONVBP_OK;
+}
+
+static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
+  if (d->n < 1 || d->ho < 1 || d->wo < 1 || d->co < 1) return;
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  const int blk = isa->nv_max * isa->vl; /* output channels of one register block */
+  const int ncob = ceil_div(d->co, blk);
+  /* ci block: the panel (taps x cb x blk floats) within PANEL_FLOATS. */
+  assert(blk <= BLK_MAX);
+  const int cb_max = PANEL_FLOATS / ((d->ntaps > 0 ? d->ntaps : 1) * blk);
+  const int ncib = d->ci < 1 ? 1 : ceil_div(d->ci, cb_max > 0 ? cb_max : 1);
+  const int cb = d->ci < 1 ? 0 : ceil_div(d->ci, ncib);
+  const long rows = (long)d->n * d->ho;
+  long nchunk = ceil_div(8 * threads, ncob);
+  if (nchunk > rows) nchunk = rows;
+  const long tasks = ncob * nchunk;
+  const size_t per = slice_bytes(d->ntaps);
+  float *zeros = ws;
+  memset(zeros, 0, (size_t)d->ci * sizeof(float));
+  char *slices = (char *)ws + (((size_t)d->ci * sizeof(float) + 63) & ~(size_t)63);
+  const ptrdiff_t in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
+  const ptrdiff_t in_row = (ptrdiff_t)d->wi * d->ci;
+
+#pragma omp parallel num_threads(threads)
+  {
+    float *panel = (float *)(slices + per * (size_t)omp_get_thread_num());
+    cbp_ktap *kt = (cbp_ktap *)(panel + panel_floats(d->ntaps));
+    int *valid = (int *)(kt + d->ntaps);
+#pragma omp for schedule(static)
+    for (long task = 0; task < tasks; task++) {
+      const int cob = (int)(task / nchunk);
+      const long ch = task % nchunk;
+      const long r0 = rows * ch / nchunk, r1 = rows * (ch + 1) / nchunk;
+      const int co0 = cob * blk;
+      const int cw = d->co - co0 < blk ? d->co - co0 : blk;
+      const int nv = ceil_div(cw, isa->vl), last = cw - (nv - 1) * isa->vl;
+      for (int cib = 0; cib < ncib; cib++) {
+        const int i0 = cib * cb, cn = d->ci - i0 < cb ? d->ci - i0 : cb;
+        /* panel[t][i][j] = W_t(i0 + i, co0 + j) */
+        for (int i = 0; i < cn; i++) /* i outer: one k row of W is one stretch of memory */
+          for (int t = 0; t < d->ntaps; t++)
+            memcpy(panel + ((size_t)t * cn + i) * blk, d->taps[t].w + (i0 + i) * d->w_ld + co0,
+                   (size_t)cw * sizeof(float));
+        for (long r = r0; r < r1; r++) {
+          const int img = (int)(r / d->ho), oh = (int)(r % d->ho);
+          const float *inimg = in + img * in_img;
+          float *orow = out + img * d->out_img + oh * d->out_row + co0;
+          int nt = 0;
+          for (int t = 0; t < d->ntaps; t++) {
+            const int ih = oh * d->sh + d->taps[t].dh;
+            if (ih >= 0 && ih < d->hi) valid[nt++] = t;
+          }
+          const int ntiles = ceil_div(d->wo, isa->np_max);
+          for (int tile = 0, ow = 0; tile < ntiles; tile++) {
+            const int np = (d->wo - ow) / (ntiles - tile) +
+                           ((d->wo - ow) % (ntiles - tile) ? 1 : 0); /* balanced */
+            int m = 0;
+            for (int j = 0; j < nt; j++) {
+              const cbp_dtap *tp = &d->taps[valid[j]];
+              const float *row = inimg + (oh * d->sh + tp->dh) * in_row + i0;
+              int reached = 0;
+              for (int p = 0; p < np; p++) {
+                const int iw = (ow + p) * d->sw + tp->dw;
+                const int ok = iw >= 0 && iw < d->wi;
+                kt[m].in[p] = ok ? row + (ptrdiff_t)iw * d->ci : zeros;
+                reached |= ok;
+              }
+              kt[m].w = panel + (size_t)valid[j] * cn * blk;
+              m += reached;
+            }
+            isa->conv_tile(np, nv, kt, m, cn, blk, orow + ow * d->out_pix, d->out_pix, last,
+                           cib > 0);
+            ow += np;
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/* bpa_stride_phase_blocked: backward data split into stride phases, each a dense
+ * convolution by the blocked direct engine.
+ *
+ * Forward: h = p*st_h + r*d_h - pad_h.  Write dA's rows as h = a + st_h*i with
+ * phase a in [0, st_h).  Row h receives dO row p from tap r exactly when
+ * st_h divides a + pad_h - r*d_h, and then
+ *   p = i + off(a, r),   off(a, r) = (a + pad_h - r*d_h) / st_h   (exact)
+ * so each phase (a, b) of dA is a stride-1 convolution of dO with the sub-kernel
+ * of the taps (r, s) that belong to it:
+ *   dA(n, a + st_h*i, b + st_w*j, :) = sum_{(r,s) in phase} dO(n, i + off(a,r), j + off(b,s), :) . W_rs
+ *   W_rs(k, c) = W(k, r, s, c)     (KRSC already stores each tap as K x C rows, no copy)
+ * Every tap belongs to exactly one phase, so no inserted zero is ever touched
+ * (compare bpa_zero_insert_gemm, which multiplies them).  A phase with no tap
+ * (st > R*d) gets zeros; rows past the last dO row get what the taps reach.
+ * Workspace: the taps + the engine's per-thread tap lists.
+ * Supports every valid problem. */
+#include "internal.h"
+
+static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  const convbp_conv *c = &pb->conv;
+  size_t engine;
+  *bytes = 0;
+  if (cbp_ws_add(bytes, (size_t)c->r * c->s, sizeof(cbp_dtap)) ||
+      cbp_dconv_workspace(c->r * c->s, c->k, threads, &engine) || cbp_add(*bytes, engine, bytes))
+    return CONVBP_ERR_OVERFLOW;
+  return CONVBP_OK;
+}
+
+/* x mod m in [0, m) for any sign of x. */
+static int pos_mod(int x, int m) { return ((x % m) + m) % m; }
+
+static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
+               void *ws) {
+  const convbp_conv *c = &pb->conv;
+  const int sh = c->stride_h, sw = c->stride_w;
+  cbp_arena ar = {ws, 0};
+  cbp_dtap *tap = cbp_take(&ar, (size_t)c->r * c->s * sizeof(cbp_dtap));
+  void *engine_ws = cbp_take(&ar, 0);
+  for (int a = 0; a < sh && a < c->h; a++)
+    for (int b = 0; b < sw && b < c->w; b++) {
+      int nt = 0;
+      for (int r = 0; r < c->r; r++) {
+        if (pos_mod(a + c->pad_h - r * c->dil_h, sh)) continue;
+        for (int s = 0; s < c->s; s++) {
+          if (pos_mod(b + c->pad_w - s * c->dil_w, sw)) continue;
+          /* exact divisions: the numerators are multiples of the strides */
+          tap[nt++] = (cbp_dtap){(a + c->pad_h - r * c->dil_h) / sh,
+                                 (b + c->pad_w - s * c->dil_w) / sw,
+                                 W + (size_t)(r * c->s + s) * c->c};
+        }
+      }
+      cbp_dconv_desc d = {c->n,
+                          pb->p,
+                          pb->q,
+                          c->k,
+                          (c->h - a + sh - 1) / sh, /* rows of this phase */
+                          (c->w - b + sw - 1) / sw,
+                          c->c,
+                          1,
+                          1,
+                          (ptrdiff_t)c->h * c->w * c->c,
+                          (ptrdiff_t)sh * c->w * c->c,
+                          (ptrdiff_t)sw * c->c,
+                          tap,
+                          nt,
+                          (ptrdiff_t)c->r * c->s * c->c};
+      cbp_dconv_run(&d, threads, dO, dA + ((size_t)a * c->w + b) * c->c, engine_ws);
+    }
+  return CONVBP_OK;
+}
+
+const cbp_strategy cbp_bpa_stride_phase_blocked = {
+    .name = "bpa_stride_phase_blocked",
+    .op = CONVBP_BPA,
+    .summary = "backward data: one dense sub-kernel convolution per stride phase, blocked direct engine",
+    .workspace = workspace,
+    .run = run,
+};
