@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 /* Problem lists for the CLI: descriptors, shape files, built-in suites, integer
  * ranges and grids over descriptor fields. */
+#include <cblas.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -330,4 +331,24 @@ int cbp_grid_expand(cbp_point_list *l, const cbp_grid_axis *axes, int naxes, cha
 nomem:
   cbp_points_free(&out);
   return err_out(err, err_len, "out of memory");
+}
+
+/* OpenBLAS 0.3.21 does not know recent CPUs (this project's machines: model 207)
+   and falls back to its generic Prescott (SSE3) kernels, about 5x below the
+   AVX-512 ones on sgemm.  It reads OPENBLAS_CORETYPE when it loads, so the only
+   fix from inside is to run again with it set: the commands that time do that,
+   say so on stderr, and the sidecar records the core used.  A user's own
+   OPENBLAS_CORETYPE, or CONVBP_KEEP_BLAS_CORETYPE=1, is left alone. */
+void cbp_fix_blas_coretype(char **argv) {
+  if (getenv("OPENBLAS_CORETYPE") || getenv("CONVBP_KEEP_BLAS_CORETYPE")) return;
+  if (strcmp(openblas_get_corename(), "Prescott") != 0) return;
+  const char *core = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                     : __builtin_cpu_supports("avx2")  ? "Haswell"
+                                                       : NULL;
+  if (!core) return;
+  fprintf(stderr, "convbp: OpenBLAS chose its generic Prescott kernels on this CPU; running with "
+                  "OPENBLAS_CORETYPE=%s (CONVBP_KEEP_BLAS_CORETYPE=1 keeps OpenBLAS's choice)\n", core);
+  setenv("OPENBLAS_CORETYPE", core, 1);
+  execv("/proc/self/exe", argv);
+  /* execv failed: go on with Prescott, which is correct, only slower. */
 }

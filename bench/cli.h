@@ -64,6 +64,9 @@ const char *cbp_csv_get(const cbp_csv *csv, int row, const char *column);
 void cbp_csv_write_field(FILE *f, const char *s, int last);
 void cbp_csv_write_header(FILE *f);
 
+/* Runs the program again with OPENBLAS_CORETYPE set when OpenBLAS fell back to
+   its generic kernels on a CPU it does not know (see cli.c). */
+void cbp_fix_blas_coretype(char **argv);
 int cbp_cmd_sweep(int argc, char **argv);
 int cbp_cmd_gbench(int argc, char **argv);
 int cbp_cmd_best(int argc, char **argv);

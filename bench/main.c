@@ -8,26 +8,6 @@
 
 #include "cli.h"
 
-/* OpenBLAS 0.3.21 does not know recent CPUs (this project's machines: model 207)
-   and falls back to its generic Prescott (SSE3) kernels, about 5x below the
-   AVX-512 ones on sgemm.  It reads OPENBLAS_CORETYPE when it loads, so the only
-   fix from inside is to run again with it set: the commands that time do that,
-   say so on stderr, and the sidecar records the core used.  A user's own
-   OPENBLAS_CORETYPE, or CONVBP_KEEP_BLAS_CORETYPE=1, is left alone. */
-static void fix_blas_coretype(char **argv) {
-  if (getenv("OPENBLAS_CORETYPE") || getenv("CONVBP_KEEP_BLAS_CORETYPE")) return;
-  if (strcmp(openblas_get_corename(), "Prescott") != 0) return;
-  const char *core = __builtin_cpu_supports("avx512f") ? "SkylakeX"
-                     : __builtin_cpu_supports("avx2")  ? "Haswell"
-                                                       : NULL;
-  if (!core) return;
-  fprintf(stderr, "convbp: OpenBLAS chose its generic Prescott kernels on this CPU; running with "
-                  "OPENBLAS_CORETYPE=%s (CONVBP_KEEP_BLAS_CORETYPE=1 keeps OpenBLAS's choice)\n", core);
-  setenv("OPENBLAS_CORETYPE", core, 1);
-  execv("/proc/self/exe", argv);
-  /* execv failed: go on with Prescott, which is correct, only slower. */
-}
-
 static void print_help(FILE *f) {
   fprintf(f,
           "usage: convbp COMMAND [options]\n"
@@ -90,7 +70,7 @@ int main(int argc, char **argv) {
   }
   const char *cmd = argv[1];
   if (!strcmp(cmd, "sweep") || !strcmp(cmd, "gbench") || !strcmp(cmd, "tune") || !strcmp(cmd, "peak"))
-    fix_blas_coretype(argv);
+    cbp_fix_blas_coretype(argv);
   int sub_argc = argc - 2;
   char **sub_argv = argv + 2;
   if (!strcmp(cmd, "list")) return cmd_list();

@@ -5,7 +5,7 @@
  *
  * Blocking (BLIS-like, from the outside in):
  *   tasks   = output-channel blocks (one register block wide) x chunks of output
- *             rows; consecutive tasks of a thread share the channel block, and
+ *             rows, a contiguous range a thread, merged per channel block; and
  *             threads write disjoint outputs (no false sharing but at the edges
  *             of a chunk, one row apart);
  *   ci      = input-channel blocks so that one block of weights (taps x ci_b x
@@ -101,11 +101,15 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
     float *panel = (float *)(slices + per * (size_t)omp_get_thread_num());
     cbp_ktap *kt = (cbp_ktap *)(panel + panel_floats(d->ntaps));
     int *valid = (int *)(kt + d->ntaps);
-#pragma omp for schedule(static)
-    for (long task = 0; task < tasks; task++) {
+    /* A contiguous range of tasks per thread; the tasks of one channel block in
+       it are one stretch of rows, so each panel is packed once per thread. */
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    const long t_end = tasks * (tid + 1) / nth;
+    for (long task = tasks * tid / nth, next; task < t_end; task = next) {
       const int cob = (int)(task / nchunk);
-      const long ch = task % nchunk;
-      const long r0 = rows * ch / nchunk, r1 = rows * (ch + 1) / nchunk;
+      next = (cob + 1) * nchunk < t_end ? (cob + 1) * nchunk : t_end;
+      const long r0 = rows * (task % nchunk) / nchunk;
+      const long r1 = rows * ((next - 1) % nchunk + 1) / nchunk;
       const int co0 = cob * blk;
       const int cw = d->co - co0 < blk ? d->co - co0 : blk;
       const int nv = ceil_div(cw, isa->vl), last = cw - (nv - 1) * isa->vl;

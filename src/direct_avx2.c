@@ -24,5 +24,6 @@
 #define vadd(a, b) _mm256_add_ps((a), (b))
 /* lane j is on when j < n */
 #define vmask(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define vkeep(v) __asm__("" : "+x"(v))
 
 #include "direct_kernels.inc"

@@ -23,5 +23,6 @@
 #define vfma(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define vadd(a, b) _mm512_add_ps((a), (b))
 #define vmask(n) ((__mmask16)((1u << (n)) - 1u))
+#define vkeep(v) __asm__("" : "+v"(v))
 
 #include "direct_kernels.inc"

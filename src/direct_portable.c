@@ -34,5 +34,6 @@ static inline cbp_v4 vbcast(const float *p) { return (cbp_v4){*p, *p, *p, *p}; }
 static inline cbp_v4 vfma(cbp_v4 a, cbp_v4 b, cbp_v4 c) { return a * b + c; }
 static inline cbp_v4 vadd(cbp_v4 a, cbp_v4 b) { return a + b; }
 static inline int vmask(int n) { return n; }
+#define vkeep(v) ((void)0)
 
 #include "direct_kernels.inc"

@@ -1,0 +1,166 @@
+/* convbp_gemm_share: the share of a GEMM strategy's time spent outside its sgemm
+ * calls (im2col, col2im, zero insertion, layout moves, reductions).
+ *
+ * Linked with -Wl,--wrap=cblas_sgemm, so every sgemm the library makes goes
+ * through __wrap_cblas_sgemm below, which times it; the library is unchanged.
+ * A call inside a parallel region is charged to its thread; a call outside one
+ * (OpenBLAS threads it itself) to every thread.  With T threads and wall time
+ * t per run:  outside = 1 - (sum over threads of GEMM time / T) / t.
+ *
+ * usage: convbp_gemm_share [--suite NAME | --problem DESC]... [--threads 1,2]
+ *                          [--strategy a,b,...]
+ * Prints one line per (problem, strategy, threads): ms per run (best of 3
+ * measurements of >= 0.2 s), ms in sgemm, percent outside. */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+enum { MAX_THREADS = 64 };
+/* Seconds in sgemm per OpenMP thread, this tool only (not in the library). */
+static double gemm_seconds[MAX_THREADS];
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void __real_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta,
+                        const enum CBLAS_TRANSPOSE tb, const blasint m, const blasint n,
+                        const blasint k, const float alpha, const float *a, const blasint lda,
+                        const float *b, const blasint ldb, const float beta, float *c,
+                        const blasint ldc);
+
+void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta,
+                        const enum CBLAS_TRANSPOSE tb, const blasint m, const blasint n,
+                        const blasint k, const float alpha, const float *a, const blasint lda,
+                        const float *b, const blasint ldb, const float beta, float *c,
+                        const blasint ldc) {
+  double t0 = now_s();
+  __real_cblas_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  double dt = now_s() - t0;
+  if (omp_in_parallel()) {
+    int tid = omp_get_thread_num();
+    if (tid < MAX_THREADS) gemm_seconds[tid] += dt;
+  } else {
+    for (int i = 0; i < MAX_THREADS; i++) gemm_seconds[i] += dt;
+  }
+}
+
+static const char *const default_strategies =
+    "fwd_im2col_gemm,bpa_scatter_gemm,bpa_zero_insert_gemm,bpw_im2col_gemm,bpw_conv_a_do,"
+    "bpw_conv_do_a";
+
+/* One measurement: runs until >= 0.2 s; per-run wall and GEMM seconds. */
+static void measure(convbp_prepared *pr, int threads, const float *x, const float *y, float *out,
+                    double *wall, double *gemm) {
+  memset(gemm_seconds, 0, sizeof gemm_seconds);
+  int runs = 0;
+  double t0 = now_s(), t;
+  do {
+    convbp_prepared_run(pr, x, y, out);
+    runs++;
+  } while ((t = now_s() - t0) < 0.2);
+  double g = 0;
+  for (int i = 0; i < threads; i++) g += gemm_seconds[i];
+  *wall = t / runs;
+  *gemm = g / threads / runs;
+}
+
+int main(int argc, char **argv) {
+  cbp_fix_blas_coretype(argv);
+  cbp_point_list points = {0};
+  const char *strategies = default_strategies, *thread_list = "1,2";
+  char err[256];
+  for (int i = 1; i < argc; i++) {
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+    int st = 0;
+    if (!strcmp(argv[i], "--suite") && val)
+      st = cbp_points_load_suite(&points, val, err, sizeof err), i++;
+    else if (!strcmp(argv[i], "--problem") && val) {
+      cbp_point pt;
+      st = cbp_point_parse(val, &pt, err, sizeof err);
+      if (!st) st = cbp_points_add(&points, &pt);
+      i++;
+    } else if (!strcmp(argv[i], "--threads") && val)
+      thread_list = val, i++;
+    else if (!strcmp(argv[i], "--strategy") && val)
+      strategies = val, i++;
+    else {
+      fprintf(stderr, "convbp_gemm_share: unknown or incomplete option '%s'\n", argv[i]);
+      return EXIT_USAGE;
+    }
+    if (st) {
+      fprintf(stderr, "convbp_gemm_share: %s\n", err);
+      return EXIT_USAGE;
+    }
+  }
+  if (points.count == 0 && cbp_points_load_suite(&points, "resnet50", err, sizeof err)) {
+    fprintf(stderr, "convbp_gemm_share: %s\n", err);
+    return EXIT_USAGE;
+  }
+  int *threads, nthreads;
+  if (cbp_parse_int_list(thread_list, 1, &threads, &nthreads, err, sizeof err)) {
+    fprintf(stderr, "convbp_gemm_share: --threads: %s\n", err);
+    return EXIT_USAGE;
+  }
+  printf("%-20s %-22s %3s %10s %10s %8s\n", "problem", "strategy", "thr", "ms/run", "sgemm ms",
+         "outside");
+  int status = 0;
+  for (int pi = 0; pi < points.count; pi++) {
+    const cbp_point *pt = &points.items[pi];
+    if (pt->is_mma) continue;
+    char list[512];
+    snprintf(list, sizeof list, "%s", strategies);
+    for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
+      int si = convbp_strategy_find(name);
+      if (si < 0) {
+        fprintf(stderr, "convbp_gemm_share: unknown strategy '%s'\n", name);
+        return EXIT_USAGE;
+      }
+      convbp_op op = convbp_strategy_op(si);
+      size_t na, nw, no, nx, ny, nout;
+      if (convbp_conv_sizes(&pt->conv, &na, &nw, &no)) continue;
+      /* (x, y) -> out: fwd (A, W) -> O, bpa (dO, W) -> dA, bpw (A, dO) -> dW */
+      nx = op == CONVBP_BPA ? no : na;
+      ny = op == CONVBP_BPW ? no : nw;
+      nout = op == CONVBP_FWD ? no : op == CONVBP_BPA ? na : nw;
+      float *x = convbp_alloc(nx * sizeof(float)), *y = convbp_alloc(ny * sizeof(float));
+      float *out = convbp_alloc(nout * sizeof(float));
+      if (!x || !y || !out) {
+        fprintf(stderr, "convbp_gemm_share: %s: out of memory\n", pt->name);
+        return 1;
+      }
+      convbp_fill(x, nx, 1), convbp_fill(y, ny, 2);
+      for (int ti = 0; ti < nthreads; ti++) {
+        convbp_prepared *pr;
+        int st = convbp_conv_prepare(name, &pt->conv, threads[ti], &pr);
+        if (st) {
+          printf("%-20s %-22s %3d %s\n", pt->name, name, threads[ti], convbp_strerror(st));
+          status = 1;
+          continue;
+        }
+        double best_wall = 1e30, best_gemm = 0, wall, gemm;
+        convbp_prepared_run(pr, x, y, out); /* warm up */
+        for (int rep = 0; rep < 3; rep++) {
+          measure(pr, threads[ti], x, y, out, &wall, &gemm);
+          if (wall < best_wall) best_wall = wall, best_gemm = gemm;
+        }
+        printf("%-20s %-22s %3d %10.3f %10.3f %7.1f%%\n", pt->name, name, threads[ti],
+               best_wall * 1e3, best_gemm * 1e3, 100.0 * (1.0 - best_gemm / best_wall));
+        fflush(stdout);
+        convbp_prepared_destroy(pr);
+      }
+      convbp_free(x), convbp_free(y), convbp_free(out);
+    }
+  }
+  free(threads);
+  cbp_points_free(&points);
+  return status;
+}
