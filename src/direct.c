@@ -12,11 +12,11 @@
  *             one register block of channels) stays in L2 across all rows of
  *             the chunk; later blocks accumulate into the output;
  *   row     = taps whose input row exists, then the row in tiles of about np_max
- *             pixels (balanced: 14 = 5+5+4, not 6+6+2); a tile's pixel that a
- *             tap's column misses reads a row of zeros instead, so border
- *             pixels run at the speed of the interior and padding needs no
- *             padded copy (3x3, pad 1: a third of one pixel's taps per row end
- *             multiply zeros); a tap no pixel of the tile reaches is dropped. */
+ *             pixels (balanced: 14 = 5+5+4, not 6+6+2); the taps that reach
+ *             every pixel of a tile run in one call, those that miss some
+ *             (padding) in a second, accumulating call over the pixels they
+ *             reach: border pixels keep the speed of the interior, no FLOP is
+ *             spent on padding, and no padded copy is made. */
 #include <omp.h>
 #include <stdlib.h>
 
@@ -53,27 +53,38 @@ static size_t panel_floats(int ntaps) {
   return one_row > PANEL_FLOATS ? one_row : PANEL_FLOATS;
 }
 
-/* Per thread: the weight panel, the tile's taps, the row's valid tap indices. */
+/* Per thread: the weight panel, the tile's taps, and per tap of a row: valid
+   index, partial tap index and its pixel range. */
+enum { TAP_INTS = 4 };
 static size_t slice_bytes(int ntaps) {
   size_t b = panel_floats(ntaps) * sizeof(float) +
-             (size_t)ntaps * (sizeof(cbp_ktap) + sizeof(int));
+             (size_t)ntaps * (sizeof(cbp_ktap) + TAP_INTS * sizeof(int));
   return (b + 63) & ~(size_t)63;
 }
 
-/* Layout: the zero row (ci floats), then one slice per thread. */
-int cbp_dconv_workspace(int ntaps, int ci, int threads, size_t *bytes) {
-  size_t per, all, taps;
+/* One slice per thread. */
+int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes) {
+  size_t per, taps;
   *bytes = 0;
-  if (ntaps < 0 || ci < 0 || threads < 1 ||
-      cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + sizeof(int) + BLK_MAX * sizeof(float), &taps) ||
+  if (ntaps < 0 || threads < 1 ||
+      cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + TAP_INTS * sizeof(int) + BLK_MAX * sizeof(float),
+              &taps) ||
       cbp_add(taps, PANEL_FLOATS * sizeof(float), &per) || cbp_round64(per, &per) ||
-      cbp_mul(per, (size_t)threads, &all) || cbp_ws_add(bytes, (size_t)ci, sizeof(float)) ||
-      cbp_add(*bytes, all, bytes))
+      cbp_mul(per, (size_t)threads, bytes))
     return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
 }
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+/* kt: tap t for the tile's pixels p0..p1-1 (ow + p0 first), all reached. */
+static void fill_tap(cbp_ktap *kt, const cbp_dconv_desc *d, int t, const float *inimg, int oh,
+                     int ow, int p0, int p1, int i0, const float *panel, int cn, int blk) {
+  const cbp_dtap *tp = &d->taps[t];
+  const float *row = inimg + ((ptrdiff_t)(oh * d->sh + tp->dh) * d->wi) * d->ci + i0;
+  for (int p = p0; p < p1; p++) kt->in[p - p0] = row + (ptrdiff_t)((ow + p) * d->sw + tp->dw) * d->ci;
+  kt->w = panel + (size_t)t * cn * blk;
+}
 
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
   if (d->n < 1 || d->ho < 1 || d->wo < 1 || d->co < 1) return;
@@ -90,17 +101,15 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   if (nchunk > rows) nchunk = rows;
   const long tasks = ncob * nchunk;
   const size_t per = slice_bytes(d->ntaps);
-  float *zeros = ws;
-  memset(zeros, 0, (size_t)d->ci * sizeof(float));
-  char *slices = (char *)ws + (((size_t)d->ci * sizeof(float) + 63) & ~(size_t)63);
+  char *slices = ws;
   const ptrdiff_t in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
-  const ptrdiff_t in_row = (ptrdiff_t)d->wi * d->ci;
 
 #pragma omp parallel num_threads(threads)
   {
     float *panel = (float *)(slices + per * (size_t)omp_get_thread_num());
     cbp_ktap *kt = (cbp_ktap *)(panel + panel_floats(d->ntaps));
-    int *valid = (int *)(kt + d->ntaps);
+    int *valid = (int *)(kt + d->ntaps), *part = valid + d->ntaps;
+    int *part_a = part + d->ntaps, *part_b = part_a + d->ntaps;
     /* A contiguous range of tasks per thread; the tasks of one channel block in
        it are one stretch of rows, so each panel is packed once per thread. */
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -133,22 +142,39 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
           for (int tile = 0, ow = 0; tile < ntiles; tile++) {
             const int np = (d->wo - ow) / (ntiles - tile) +
                            ((d->wo - ow) % (ntiles - tile) ? 1 : 0); /* balanced */
-            int m = 0;
+            /* Taps that reach every pixel of the tile go in one call; a tap that
+               misses some (padding) reaches a contiguous range [pa, pb) and joins
+               a later, accumulating call with the taps of the same range. */
+            int m = 0, npart = 0;
             for (int j = 0; j < nt; j++) {
-              const cbp_dtap *tp = &d->taps[valid[j]];
-              const float *row = inimg + (oh * d->sh + tp->dh) * in_row + i0;
-              int reached = 0;
+              const int dw = d->taps[valid[j]].dw;
+              int pa = np, pb = 0;
               for (int p = 0; p < np; p++) {
-                const int iw = (ow + p) * d->sw + tp->dw;
-                const int ok = iw >= 0 && iw < d->wi;
-                kt[m].in[p] = ok ? row + (ptrdiff_t)iw * d->ci : zeros;
-                reached |= ok;
+                const int iw = (ow + p) * d->sw + dw;
+                if (iw >= 0 && iw < d->wi) {
+                  if (pa == np) pa = p;
+                  pb = p + 1;
+                }
               }
-              kt[m].w = panel + (size_t)valid[j] * cn * blk;
-              m += reached;
+              if (pa == 0 && pb == np)
+                fill_tap(&kt[m++], d, valid[j], inimg, oh, ow, 0, np, i0, panel, cn, blk);
+              else if (pa < pb)
+                part[npart] = valid[j], part_a[npart] = pa, part_b[npart] = pb, npart++;
             }
-            isa->conv_tile(np, nv, kt, m, cn, blk, orow + ow * d->out_pix, d->out_pix, last,
-                           cib > 0);
+            float *o = orow + ow * d->out_pix;
+            isa->conv_tile(np, nv, kt, m, cn, blk, o, d->out_pix, last, cib > 0);
+            while (npart > 0) {
+              const int pa = part_a[0], pb = part_b[0];
+              int m2 = 0, keep = 0;
+              for (int q = 0; q < npart; q++) {
+                if (part_a[q] == pa && part_b[q] == pb)
+                  fill_tap(&kt[m2++], d, part[q], inimg, oh, ow, pa, pb, i0, panel, cn, blk);
+                else
+                  part[keep] = part[q], part_a[keep] = part_a[q], part_b[keep] = part_b[q], keep++;
+              }
+              npart = keep;
+              isa->conv_tile(pb - pa, nv, kt, m2, cn, blk, o + pa * d->out_pix, d->out_pix, last, 1);
+            }
             ow += np;
           }
         }

@@ -88,8 +88,7 @@ int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float 
    the choice, for tests and comparisons). */
 #define CBP_TILE_MAX 8 /* pixels a conv tile, for every instruction set */
 typedef struct {
-  /* input of each pixel of the tile for this tap, at the block's first channel;
-     a pixel the tap does not reach points at zeros (implicit padding) */
+  /* input of each pixel of the tile for this tap, at the block's first channel */
   const float *in[CBP_TILE_MAX];
   const float *w; /* weights of this tap: ci x co matrix at the block's first row and column */
 } cbp_ktap;
@@ -128,8 +127,8 @@ typedef struct {
   ptrdiff_t w_ld;
 } cbp_dconv_desc;
 
-/* Workspace of cbp_dconv_run: per-thread tap lists and a row of zeros. */
-int cbp_dconv_workspace(int ntaps, int ci, int threads, size_t *bytes);
+/* Workspace of cbp_dconv_run: per-thread weight panels and tap lists. */
+int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes);
 /* Writes every output element of d (zero where no tap reaches). */
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws);
 

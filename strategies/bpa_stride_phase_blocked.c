@@ -21,7 +21,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   size_t engine;
   *bytes = 0;
   if (cbp_ws_add(bytes, (size_t)c->r * c->s, sizeof(cbp_dtap)) ||
-      cbp_dconv_workspace(c->r * c->s, c->k, threads, &engine) || cbp_add(*bytes, engine, bytes))
+      cbp_dconv_workspace(c->r * c->s, threads, &engine) || cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
 }

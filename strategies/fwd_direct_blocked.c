@@ -17,7 +17,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   *bytes = 0;
   if (cbp_ws_add(bytes, pb->y_elems, sizeof(float)) ||
       cbp_ws_add(bytes, (size_t)c->r * c->s, sizeof(cbp_dtap)) ||
-      cbp_dconv_workspace(c->r * c->s, c->c, threads, &engine) || cbp_add(*bytes, engine, bytes))
+      cbp_dconv_workspace(c->r * c->s, threads, &engine) || cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
 }
