@@ -135,8 +135,9 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
 /* ---- Threading helpers (src/threads.c) ----------------------------------- */
 /* Sets the thread count OpenBLAS uses for calls made outside a parallel region. */
 void cbp_blas_threads(int threads);
-/* C = A * op(B) (row-major, op = transpose when trans_b), its rows split over
-   `threads` OpenMP threads each running a single-threaded sgemm. */
+/* C = A * op(B) (row-major, op = transpose when trans_b), its rows (or its
+   columns, when it has more) split over `threads` OpenMP threads each running a
+   single-threaded sgemm. */
 void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
                        const float *b, int ldb, float *c, int ldc);
 

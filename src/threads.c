@@ -11,12 +11,15 @@ void cbp_blas_threads(int threads) { openblas_set_num_threads(threads < 1 ? 1 : 
 
 void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
                        const float *b, int ldb, float *c, int ldc) {
-  /* C (m x n) = A (m x k) * op(B): rows of A and C are independent, so each
-     thread takes a contiguous slice with a single-threaded sgemm.  OpenBLAS's
-     own threading splits tall-skinny products (m >> n, k: 1x1 convolutions) so
-     that two threads ran slower than one (25088x64x256: 104 vs 125 GFLOP/s). */
+  /* C (m x n) = A (m x k) * op(B): rows of C are independent, and so are its
+     columns, so each thread takes a contiguous slice of the longer side with a
+     single-threaded sgemm.  OpenBLAS's own threading splits tall-skinny
+     products (m >> n, k: 1x1 convolutions) so that two threads ran slower than
+     one (25088x64x256: 104 vs 125 GFLOP/s).  Deep layers are short and wide
+     (392 x 2048 at res5): there a column split halves the B each thread reads. */
   const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-  int parts = threads < m / 64 ? threads : m / 64;
+  const int by_rows = m >= n, len = by_rows ? m : n;
+  int parts = threads < len / 64 ? threads : len / 64;
   if (parts <= 1) {
     cbp_blas_threads(threads);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
@@ -24,8 +27,12 @@ void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const floa
   }
 #pragma omp parallel for num_threads(parts) schedule(static)
   for (int t = 0; t < parts; t++) {
-    int m0 = (int)((long)m * t / parts), m1 = (int)((long)m * (t + 1) / parts);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m1 - m0, n, k, 1.0f, a + (size_t)m0 * lda, lda,
-                b, ldb, 0.0f, c + (size_t)m0 * ldc, ldc);
+    int i0 = (int)((long)len * t / parts), i1 = (int)((long)len * (t + 1) / parts);
+    if (by_rows)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, i1 - i0, n, k, 1.0f, a + (size_t)i0 * lda, lda,
+                  b, ldb, 0.0f, c + (size_t)i0 * ldc, ldc);
+    else /* columns i0..i1 of op(B): rows of B when transposed, else its columns */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, i1 - i0, k, 1.0f, a, lda,
+                  b + (trans_b ? (size_t)i0 * ldb : (size_t)i0), ldb, 0.0f, c + i0, ldc);
   }
 }

@@ -9,7 +9,12 @@
  * with OpenBLAS single-threaded, then the partials are summed, no atomics;
  * otherwise the blocks run in turn on a T-threaded OpenBLAS.
  * 1x1 problems on T threads split the NPQ rows the same way, with no im2col.
- * Workspace: T * mb * RSC + (T-1) * K * RSC floats ((T-1) * K * RSC on the GEMM path).
+ * Few output pixels (NPQ <= 4096: the deep layers, 392 at res5) make the
+ * partials cost more than they save (8 MiB each for K x C = 2048 x 1024), so
+ * there the threads split the K rows of dW instead, over one shared im2col of
+ * all NPQ rows (none for 1x1 stride 1): no partial, no sum.
+ * Workspace: T * mb * RSC + (T-1) * K * RSC floats ((T-1) * K * RSC on the GEMM
+ * path; NPQ * RSC, or 0, when splitting K).
  * Supports every valid problem. */
 #include <cblas.h>
 #include <omp.h>
@@ -42,9 +47,21 @@ static int gemm_parts(const cbp_problem *pb, int threads) {
   return threads > 1 && m >= 64 * (size_t)threads ? threads : 1;
 }
 
+enum { SPLIT_K_MAX_ROWS = 4096 };
+static int split_k(const cbp_problem *pb, int threads) {
+  const size_t m = (size_t)pb->conv.n * pb->p * pb->q;
+  return threads > 1 && m <= SPLIT_K_MAX_ROWS && pb->conv.k >= 64 * threads;
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   cbp_fwd_desc d = im2col_desc(pb);
   *bytes = 0;
+  if (split_k(pb, threads)) {
+    size_t m = (size_t)pb->conv.n * pb->p * pb->q, rsc = (size_t)pb->conv.r * pb->conv.s * pb->conv.c;
+    return cbp_fwd_is_gemm(&d) ? CONVBP_OK
+           : cbp_mul(m, rsc, &m) ? CONVBP_ERR_OVERFLOW
+                                 : cbp_ws_add(bytes, m, sizeof(float));
+  }
   if (cbp_fwd_is_gemm(&d)) { /* partials of the threads after the first */
     for (int t = 1; t < gemm_parts(pb, threads); t++)
       if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
@@ -67,6 +84,22 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   cbp_fwd_desc d = im2col_desc(pb);
   const size_t m = (size_t)c->n * pb->p * pb->q, rsc = (size_t)c->r * c->s * c->c;
   const int K = c->k;
+  if (split_k(pb, threads)) {
+    const int no_copy = cbp_fwd_is_gemm(&d);
+    float *cols = ws;
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const size_t m0 = m * t / nt, m1 = m * (t + 1) / nt;
+      if (!no_copy && m1 > m0) cbp_im2col_rows(&d, A, m0, m1 - m0, cols + m0 * rsc);
+#pragma omp barrier
+      /* dW(k0:k1, :) = dO(:, k0:k1)^T * cols */
+      const int k0 = (int)((long)K * t / nt), k1 = (int)((long)K * (t + 1) / nt);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k1 - k0, (int)rsc, (int)m, 1.0f, dO + k0,
+                  K, no_copy ? A : cols, (int)rsc, 0.0f, dW + (size_t)k0 * rsc, (int)rsc);
+    }
+    return CONVBP_OK;
+  }
   if (cbp_fwd_is_gemm(&d)) {
     const int gparts = gemm_parts(pb, threads);
     if (gparts == 1) {
