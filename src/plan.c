@@ -232,31 +232,41 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
 }
 
 /* ESTIMATE: rules of thumb read off the committed resnet50 sweep (README,
-   "Choosing a strategy"), on a machine whose OpenBLAS runs its AVX-512 kernels:
-   - a 1x1 convolution is one GEMM with no im2col, and OpenBLAS's sgemm beats
-     oneDNN 2.6's 1x1 kernels on one thread and at stride 2; on several threads at
-     stride 1 oneDNN's split scales better;
-   - a spatial kernel (3x3, 7x7) goes to oneDNN's blocked kernels, except backward
-     data with fewer than 16 input channels (the stem), where oneDNN pads C to its
-     block of 16 and bpa_scatter_gemm wins;
-   - below 10 MFLOP (the edge suite), oneDNN's reorders into its blocked layout
-     cost more than they save: the GEMM strategy;
-   - without oneDNN, the GEMM strategy of each op. */
+   "Choosing a strategy"); they name convbp's own strategies only (oneDNN is the
+   peer to compare with, not a dependency to plan around):
+   - MMA, and anything below 10 MFLOP (the edge suite, where set-up dominates):
+     the GEMM strategy of the op;
+   - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
+     empty) -> bpa_scatter_gemm; a 1x1 at stride 1 with few pixels (N*P*Q <=
+     4096: one short, wide sgemm) -> bpa_scatter_gemm, and at stride > 1 when
+     it narrows the channels (K < C); everything else -> bpa_stride_phase_blocked;
+   - BPW: a 1x1 with N*P*Q <= 4096 -> bpw_im2col_gemm (K split over threads),
+     everything else -> bpw_direct_blocked;
+   - FWD: a 1x1 -> fwd_im2col_gemm (no im2col: one sgemm), else
+     fwd_direct_blocked. */
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
+  (void)threads;
   cbp_problem pb;
   if (convbp_op_is_mma(op) ? cbp_problem_mma(&pb, op, mma) : cbp_problem_conv(&pb, op, conv))
     return NULL;
   static const char *const gemm[CONVBP_OP_COUNT] = {"fwd_im2col_gemm", "bpa_scatter_gemm",
                                                     "bpw_im2col_gemm", "mma_bpa_gemm", "mma_bpw_gemm"};
-  static const char *const peer[3] = {"fwd_onednn_blocked", "bpa_onednn_blocked", "bpw_onednn_blocked"};
-  if (convbp_op_is_mma(op) || !cbp_strategy_lookup(peer[op])) return gemm[op];
-  if (convbp_conv_flops(conv) < 10e6) return gemm[op];
-  int one_by_one = conv->r == 1 && conv->s == 1;
-  int strided = conv->stride_h > 1 || conv->stride_w > 1;
-  if (one_by_one) return threads == 1 || strided ? gemm[op] : peer[op];
-  if (op == CONVBP_BPA && conv->c < 16) return gemm[op];
-  return peer[op];
+  static const char *const blocked[3] = {"fwd_direct_blocked", "bpa_stride_phase_blocked",
+                                         "bpw_direct_blocked"};
+  if (convbp_op_is_mma(op) || convbp_conv_flops(conv) < 10e6) return gemm[op];
+  const int one_by_one = conv->r == 1 && conv->s == 1;
+  const int strided = conv->stride_h > 1 || conv->stride_w > 1;
+  const int few_pixels = (long)conv->n * pb.p * pb.q <= 4096;
+  switch (op) {
+    case CONVBP_BPA:
+      if (conv->c < 16 || (one_by_one && (strided ? conv->k < conv->c : few_pixels))) return gemm[op];
+      return blocked[op];
+    case CONVBP_BPW:
+      return one_by_one && few_pixels ? gemm[op] : blocked[op];
+    default:
+      return one_by_one ? gemm[op] : blocked[op];
+  }
 }
 
 static double now_s(void) {
