@@ -238,12 +238,12 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      the GEMM strategy of the op;
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
      empty) -> bpa_scatter_gemm; a 1x1 at stride 1 with few pixels (N*P*Q <=
-     4096: one short, wide sgemm) -> bpa_scatter_gemm, and at stride > 1 when
-     it narrows the channels (K < C); everything else -> bpa_stride_phase_blocked;
+     4096: one short, wide sgemm) -> bpa_scatter_gemm, and a strided 1x1 with
+     many; everything else -> bpa_stride_phase_blocked;
    - BPW: a 1x1 with N*P*Q <= 4096 -> bpw_im2col_gemm (K split over threads),
      everything else -> bpw_direct_blocked;
-   - FWD: a 1x1 -> fwd_im2col_gemm (no im2col: one sgemm), else
-     fwd_direct_blocked. */
+   - FWD: a 1x1 with N*P*Q <= 4096, or strided and widening (K > C) ->
+     fwd_im2col_gemm (one sgemm, no im2col), everything else -> fwd_direct_blocked. */
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
   (void)threads;
@@ -260,12 +260,12 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   const int few_pixels = (long)conv->n * pb.p * pb.q <= 4096;
   switch (op) {
     case CONVBP_BPA:
-      if (conv->c < 16 || (one_by_one && (strided ? conv->k < conv->c : few_pixels))) return gemm[op];
+      if (conv->c < 16 || (one_by_one && (strided ? !few_pixels : few_pixels))) return gemm[op];
       return blocked[op];
     case CONVBP_BPW:
       return one_by_one && few_pixels ? gemm[op] : blocked[op];
     default:
-      return one_by_one ? gemm[op] : blocked[op];
+      return one_by_one && (few_pixels || (strided && conv->k > conv->c)) ? gemm[op] : blocked[op];
   }
 }
 
