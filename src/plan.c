@@ -234,7 +234,8 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
 /* ESTIMATE: rules of thumb read off the committed resnet50 sweep (README,
    "Choosing a strategy"); they name convbp's own strategies only (oneDNN is the
    peer to compare with, not a dependency to plan around):
-   - MMA, and anything below 10 MFLOP (the edge suite, where set-up dominates):
+   - MMA, and anything below 2 MFLOP (the smallest of the edge suite, where the
+     blocked engine's set-up dominates):
      the GEMM strategy of the op;
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
      empty) -> bpa_scatter_gemm; a 1x1 at stride 1 with few pixels (N*P*Q <=
@@ -254,7 +255,7 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
                                                     "bpw_im2col_gemm", "mma_bpa_gemm", "mma_bpw_gemm"};
   static const char *const blocked[3] = {"fwd_direct_blocked", "bpa_stride_phase_blocked",
                                          "bpw_direct_blocked"};
-  if (convbp_op_is_mma(op) || convbp_conv_flops(conv) < 10e6) return gemm[op];
+  if (convbp_op_is_mma(op) || convbp_conv_flops(conv) < 2e6) return gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;
   const int strided = conv->stride_h > 1 || conv->stride_w > 1;
   const int few_pixels = (long)conv->n * pb.p * pb.q <= 4096;
