@@ -46,8 +46,12 @@ static void plan(const cbp_fwd_desc *d, int threads, size_t *mb, int *buffers) {
   if (threads > 1 && share < rows) rows = share < MIN_ROWS ? MIN_ROWS : share;
   if (rows > m) rows = m;
   size_t blocks = (m + rows - 1) / rows;
-  *mb = rows;
   *buffers = threads > 1 && blocks >= (size_t)threads ? threads : 1;
+  if (*buffers > 1) { /* a multiple of T equal blocks: no thread waits for a last one */
+    blocks = (blocks + threads - 1) / threads * threads;
+    rows = (m + blocks - 1) / blocks;
+  }
+  *mb = rows;
 }
 
 int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
