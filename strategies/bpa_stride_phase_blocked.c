@@ -39,9 +39,12 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   for (int a = 0; a < sh && a < c->h; a++)
     for (int b = 0; b < sw && b < c->w; b++) {
       int nt = 0;
-      for (int r = 0; r < c->r; r++) {
+      /* Taps in increasing input offset (r and s descending), the order in which
+         the forward pass reads its input: the other order made res2a_branch2b
+         (K = 64, each tap a reduction of only 64) 9% slower on Zen 5. */
+      for (int r = c->r - 1; r >= 0; r--) {
         if (pos_mod(a + c->pad_h - r * c->dil_h, sh)) continue;
-        for (int s = 0; s < c->s; s++) {
+        for (int s = c->s - 1; s >= 0; s--) {
           if (pos_mod(b + c->pad_w - s * c->dil_w, sw)) continue;
           /* exact divisions: the numerators are multiples of the strides */
           tap[nt++] = (cbp_dtap){(a + c->pad_h - r * c->dil_h) / sh,
