@@ -19,6 +19,9 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
+#if __has_include("convbp_revision.h") /* written at every build, see cmake/revision.cmake */
+#include "convbp_revision.h"
+#endif
 #ifndef CONVBP_GIT_REVISION
 #define CONVBP_GIT_REVISION "unknown"
 #endif
