@@ -367,5 +367,5 @@ void cbp_fix_blas_coretype(char **argv) {
           chosen, core);
   setenv("OPENBLAS_CORETYPE", core, 1);
   execv("/proc/self/exe", argv);
-  /* execv failed: go on with Prescott, which is correct, only slower. */
+  /* execv failed: go on with OpenBLAS's own choice, which is correct, only slower. */
 }

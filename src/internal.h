@@ -135,6 +135,13 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
 /* ---- Threading helpers (src/threads.c) ----------------------------------- */
 /* Sets the thread count OpenBLAS uses for calls made outside a parallel region. */
 void cbp_blas_threads(int threads);
+/* m rows in blocks of at most `rows` (1 <= rows <= m), shared out to `threads`
+   threads with a buffer each: returns how many threads take blocks (all of them
+   when there are at least that many blocks, else 1) and sets *mb, the rows of a
+   block, so that with more than one the blocks are equal and a multiple of the
+   threads in number: 7 blocks on 2 threads left one waiting for the other's
+   fourth (a third of the 2-thread time outside sgemm at res3a_branch1). */
+int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb);
 /* C = A * op(B) (row-major, op = transpose when trans_b), its rows (or its
    columns, when it has more) split over `threads` OpenMP threads each running a
    single-threaded sgemm. */

@@ -9,6 +9,17 @@
 
 void cbp_blas_threads(int threads) { openblas_set_num_threads(threads < 1 ? 1 : threads); }
 
+int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb) {
+  size_t blocks = (m + rows - 1) / rows;
+  const int parts = threads > 1 && blocks >= (size_t)threads ? threads : 1;
+  if (parts > 1) {
+    blocks = (blocks + parts - 1) / parts * parts;
+    rows = (m + blocks - 1) / blocks;
+  }
+  *mb = rows;
+  return parts;
+}
+
 void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
                        const float *b, int ldb, float *c, int ldc) {
   /* C (m x n) = A (m x k) * op(B): rows of C are independent, and so are its

@@ -35,16 +35,7 @@ static void plan(const cbp_problem *pb, int threads, size_t *mb, int *parts) {
   size_t rows = BLOCK_BYTES / (rsc * sizeof(float));
   if (rows < MIN_ROWS) rows = MIN_ROWS;
   if (rows > m) rows = m;
-  size_t blocks = (m + rows - 1) / rows;
-  *parts = threads > 1 && blocks >= (size_t)threads ? threads : 1;
-  /* Threads take equal numbers of blocks of equal size: 7 blocks on 2 threads
-     made one wait for the other's fourth (a third of the 2-thread time outside
-     sgemm at res3a_branch1). */
-  if (*parts > 1) {
-    blocks = (blocks + *parts - 1) / *parts * *parts;
-    rows = (m + blocks - 1) / blocks;
-  }
-  *mb = rows;
+  *parts = cbp_balance_blocks(m, rows, threads, mb);
 }
 
 /* 1x1 stride 1 unpadded: threads that each reduce a slice of the NPQ rows (at

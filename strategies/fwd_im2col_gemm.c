@@ -45,13 +45,7 @@ static void plan(const cbp_fwd_desc *d, int threads, size_t *mb, int *buffers) {
   size_t share = (m + 2 * (size_t)threads - 1) / (2 * (size_t)threads);
   if (threads > 1 && share < rows) rows = share < MIN_ROWS ? MIN_ROWS : share;
   if (rows > m) rows = m;
-  size_t blocks = (m + rows - 1) / rows;
-  *buffers = threads > 1 && blocks >= (size_t)threads ? threads : 1;
-  if (*buffers > 1) { /* a multiple of T equal blocks: no thread waits for a last one */
-    blocks = (blocks + threads - 1) / threads * threads;
-    rows = (m + blocks - 1) / blocks;
-  }
-  *mb = rows;
+  *buffers = cbp_balance_blocks(m, rows, threads, mb);
 }
 
 int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
