@@ -163,6 +163,10 @@ void cbp_rotate_swap(const float *w, float *out, int k, int r, int s, int c, int
 /* im2col of `rows` output pixels starting at flat pixel m0 (n, p, q order):
    buf[i][(r*S + s)*C + c] = A(n, p*st - pad_top + r*dil, ..., c), or 0 outside. */
 void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t rows, float *buf);
+/* With dilation 1, the taps s in [*lo, *hi) of a kernel row of s_taps taps whose
+   first tap reads input column w0 land inside an input of width w (*lo == *hi
+   when none does): im2col copies and col2im adds them as one run of floats. */
+void cbp_tap_span(long w0, int s_taps, int w, int *lo, int *hi);
 /* Whether the engine's input already is the GEMM operand (1x1, stride 1, no pad, no crop). */
 int cbp_fwd_is_gemm(const cbp_fwd_desc *d);
 

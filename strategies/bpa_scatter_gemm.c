@@ -65,17 +65,34 @@ static void scatter(const cbp_problem *pb, const float *cols, int p0, int np, fl
                     int c1) {
   const convbp_conv *c = &pb->conv;
   const size_t C = (size_t)c->c, rsc = (size_t)c->r * c->s * C;
+  /* With dilation 1 across the width and every channel, the S taps of a kernel
+     row add one run of S*C floats into S neighbouring pixels of dA: one add
+     loop per kernel row (7 of 21 floats per pixel on the stem, not 49 of 3). */
+  const int runs = c->dil_w == 1 && c0 == 0 && (size_t)c1 == C;
   for (int p = p0; p < p0 + np; p++)
     for (int q = 0; q < pb->q; q++) {
       const float *col = cols + ((size_t)(p - p0) * pb->q + q) * rsc;
+      const long w0 = (long)q * c->stride_w - c->pad_w;
       for (int r = 0; r < c->r; r++) {
         long h = (long)p * c->stride_h - c->pad_h + (long)r * c->dil_h;
         if (h < 0 || h >= c->h) continue;
+        float *dA_row = dA_n + (size_t)h * c->w * C;
+        const float *col_r = col + (size_t)r * c->s * C;
+        if (runs) {
+          int lo, hi;
+          cbp_tap_span(w0, c->s, c->w, &lo, &hi);
+          if (hi == lo) continue;
+          float *restrict dst = dA_row + (size_t)(w0 + lo) * C;
+          const float *restrict src = col_r + (size_t)lo * C;
+          const size_t len = (size_t)(hi - lo) * C;
+          for (size_t i = 0; i < len; i++) dst[i] += src[i];
+          continue;
+        }
         for (int s = 0; s < c->s; s++) {
-          long w = (long)q * c->stride_w - c->pad_w + (long)s * c->dil_w;
+          long w = w0 + (long)s * c->dil_w;
           if (w < 0 || w >= c->w) continue;
-          float *dst = dA_n + ((size_t)h * c->w + (size_t)w) * C;
-          const float *src = col + ((size_t)r * c->s + s) * C;
+          float *dst = dA_row + (size_t)w * C;
+          const float *src = col_r + (size_t)s * C;
           for (int ch = c0; ch < c1; ch++) dst[ch] += src[ch];
         }
       }

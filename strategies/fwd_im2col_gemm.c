@@ -2,8 +2,9 @@
  *
  *   O (NPQ x K) = cols (NPQ x RSC) * W^T,   cols[(n,p,q)][(r,s,c)] = A(n, p*st - pad_top + r*d, ..., c)
  *
- * NHWC makes each (r,s) tap one contiguous run of C floats, so im2col is memcpy
- * per tap.  The engine takes asymmetric pads (negative = crop) and explicit
+ * NHWC makes each (r,s) tap one contiguous run of C floats, and with dilation 1
+ * across the width each kernel row one run of S*C, so im2col is one memcpy per
+ * kernel row (per tap when dilated).  The engine takes asymmetric pads (negative = crop) and explicit
  * output sizes, because bpa_zero_insert_gemm, bpw_conv_a_do and bpw_conv_do_a
  * call it with transformed descriptors.  1x1 stride-1 unpadded convolutions skip
  * im2col: A already is the GEMM operand.
@@ -60,22 +61,53 @@ int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
   return CONVBP_OK;
 }
 
+/* The taps s in [lo, hi) of a kernel row whose first tap reads input column w0
+   fall inside 0 <= w0 + s < W (dilation 1); lo == hi when none does. */
+void cbp_tap_span(long w0, int s_taps, int w, int *lo, int *hi) {
+  long l = w0 < 0 ? -w0 : 0, h = (long)w - w0;
+  if (l > s_taps) l = s_taps;
+  if (h > s_taps) h = s_taps;
+  if (h < l) h = l;
+  *lo = (int)l;
+  *hi = (int)h;
+}
+
 void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t rows, float *buf) {
-  const size_t C = (size_t)d->c, kdim = (size_t)d->r * d->s * C;
+  const size_t C = (size_t)d->c, S = (size_t)d->s, kdim = (size_t)d->r * S * C;
   size_t pq = (size_t)d->p * d->q;
   for (size_t i = 0; i < rows; i++) {
     size_t m = m0 + i, n = m / pq, rem = m % pq;
     long p = (long)(rem / d->q), q = (long)(rem % d->q);
     float *row = buf + i * kdim;
+    const long w0 = q * d->stride_w - d->pad_left;
     for (int r = 0; r < d->r; r++) {
       long h = p * d->stride_h - d->pad_top + (long)r * d->dil_h;
+      float *dst = row + (size_t)r * S * C;
+      if (h < 0 || h >= d->h) {
+        memset(dst, 0, S * C * sizeof(float));
+        continue;
+      }
+      const float *src = a + (n * d->h + (size_t)h) * d->w * C;
+      if (d->dil_w == 1) {
+        /* The S taps of a kernel row read S neighbouring pixels: one run of S*C
+           floats in NHWC and in the cols row, so one copy per kernel row (7 per
+           pixel on the 7x7 stem instead of 49 copies of C = 3 floats), with
+           zeros where the window leaves the image. */
+        int lo, hi;
+        cbp_tap_span(w0, d->s, d->w, &lo, &hi);
+        memset(dst, 0, (size_t)lo * C * sizeof(float));
+        if (hi > lo)
+          memcpy(dst + (size_t)lo * C, src + (size_t)(w0 + lo) * C,
+                 (size_t)(hi - lo) * C * sizeof(float));
+        memset(dst + (size_t)hi * C, 0, (S - (size_t)hi) * C * sizeof(float));
+        continue;
+      }
       for (int s = 0; s < d->s; s++) {
-        long w = q * d->stride_w - d->pad_left + (long)s * d->dil_w;
-        float *dst = row + ((size_t)r * d->s + s) * C;
-        if (h < 0 || h >= d->h || w < 0 || w >= d->w)
-          memset(dst, 0, C * sizeof(float));
+        long w = w0 + (long)s * d->dil_w;
+        if (w < 0 || w >= d->w)
+          memset(dst + (size_t)s * C, 0, C * sizeof(float));
         else
-          memcpy(dst, a + ((n * d->h + (size_t)h) * d->w + (size_t)w) * C, C * sizeof(float));
+          memcpy(dst + (size_t)s * C, src + (size_t)w * C, C * sizeof(float));
       }
     }
   }
