@@ -95,11 +95,12 @@ void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t ro
            zeros where the window leaves the image. */
         int lo, hi;
         cbp_tap_span(w0, d->s, d->w, &lo, &hi);
-        memset(dst, 0, (size_t)lo * C * sizeof(float));
+        /* Interior pixels have nothing to zero: no call for an empty fill. */
+        if (lo > 0) memset(dst, 0, (size_t)lo * C * sizeof(float));
         if (hi > lo)
           memcpy(dst + (size_t)lo * C, src + (size_t)(w0 + lo) * C,
                  (size_t)(hi - lo) * C * sizeof(float));
-        memset(dst + (size_t)hi * C, 0, (S - (size_t)hi) * C * sizeof(float));
+        if ((size_t)hi < S) memset(dst + (size_t)hi * C, 0, (S - (size_t)hi) * C * sizeof(float));
         continue;
       }
       for (int s = 0; s < d->s; s++) {
