@@ -144,15 +144,23 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, cbp
   const long ntiles = (f1 - f0 + isa->np_max - 1) / isa->np_max;
   for (long tile = 0, f = f0; tile < ntiles; tile++) {
     const int np = (int)((f1 - f) / (ntiles - tile) + ((f1 - f) % (ntiles - tile) ? 1 : 0));
+    /* each pixel's image and input origin, once per tile, not once per tap */
+    const float *img_in[CBP_TILE_MAX];
+    long ih0[CBP_TILE_MAX], iw0[CBP_TILE_MAX];
+    for (int p = 0; p < np; p++) {
+      const long g = f + p, rem = g % hw;
+      img_in[p] = in + g / hw * in_img + i0;
+      ih0[p] = rem / d->wo * d->sh;
+      iw0[p] = rem % d->wo * d->sw;
+    }
     int m = 0;
     for (int t = 0; t < d->ntaps; t++) {
       const cbp_dtap *tp = &d->taps[t];
       int reached = 0;
       for (int p = 0; p < np; p++) {
-        const long g = f + p, img = g / hw, oh = g % hw / d->wo, ow = g % d->wo;
-        const long ih = oh * d->sh + tp->dh, iw = ow * d->sw + tp->dw;
+        const long ih = ih0[p] + tp->dh, iw = iw0[p] + tp->dw;
         if (ih >= 0 && ih < d->hi && iw >= 0 && iw < d->wi) {
-          kt[m].in[p] = in + img * in_img + (ih * d->wi + iw) * d->ci + i0;
+          kt[m].in[p] = img_in[p] + (ih * d->wi + iw) * d->ci;
           reached = 1;
         } else {
           kt[m].in[p] = zeros;
