@@ -73,15 +73,18 @@ static void scatter(const cbp_problem *pb, const float *cols, int p0, int np, fl
     for (int q = 0; q < pb->q; q++) {
       const float *col = cols + ((size_t)(p - p0) * pb->q + q) * rsc;
       const long w0 = (long)q * c->stride_w - c->pad_w;
+      /* The span depends on q only: once per pixel, not per kernel row. */
+      int lo = 0, hi = 0;
+      if (runs) {
+        cbp_tap_span(w0, c->s, c->w, &lo, &hi);
+        if (hi == lo) continue;
+      }
       for (int r = 0; r < c->r; r++) {
         long h = (long)p * c->stride_h - c->pad_h + (long)r * c->dil_h;
         if (h < 0 || h >= c->h) continue;
         float *dA_row = dA_n + (size_t)h * c->w * C;
         const float *col_r = col + (size_t)r * c->s * C;
         if (runs) {
-          int lo, hi;
-          cbp_tap_span(w0, c->s, c->w, &lo, &hi);
-          if (hi == lo) continue;
           float *restrict dst = dA_row + (size_t)(w0 + lo) * C;
           const float *restrict src = col_r + (size_t)lo * C;
           const size_t len = (size_t)(hi - lo) * C;

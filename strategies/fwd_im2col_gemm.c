@@ -3,7 +3,7 @@
  *   O (NPQ x K) = cols (NPQ x RSC) * W^T,   cols[(n,p,q)][(r,s,c)] = A(n, p*st - pad_top + r*d, ..., c)
  *
  * NHWC makes each (r,s) tap one contiguous run of C floats, and with dilation 1
- * across the width each kernel row one run of S*C, so im2col is one memcpy per
+ * across the width each kernel row one run of S*C, so im2col is one copy per
  * kernel row (per tap when dilated).  The engine takes asymmetric pads (negative = crop) and explicit
  * output sizes, because bpa_zero_insert_gemm, bpw_conv_a_do and bpw_conv_do_a
  * call it with transformed descriptors.  1x1 stride-1 unpadded convolutions skip
@@ -61,45 +61,33 @@ int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
   return CONVBP_OK;
 }
 
-/* The taps s in [lo, hi) of a kernel row whose first tap reads input column w0
-   fall inside 0 <= w0 + s < W (dilation 1); lo == hi when none does. */
-void cbp_tap_span(long w0, int s_taps, int w, int *lo, int *hi) {
-  long l = w0 < 0 ? -w0 : 0, h = (long)w - w0;
-  if (l > s_taps) l = s_taps;
-  if (h > s_taps) h = s_taps;
-  if (h < l) h = l;
-  *lo = (int)l;
-  *hi = (int)h;
-}
-
 void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t rows, float *buf) {
-  const size_t C = (size_t)d->c, S = (size_t)d->s, kdim = (size_t)d->r * S * C;
-  size_t pq = (size_t)d->p * d->q;
+  const size_t C = (size_t)d->c, S = (size_t)d->s, SC = S * C, kdim = (size_t)d->r * SC;
+  const size_t pq = (size_t)d->p * d->q;
+  /* The pixel (n, p, q) of row m0, then stepped: no division per row. */
+  size_t n = m0 / pq;
+  long p = (long)(m0 % pq / d->q), q = (long)(m0 % pq % d->q);
   for (size_t i = 0; i < rows; i++) {
-    size_t m = m0 + i, n = m / pq, rem = m % pq;
-    long p = (long)(rem / d->q), q = (long)(rem % d->q);
     float *row = buf + i * kdim;
     const long w0 = q * d->stride_w - d->pad_left;
+    /* With dilation 1 the S taps of a kernel row read S neighbouring pixels:
+       one run of S*C floats in NHWC and in the cols row, so one copy per kernel
+       row (7 per pixel on the 7x7 stem instead of 49 of C = 3 floats), with
+       zeros where the window leaves the image.  The span depends on q only. */
+    int lo = 0, hi = 0;
+    if (d->dil_w == 1) cbp_tap_span(w0, d->s, d->w, &lo, &hi);
     for (int r = 0; r < d->r; r++) {
       long h = p * d->stride_h - d->pad_top + (long)r * d->dil_h;
-      float *dst = row + (size_t)r * S * C;
+      float *dst = row + (size_t)r * SC;
       if (h < 0 || h >= d->h) {
-        memset(dst, 0, S * C * sizeof(float));
+        memset(dst, 0, SC * sizeof(float));
         continue;
       }
       const float *src = a + (n * d->h + (size_t)h) * d->w * C;
       if (d->dil_w == 1) {
-        /* The S taps of a kernel row read S neighbouring pixels: one run of S*C
-           floats in NHWC and in the cols row, so one copy per kernel row (7 per
-           pixel on the 7x7 stem instead of 49 copies of C = 3 floats), with
-           zeros where the window leaves the image. */
-        int lo, hi;
-        cbp_tap_span(w0, d->s, d->w, &lo, &hi);
         /* Interior pixels have nothing to zero: no call for an empty fill. */
         if (lo > 0) memset(dst, 0, (size_t)lo * C * sizeof(float));
-        if (hi > lo)
-          memcpy(dst + (size_t)lo * C, src + (size_t)(w0 + lo) * C,
-                 (size_t)(hi - lo) * C * sizeof(float));
+        if (hi > lo) cbp_copy_run(dst + (size_t)lo * C, src + (size_t)(w0 + lo) * C, (size_t)(hi - lo) * C);
         if ((size_t)hi < S) memset(dst + (size_t)hi * C, 0, (S - (size_t)hi) * C * sizeof(float));
         continue;
       }
@@ -109,6 +97,13 @@ void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t ro
           memset(dst + (size_t)s * C, 0, C * sizeof(float));
         else
           memcpy(dst + (size_t)s * C, src + (size_t)w * C, C * sizeof(float));
+      }
+    }
+    if (++q == d->q) {
+      q = 0;
+      if (++p == d->p) {
+        p = 0;
+        n++;
       }
     }
   }
