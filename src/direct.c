@@ -66,12 +66,17 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
    of res3a ran 5% faster (7.7 against 8.1 ms for FWD and BPA). */
 #define BLK_MAX 64 /* widest register block of any kernel set */
 
-static size_t panel_cap(void) {
+size_t cbp_l2_bytes(void) {
   long l2 = -1;
 #ifdef _SC_LEVEL2_CACHE_SIZE
   l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
-  size_t cap = l2 > 0 ? (size_t)l2 / 2 : (size_t)256 << 10;
+  return l2 > 0 ? (size_t)l2 : 0;
+}
+
+static size_t panel_cap(void) {
+  size_t l2 = cbp_l2_bytes();
+  size_t cap = l2 > 0 ? l2 / 2 : (size_t)256 << 10;
   if (cap < ((size_t)128 << 10)) cap = (size_t)128 << 10;
   if (cap > ((size_t)512 << 10)) cap = (size_t)512 << 10;
   return cap / sizeof(float);

@@ -100,8 +100,12 @@ typedef struct {
                     float *out, ptrdiff_t out_pix, int last, int accumulate);
   void (*bpw_tile)(int kb, int nv, const float *a, ptrdiff_t a_row, ptrdiff_t a_pix,
                    const float *g, ptrdiff_t g_row, ptrdiff_t g_pix, int rows, int cols,
-                   float *dw, ptrdiff_t dw_k, int last);
+                   int imgs, ptrdiff_t a_img, ptrdiff_t g_img, float *dw, ptrdiff_t dw_k,
+                   int last);
 } cbp_direct_isa;
+
+/* One core's L2 in bytes as the C library reports it, 0 when unknown. */
+size_t cbp_l2_bytes(void);
 
 /* The best kernel set this CPU runs (and CONVBP_ISA allows). */
 const cbp_direct_isa *cbp_direct_isa_get(void);

@@ -57,6 +57,10 @@ static const shape edges[] = {
     {"channel blocks with tails", {2, 70, 6, 7, 100, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"channel blocks with tails, stride phases", {1, 37, 9, 8, 83, 3, 3, 1, 1, 2, 2, 1, 1}},
     {"several row chunks per image", {1, 512, 8, 64, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
+    /* Small images of many channels: BPW chunks of several whole images (7 at
+       a 2 MiB L2, 3 at 1 MiB or less), the last group short; the padded rows
+       each tap skips repeat in every image of a chunk. */
+    {"BPW chunks of whole images, last one short", {8, 16, 6, 6, 1024, 3, 1, 1, 0, 1, 1, 1, 1}},
     /* Unpadded outputs under three tiles wide: the engine's tiles run across
        row and image ends (narrower ones with padding are all over the grid). */
     {"tiles across row ends, 1x1 to width 14", {2, 20, 14, 14, 70, 1, 1, 0, 0, 1, 1, 1, 1}},
