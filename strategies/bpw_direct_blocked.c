@@ -17,8 +17,9 @@
  * Threads: each owns a fixed set of (tap, k block, c block) outputs, so the
  * reduction needs neither atomics nor per-thread partials; all threads walk
  * the same chunks of output rows, or of whole images when they are small (A
- * and dO of a chunk stay in L2 while every tap and block reads them).  The static schedule gives a thread the same
- * outputs in every chunk, so chunks need no barrier.
+ * and dO of a chunk stay in L2 while every tap and block reads them).  The
+ * static schedule gives a thread the same outputs in every chunk, so chunks
+ * need no barrier.
  * Workspace: dW^T when the roles swap, else none.  Supports every valid problem. */
 #include <omp.h>
 
@@ -105,12 +106,12 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
       const ptrdiff_t g_row = (ptrdiff_t)Q * c->k, g_pix = c->k;
       if (!swap)
         isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at + k0, g_row, g_pix, phi - plo,
-                      qhi - qlo, nimg, a_img, g_img, acc + ((ptrdiff_t)k0 * T + t) * c->c + c0, acc_row,
-                      cw - (nv - 1) * isa->vl);
+                      qhi - qlo, nimg, a_img, g_img, acc + ((ptrdiff_t)k0 * T + t) * c->c + c0,
+                      acc_row, cw - (nv - 1) * isa->vl);
       else
         isa->bpw_tile(kn, nv, g_at + c0, g_row, g_pix, a_at + k0, a_row, a_pix, phi - plo,
-                      qhi - qlo, nimg, g_img, a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0, acc_row,
-                      cw - (nv - 1) * isa->vl);
+                      qhi - qlo, nimg, g_img, a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0,
+                      acc_row, cw - (nv - 1) * isa->vl);
     }
   }
   /* dW(k, t, c) = dW^T(t, c, k) */

@@ -87,7 +87,8 @@ void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t ro
       if (d->dil_w == 1) {
         /* Interior pixels have nothing to zero: no call for an empty fill. */
         if (lo > 0) memset(dst, 0, (size_t)lo * C * sizeof(float));
-        if (hi > lo) cbp_copy_run(dst + (size_t)lo * C, src + (size_t)(w0 + lo) * C, (size_t)(hi - lo) * C);
+        if (hi > lo)
+          cbp_copy_run(dst + (size_t)lo * C, src + (size_t)(w0 + lo) * C, (size_t)(hi - lo) * C);
         if ((size_t)hi < S) memset(dst + (size_t)hi * C, 0, (S - (size_t)hi) * C * sizeof(float));
         continue;
       }
