@@ -69,7 +69,10 @@ static void scatter(const cbp_problem *pb, const float *cols, int p0, int np, fl
      row add one run of S*C floats into S neighbouring pixels of dA: one add
      loop per kernel row (7 of 21 floats per pixel on the stem, not 49 of 3). */
   const int runs = c->dil_w == 1 && c0 == 0 && (size_t)c1 == C;
-  for (int p = p0; p < p0 + np; p++)
+  const size_t SC = (size_t)c->s * C, step = (size_t)c->dil_h * c->w * C;
+  for (int p = p0; p < p0 + np; p++) {
+    const long h0 = (long)p * c->stride_h - c->pad_h;
+    const int rows_in = h0 >= 0 && h0 + (long)(c->r - 1) * c->dil_h < c->h;
     for (int q = 0; q < pb->q; q++) {
       const float *col = cols + ((size_t)(p - p0) * pb->q + q) * rsc;
       const long w0 = (long)q * c->stride_w - c->pad_w;
@@ -78,6 +81,17 @@ static void scatter(const cbp_problem *pb, const float *cols, int p0, int np, fl
       if (runs) {
         cbp_tap_span(w0, c->s, c->w, &lo, &hi);
         if (hi == lo) continue;
+        if (rows_in && hi - lo == c->s) {
+          /* The whole window inside the image (most pixels): R runs of S*C
+             floats, a fixed number of rows apart, without the tests below. */
+          float *dst0 = dA_n + ((size_t)h0 * c->w + (size_t)w0) * C;
+          for (int r = 0; r < c->r; r++) {
+            float *restrict dst = dst0 + (size_t)r * step;
+            const float *restrict src = col + (size_t)r * SC;
+            for (size_t i = 0; i < SC; i++) dst[i] += src[i];
+          }
+          continue;
+        }
       }
       for (int r = 0; r < c->r; r++) {
         long h = (long)p * c->stride_h - c->pad_h + (long)r * c->dil_h;
@@ -100,6 +114,7 @@ static void scatter(const cbp_problem *pb, const float *cols, int p0, int np, fl
         }
       }
     }
+  }
 }
 
 /* 1x1: each output pixel (p, q) read exactly one input pixel (p*sh - ph, q*sw - pw). */
