@@ -148,7 +148,7 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, cbp
   const ptrdiff_t in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
   const long ntiles = (f1 - f0 + isa->np_max - 1) / isa->np_max;
   for (long tile = 0, f = f0; tile < ntiles; tile++) {
-    const int np = (int)((f1 - f) / (ntiles - tile) + ((f1 - f) % (ntiles - tile) ? 1 : 0));
+    const int np = (int)((f1 - f + (ntiles - tile) - 1) / (ntiles - tile)); /* balanced */
     /* each pixel's image and input origin, once per tile, not once per tap */
     const float *img_in[CBP_TILE_MAX];
     long ih0[CBP_TILE_MAX], iw0[CBP_TILE_MAX];
@@ -249,8 +249,7 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
           }
           const int ntiles = ceil_div(d->wo, isa->np_max);
           for (int tile = 0, ow = 0; tile < ntiles; tile++) {
-            const int np = (d->wo - ow) / (ntiles - tile) +
-                           ((d->wo - ow) % (ntiles - tile) ? 1 : 0); /* balanced */
+            const int np = ceil_div(d->wo - ow, ntiles - tile); /* balanced */
             /* Taps that reach every pixel of the tile go in one call; a tap that
                misses some (padding) reaches a contiguous range [pa, pb) and joins
                a later, accumulating call with the taps of the same range. */

@@ -178,21 +178,6 @@ static inline void cbp_tap_span(long w0, int s_taps, int w, int *lo, int *hi) {
   *lo = (int)l;
   *hi = (int)h;
 }
-/* dst[0..len) = src[0..len), inline for runs of 8 to 32 floats (21 on the
-   7x7 stem, C = 3): up to three moves of 8 floats and one of the 8 ending at
-   len, which may overlap what is already copied.  A memcpy call per run cost as
-   much as the copy.  Straight-line on purpose: a loop of 8-float moves is
-   turned back into a memmove call by the compiler.  Other lengths: memcpy. */
-static inline void cbp_copy_run(float *restrict dst, const float *restrict src, size_t len) {
-  if (len < 8 || len > 32) {
-    memcpy(dst, src, len * sizeof(float));
-    return;
-  }
-  memcpy(dst, src, 8 * sizeof(float));
-  if (len > 16) memcpy(dst + 8, src + 8, 8 * sizeof(float));
-  if (len > 24) memcpy(dst + 16, src + 16, 8 * sizeof(float));
-  memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
-}
 /* Whether the engine's input already is the GEMM operand (1x1, stride 1, no pad, no crop). */
 int cbp_fwd_is_gemm(const cbp_fwd_desc *d);
 

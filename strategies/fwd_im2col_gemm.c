@@ -4,8 +4,8 @@
  *
  * NHWC makes each (r,s) tap one contiguous run of C floats, and with dilation 1
  * across the width each kernel row one run of S*C, so im2col is one copy per
- * kernel row (per tap when dilated).  The engine takes asymmetric pads (negative = crop) and explicit
- * output sizes, because bpa_zero_insert_gemm, bpw_conv_a_do and bpw_conv_do_a
+ * kernel row (per tap when dilated).  The engine takes asymmetric pads
+ * (negative = crop) and explicit output sizes, because bpa_zero_insert_gemm, bpw_conv_a_do and bpw_conv_do_a
  * call it with transformed descriptors.  1x1 stride-1 unpadded convolutions skip
  * im2col: A already is the GEMM operand.
  *
@@ -61,6 +61,22 @@ int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
   return CONVBP_OK;
 }
 
+/* dst[0..len) = src[0..len), inline for runs of 8 to 32 floats (21 on the
+   7x7 stem, C = 3): up to three moves of 8 floats and one of the 8 ending at
+   len, which may overlap what is already copied.  A memcpy call per run cost as
+   much as the copy.  Straight-line on purpose: a loop of 8-float moves is
+   turned back into a memmove call by the compiler.  Other lengths: memcpy. */
+static inline void copy_run(float *restrict dst, const float *restrict src, size_t len) {
+  if (len < 8 || len > 32) {
+    memcpy(dst, src, len * sizeof(float));
+    return;
+  }
+  memcpy(dst, src, 8 * sizeof(float));
+  if (len > 16) memcpy(dst + 8, src + 8, 8 * sizeof(float));
+  if (len > 24) memcpy(dst + 16, src + 16, 8 * sizeof(float));
+  memcpy(dst + len - 8, src + len - 8, 8 * sizeof(float));
+}
+
 /* One kernel row r of the cols row `dst` (S*C floats) for the pixel whose
    window starts at input row h, column w0 of image n, zeros outside. */
 static void im2col_kernel_row(const cbp_fwd_desc *d, const float *a, size_t n, long h, long w0,
@@ -75,7 +91,7 @@ static void im2col_kernel_row(const cbp_fwd_desc *d, const float *a, size_t n, l
     /* Interior pixels have nothing to zero: no call for an empty fill. */
     if (lo > 0) memset(dst, 0, (size_t)lo * C * sizeof(float));
     if (hi > lo)
-      cbp_copy_run(dst + (size_t)lo * C, src + (size_t)(w0 + lo) * C, (size_t)(hi - lo) * C);
+      copy_run(dst + (size_t)lo * C, src + (size_t)(w0 + lo) * C, (size_t)(hi - lo) * C);
     if ((size_t)hi < S) memset(dst + (size_t)hi * C, 0, (S - (size_t)hi) * C * sizeof(float));
     return;
   }
@@ -108,7 +124,7 @@ void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t ro
          their sources a fixed number of rows apart.  Without the tests of the
          general path this copies the stem's cols in 1.8 ms instead of 3.0. */
       const float *src = a + ((n * d->h + (size_t)h0) * d->w + (size_t)w0) * C;
-      for (int r = 0; r < d->r; r++) cbp_copy_run(row + (size_t)r * SC, src + (size_t)r * step, SC);
+      for (int r = 0; r < d->r; r++) copy_run(row + (size_t)r * SC, src + (size_t)r * step, SC);
     } else {
       for (int r = 0; r < d->r; r++)
         im2col_kernel_row(d, a, n, h0 + (long)r * d->dil_h, w0, lo, hi, row + (size_t)r * SC);
