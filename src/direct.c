@@ -27,7 +27,15 @@
  *             panel from L2.  Measured on the resnet50 layers: the 1x1 layers
  *             of width 7 and 14 ran 15-25% faster; a 3x3 at width 7 broke even
  *             (its zeros are 18% of the FLOPs) and at 14 lost 3-5%, and width
- *             28 (6+6+6+5+5) gained nothing, hence the widths. */
+ *             28 (6+6+6+5+5) gained nothing, hence the widths;
+ *   wide row  = padded outputs exactly 7 wide (res5's 3x3 layers), with AVX-512:
+ *             one tile of 7 pixels x 3 vectors (48 channels) a row, its border
+ *             taps in calls of 6 pixels.  Every tap's panel is streamed once a
+ *             row and no zero is multiplied, where the narrow tiles spend 18%
+ *             of their FLOPs on the zero row and 4+3 tiles stream each panel
+ *             twice.  res5a_branch2b BPA, medians of 6 alternating runs of
+ *             each: 195 -> 212 GFLOP/s on one thread, 384 -> 411 on two; its
+ *             FWD did not change (173 / 340). */
 #define _GNU_SOURCE /* sysconf(_SC_LEVEL2_CACHE_SIZE) */
 #include <omp.h>
 #include <stdlib.h>
@@ -182,7 +190,10 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, cbp
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
   if (d->n < 1 || d->ho < 1 || d->wo < 1 || d->co < 1) return;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  const int blk = isa->nv_max * isa->vl; /* output channels of one register block */
+  /* Padded rows of exactly row_np pixels: one longer, thinner tile a row (see the top). */
+  const int wide_row = isa->row_np > 0 && d->wo == isa->row_np && !taps_reach_all(d);
+  const int blk = (wide_row ? isa->row_nv : isa->nv_max) * isa->vl; /* channels of a register block */
+  const int tile_px = wide_row ? isa->row_np : isa->np_max;           /* pixels of a row tile */
   const int ncob = ceil_div(d->co, blk);
   /* ci block: the panel (taps x cb x blk floats) within the cap. */
   const size_t cap = panel_cap();
@@ -191,7 +202,7 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
      flattened (image, row, column) index is at out + f * out_pix. */
   const int dense = d->out_row == (ptrdiff_t)d->wo * d->out_pix &&
                     d->out_img == (ptrdiff_t)d->ho * d->out_row;
-  const int narrow = dense && (d->wo < 2 * isa->np_max ||
+  const int narrow = !wide_row && dense && (d->wo < 2 * isa->np_max ||
                                (d->wo < 3 * isa->np_max && taps_reach_all(d)));
   /* On narrow outputs each channel of the block also needs a float of zero row. */
   const int cb_max = (int)(cap / ((size_t)(d->ntaps > 0 ? d->ntaps : 1) * blk + (size_t)narrow));
@@ -247,7 +258,7 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
             const int ih = oh * d->sh + d->taps[t].dh;
             if (ih >= 0 && ih < d->hi) valid[nt++] = t;
           }
-          const int ntiles = ceil_div(d->wo, isa->np_max);
+          const int ntiles = ceil_div(d->wo, tile_px);
           for (int tile = 0, ow = 0; tile < ntiles; tile++) {
             const int np = ceil_div(d->wo - ow, ntiles - tile); /* balanced */
             /* Taps that reach every pixel of the tile go in one call; a tap that

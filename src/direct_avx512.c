@@ -1,7 +1,9 @@
 /* AVX-512 microkernels of the blocked direct engine (compiled with -mavx512f;
  * called only when the CPU has AVX-512F, see src/direct.c).
  * 16 floats a vector, 32 registers: 6 pixels (or 6 k) x 4 vectors = 24
- * accumulators, 4 weight (or input) vectors and a broadcast. */
+ * accumulators, 4 weight (or input) vectors and a broadcast.  Rows of exactly 7
+ * padded pixels (res5's 3x3 layers) take one 7 x 3 tile instead: 21
+ * accumulators, 3 weight vectors. */
 #include <immintrin.h>
 
 #include "internal.h"
@@ -12,6 +14,8 @@
 #define MAXNP 6
 #define MAXNV 4
 #define MAXKB 6
+#define ROWNP 7
+#define ROWNV 3
 #define ISA_NAME "avx512"
 #define ISA_SYM avx512
 #define vzero() _mm512_setzero_ps()

@@ -96,6 +96,7 @@ typedef struct {
 typedef struct {
   const char *name;
   int vl, np_max, nv_max, kb_max; /* floats a vector; register block limits */
+  int row_np, row_nv; /* a tile for rows of exactly row_np pixels, row_nv vectors wide (0: none) */
   void (*conv_tile)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t w_ld,
                     float *out, ptrdiff_t out_pix, int last, int accumulate);
   void (*bpw_tile)(int kb, int nv, const float *a, ptrdiff_t a_row, ptrdiff_t a_pix,
