@@ -154,6 +154,12 @@ void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const floa
                        const float *b, int ldb, float *c, int ldc);
 
 
+/* dst[0..n) = src[0..n), or 0 when src is NULL, by streaming stores that skip
+   reading dst's lines first: for outputs too big to stay in cache.  The stores
+   are weakly ordered: cbp_stream_fence() before another thread reads dst. */
+void cbp_stream_put(float *dst, const float *src, size_t n);
+void cbp_stream_fence(void);
+
 /* out (c x b x a) from in (a x b x c): moves the outer dimension innermost and
    back, e.g. NHWC -> CHWN with a=N, b=H*W, c=C.  Threaded over b. */
 void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads);

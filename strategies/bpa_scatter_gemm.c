@@ -131,10 +131,21 @@ static void place_rows(const cbp_problem *pb, int p0, int np, int *h0, int *h1) 
   *h1 = (int)(hi < 0 ? 0 : hi > c->h ? c->h : hi);
 }
 
+/* dst[0..n) = src[0..n), or 0 when src is NULL; by streaming stores or not */
+static void put(float *dst, const float *src, size_t n, int stream) {
+  if (stream)
+    cbp_stream_put(dst, src, n);
+  else if (src)
+    memcpy(dst, src, n * sizeof(float));
+  else
+    memset(dst, 0, n * sizeof(float));
+}
+
 /* 1x1: writes dA rows h0..h1-1 of image n, every element once:
- *   dA(n, h, w, :) = cols[(p - p0, q)][:]  if h = p*sh - ph and w = q*sw - pw,  else 0. */
+ *   dA(n, h, w, :) = cols[(p - p0, q)][:]  if h = p*sh - ph and w = q*sw - pw,  else 0.
+ * With `stream`, by streaming stores (see run). */
 static void place(const cbp_problem *pb, const float *cols, int p0, int np, float *dA_n, int h0,
-                  int h1) {
+                  int h1, int stream) {
   const convbp_conv *c = &pb->conv;
   const size_t C = (size_t)c->c, row = (size_t)c->w * C;
   for (int h = h0; h < h1; h++) {
@@ -142,18 +153,17 @@ static void place(const cbp_problem *pb, const float *cols, int p0, int np, floa
     const long t = (long)h + c->pad_h;
     const long p = t / c->stride_h;
     if (t % c->stride_h != 0 || p < p0 || p >= p0 + np) {
-      memset(dst, 0, row * sizeof(float));
+      put(dst, NULL, row, stream);
       continue;
     }
     const float *src = cols + (size_t)(p - p0) * pb->q * C;
     for (int w = 0; w < c->w; w++) {
       const long u = (long)w + c->pad_w, q = u / c->stride_w;
-      if (u % c->stride_w == 0 && q < pb->q)
-        memcpy(dst + (size_t)w * C, src + (size_t)q * C, C * sizeof(float));
-      else
-        memset(dst + (size_t)w * C, 0, C * sizeof(float));
+      const int read = u % c->stride_w == 0 && q < pb->q;
+      put(dst + (size_t)w * C, read ? src + (size_t)q * C : NULL, C, stream);
     }
   }
+  if (stream) cbp_stream_fence();
 }
 
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
@@ -169,6 +179,15 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   plan(pb, threads, &rows, &buffers);
   const size_t buf_floats = ((size_t)rows * pb->q * rsc * sizeof(float) + 63) / 64 * 16;
   const int one_to_one = is_one_to_one(pb);
+  /* A dA bigger than the threads' L2 goes to memory anyway: placing it by
+     streaming stores saves reading each line before writing it.  Xeon model
+     167, medians of 6 alternating runs: one thread 4-17% faster on the five
+     strided 1x1 layers of resnet50 (res3a_branch1 122 -> 143 GFLOP/s,
+     res4a_branch2a 127 -> 140); two threads, with twice the bandwidth, -2% to
+     +5%.  The price: dA is not left in a shared cache for its next reader. */
+  size_t l2 = cbp_l2_bytes();
+  const int stream = one_to_one && (size_t)c->n * image * sizeof(float) >
+                                       (l2 ? l2 : (size_t)1 << 20) * (size_t)threads;
   if (buffers > 1) {
 #pragma omp parallel num_threads(buffers)
     {
@@ -183,7 +202,7 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
                       dO + n * out_image + (size_t)p0 * pb->q * K, K, W, rsc, 0.0f, cols, rsc);
           if (one_to_one) {
             place_rows(pb, p0, np, &h0, &h1);
-            place(pb, cols, p0, np, dA_n, h0, h1);
+            place(pb, cols, p0, np, dA_n, h0, h1, stream);
           } else {
             scatter(pb, cols, p0, np, dA_n, 0, c->h);
           }
@@ -218,7 +237,7 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
         const int a = h0 + (int)((long)(h1 - h0) * t / threads);
         const int b = h0 + (int)((long)(h1 - h0) * (t + 1) / threads);
         if (one_to_one)
-          place(pb, ws, p0, np, dA_n, a, b);
+          place(pb, ws, p0, np, dA_n, a, b, stream);
         else
           scatter(pb, ws, p0, np, dA_n, a, b);
       }
