@@ -187,6 +187,27 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, cbp
   }
 }
 
+/* panel[t][i][j] = W_t(i0 + i, co0 + j) from weights stored transposed, W_t(i, co)
+   = w[co*w_ld + i] (FWD reading KRSC in place): in 16 x 16 blocks, so that the
+   16 rows read and the 16 panel rows written each stay in L1 while the block
+   is moved. */
+static void pack_transposed(const cbp_dconv_desc *d, float *panel, int i0, int cn, int co0, int cw,
+                            int blk) {
+  enum { B = 16 };
+  for (int t = 0; t < d->ntaps; t++) {
+    const float *w = d->taps[t].w + (ptrdiff_t)co0 * d->w_ld + i0;
+    float *pt = panel + (size_t)t * cn * blk;
+    for (int ib = 0; ib < cn; ib += B) {
+      const int ie = ib + B < cn ? ib + B : cn;
+      for (int jb = 0; jb < cw; jb += B) {
+        const int je = jb + B < cw ? jb + B : cw;
+        for (int i = ib; i < ie; i++)
+          for (int j = jb; j < je; j++) pt[(size_t)i * blk + j] = w[(ptrdiff_t)j * d->w_ld + i];
+      }
+    }
+  }
+}
+
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
   if (d->n < 1 || d->ho < 1 || d->wo < 1 || d->co < 1) return;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
@@ -240,10 +261,13 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
       for (int cib = 0; cib < ncib; cib++) {
         const int i0 = cib * cb, cn = d->ci - i0 < cb ? d->ci - i0 : cb;
         /* panel[t][i][j] = W_t(i0 + i, co0 + j) */
-        for (int i = 0; i < cn; i++) /* i outer: one k row of W is one stretch of memory */
-          for (int t = 0; t < d->ntaps; t++)
-            memcpy(panel + ((size_t)t * cn + i) * blk, d->taps[t].w + (i0 + i) * d->w_ld + co0,
-                   (size_t)cw * sizeof(float));
+        if (d->w_trans)
+          pack_transposed(d, panel, i0, cn, co0, cw, blk);
+        else
+          for (int i = 0; i < cn; i++) /* i outer: one k row of W is one stretch of memory */
+            for (int t = 0; t < d->ntaps; t++)
+              memcpy(panel + ((size_t)t * cn + i) * blk, d->taps[t].w + (i0 + i) * d->w_ld + co0,
+                     (size_t)cw * sizeof(float));
         if (narrow) {
           narrow_tiles(d, isa, kt, in, out + co0, r0 * d->wo, r1 * d->wo, i0, cn, panel, blk, zeros,
                        nv, last, cib > 0);

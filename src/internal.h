@@ -112,7 +112,7 @@ size_t cbp_l2_bytes(void);
 const cbp_direct_isa *cbp_direct_isa_get(void);
 
 /* A convolution as a list of taps, each a (row, col) offset into the input and
-   a ci x co weight matrix with leading dimension w_ld:
+   a ci x co weight matrix with leading dimension w_ld (or its transpose):
      out(n, oh, ow, :) = sum_t in(n, oh*sh + dh_t, ow*sw + dw_t, :) . W_t
    where taps falling outside the input contribute nothing (implicit zero pad).
    The output is addressed with explicit strides so that a stride phase of dA
@@ -130,6 +130,7 @@ typedef struct {
   const cbp_dtap *taps;
   int ntaps;
   ptrdiff_t w_ld;
+  int w_trans; /* 0: W_t(i, co) = w[i*w_ld + co];  1: W_t(i, co) = w[co*w_ld + i] */
 } cbp_dconv_desc;
 
 /* Workspace of cbp_dconv_run: per-thread weight panels and tap lists. */

@@ -92,7 +92,8 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
                           (ptrdiff_t)sw * c->c,
                           tap,
                           nt,
-                          (ptrdiff_t)c->r * c->s * c->c};
+                          (ptrdiff_t)c->r * c->s * c->c,
+                          0};
       cbp_dconv_run(&d, threads, dO, dA + ((size_t)a * c->w + b) * c->c, engine_ws);
     }
   return CONVBP_OK;

@@ -4,10 +4,12 @@
  *   W_rs(c, k) = W(k, r, s, c)           (one C x K matrix per tap)
  *
  * NHWC makes K contiguous in O, so the microkernel vectorizes over K with the
- * weights of a tap as C x K rows: the KRSC weights are transposed once per
- * call into Wt(c, r, s, k) (part of the time).  Taps outside A are skipped, so
- * padding costs neither memory nor FLOPs.  No im2col, no GEMM call.
- * Workspace: Wt + the taps + the engine's per-thread tap lists.
+ * weights of a tap as C x K rows.  KRSC stores each tap transposed (K x C,
+ * leading dimension R*S*C), and the engine transposes it block by block as it
+ * packs its weight panels, which it does anyway: no transposed copy of W.
+ * Taps outside A are skipped, so padding costs neither memory nor FLOPs.  No
+ * im2col, no GEMM call.
+ * Workspace: the taps + the engine's per-thread tap lists.
  * Supports every valid problem. */
 #include "internal.h"
 
@@ -15,8 +17,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   const convbp_conv *c = &pb->conv;
   size_t engine;
   *bytes = 0;
-  if (cbp_ws_add(bytes, pb->y_elems, sizeof(float)) ||
-      cbp_ws_add(bytes, (size_t)c->r * c->s, sizeof(cbp_dtap)) ||
+  if (cbp_ws_add(bytes, (size_t)c->r * c->s, sizeof(cbp_dtap)) ||
       cbp_dconv_workspace(c->r * c->s, threads, &engine) || cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
@@ -27,19 +28,17 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   const convbp_conv *c = &pb->conv;
   const int taps = c->r * c->s;
   cbp_arena ar = {ws, 0};
-  float *wt = cbp_take(&ar, pb->y_elems * sizeof(float));
   cbp_dtap *tap = cbp_take(&ar, (size_t)taps * sizeof(cbp_dtap));
   void *engine_ws = cbp_take(&ar, 0);
-  /* Wt(c, t, k) = W(k, t, c) */
-  cbp_swap_outer_inner(W, wt, (size_t)c->k, (size_t)taps, (size_t)c->c, threads);
+  /* W_rs(c, k) = W[k*R*S*C + (r*S + s)*C + c]: tap (r, s) at W + (r*S + s)*C, transposed */
   for (int r = 0; r < c->r; r++)
     for (int s = 0; s < c->s; s++)
       tap[r * c->s + s] = (cbp_dtap){r * c->dil_h - c->pad_h, s * c->dil_w - c->pad_w,
-                                     wt + (size_t)(r * c->s + s) * c->k};
+                                     W + (size_t)(r * c->s + s) * c->c};
   cbp_dconv_desc d = {c->n,        c->h,     c->w,         c->c,
                       pb->p,       pb->q,    c->k,         c->stride_h,
                       c->stride_w, (ptrdiff_t)pb->p * pb->q * c->k,
-                      (ptrdiff_t)pb->q * c->k, c->k, tap, taps, (ptrdiff_t)taps * c->k};
+                      (ptrdiff_t)pb->q * c->k, c->k, tap, taps, (ptrdiff_t)taps * c->c, 1};
   cbp_dconv_run(&d, threads, A, O, engine_ws);
   return CONVBP_OK;
 }
