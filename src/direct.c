@@ -213,8 +213,9 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   /* Padded rows of exactly row_np pixels: one longer, thinner tile a row (see the top). */
   const int wide_row = isa->row_np > 0 && d->wo == isa->row_np && !taps_reach_all(d);
-  const int blk = (wide_row ? isa->row_nv : isa->nv_max) * isa->vl; /* channels of a register block */
-  const int tile_px = wide_row ? isa->row_np : isa->np_max;           /* pixels of a row tile */
+  /* channels of a register block, pixels of a row tile */
+  const int blk = (wide_row ? isa->row_nv : isa->nv_max) * isa->vl;
+  const int tile_px = wide_row ? isa->row_np : isa->np_max;
   const int ncob = ceil_div(d->co, blk);
   /* ci block: the panel (taps x cb x blk floats) within the cap. */
   const size_t cap = panel_cap();
