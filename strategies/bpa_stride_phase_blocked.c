@@ -14,8 +14,6 @@
  * (st > R*d) gets zeros; rows past the last dO row get what the taps reach.
  * Workspace: the taps + the engine's per-thread tap lists.
  * Supports every valid problem. */
-#include <omp.h>
-
 #include "internal.h"
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
@@ -26,20 +24,6 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
       cbp_dconv_workspace(c->r * c->s, threads, &engine) || cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
-}
-
-/* Zeros the phase (a, b) of dA: rows a, a+sh, ..., columns b, b+sw, ... */
-static void zero_phase(const convbp_conv *c, float *dA, int a, int b, int threads) {
-  const int rows = (c->h - a + c->stride_h - 1) / c->stride_h;
-  const int cols = (c->w - b + c->stride_w - 1) / c->stride_w;
-  const size_t C = (size_t)c->c;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (long nr = 0; nr < (long)c->n * rows; nr++) {
-    const long n = nr / rows, h = a + (nr % rows) * (long)c->stride_h;
-    float *row = dA + ((size_t)n * c->h + (size_t)h) * c->w * C;
-    for (int j = 0; j < cols; j++)
-      memset(row + ((size_t)b + (size_t)j * c->stride_w) * C, 0, C * sizeof(float));
-  }
 }
 
 /* x mod m in [0, m) for any sign of x. */
@@ -67,16 +51,6 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
                                  (b + c->pad_w - s * c->dil_w) / sw,
                                  W + (size_t)(r * c->s + s) * c->c};
         }
-      }
-      /* A phase without taps (st > R*d: 3 of 4 at a 1x1 stride 2) is zeros,
-         filled here rather than by the engine's tiles, which pack a panel and
-         store a register block at a time: 2-8% faster BPA on the strided 1x1
-         layers of resnet50 (res3a_branch1 142 -> 146 / 274 -> 295 GFLOP/s on
-         1 / 2 threads, medians of 5 alternating runs, Xeon model 167).
-         Streaming stores gained nothing more here. */
-      if (nt == 0) {
-        zero_phase(c, dA, a, b, threads);
-        continue;
       }
       cbp_dconv_desc d = {c->n,
                           pb->p,
