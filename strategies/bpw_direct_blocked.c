@@ -53,8 +53,9 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   const int ncb = ceil_div(vc, cblk), nkb = ceil_div(bc, kblk);
   const long tasks = (long)T * nkb * ncb;
   /* Output rows a chunk: its dO rows and the A rows they read in ~512 KiB. */
+  enum { CHUNK_FLOATS = 512 * 1024 / sizeof(float) };
   const long row_floats = (long)Q * c->k + (long)c->stride_h * c->w * c->c;
-  int chunk_rows = (int)(131072 / (row_floats > 0 ? row_floats : 1));
+  int chunk_rows = (int)(CHUNK_FLOATS / (row_floats > 0 ? row_floats : 1));
   if (chunk_rows < 1) chunk_rows = 1;
   if (chunk_rows > P) chunk_rows = P;
   const int chunks_per_img = ceil_div(P, chunk_rows);
@@ -66,7 +67,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   int imgs = 1;
   if (chunk_rows == P) {
     size_t half_l2 = cbp_l2_bytes() / 2 / sizeof(float);
-    long budget = half_l2 > 131072 ? (long)half_l2 : 131072;
+    long budget = half_l2 > CHUNK_FLOATS ? (long)half_l2 : CHUNK_FLOATS;
     long per_img = budget / (row_floats * P > 0 ? row_floats * P : 1);
     imgs = per_img < 1 ? 1 : per_img > c->n ? c->n : (int)per_img;
   }
