@@ -63,6 +63,11 @@ void cbp_csv_free(cbp_csv *csv);
 const char *cbp_csv_get(const cbp_csv *csv, int row, const char *column);
 void cbp_csv_write_field(FILE *f, const char *s, int last);
 void cbp_csv_write_header(FILE *f);
+/* 0 when the file's header is exactly the schema this build writes (rows may be
+   appended to it), else -1 with a message naming the first column that differs. */
+int cbp_csv_check_appendable(const cbp_csv *csv, const char *path, char *err, size_t err_len);
+/* The oneDNN peers ("*_onednn*"): compared with, never a winner. */
+int cbp_is_peer(const char *strategy);
 
 /* Runs the program again with OPENBLAS_CORETYPE set when OpenBLAS fell back to
    its generic kernels on a CPU it does not know (see cli.c). */

@@ -14,7 +14,7 @@ const char *const cbp_csv_columns[] = {
     "pad_h", "pad_w", "stride_h", "stride_w", "dil_h", "dil_w", "p", "q", "m", "cpusets", "reps",
     "iterations", "time_min_ms", "time_median_ms", "time_mean_ms", "time_max_ms",
     "time_stddev_ms", "time_cv", "gflops", "gflops_nopad", "peak_pct", "workspace_bytes",
-    "max_rel_err", "err_ratio", "status", "reason", NULL};
+    "max_rel_err", "err_ratio", "status", "reason", "vs_onednn", NULL};
 
 int cbp_csv_column_count(void) {
   int n = 0;
@@ -198,6 +198,25 @@ int cbp_csv_read(const char *path, cbp_csv *csv, char *err, size_t err_len) {
   return rc;
 }
 
+int cbp_csv_check_appendable(const cbp_csv *csv, const char *path, char *err, size_t err_len) {
+  const int schema = cbp_csv_column_count();
+  for (int i = 0; i < schema; i++)
+    if (csv->col[i] != i)
+      return err_out(err, err_len,
+                     "'%s' has another header than this convbp writes (column %d should be '%s'; "
+                     "%d columns, this version writes %d): finish it with the convbp that "
+                     "started it, or sweep into a new file",
+                     path, i + 1, cbp_csv_columns[i], csv->ncols, schema);
+  if (csv->ncols != schema)
+    return err_out(err, err_len,
+                   "'%s' has %d columns, this convbp writes %d: finish it with the convbp that "
+                   "started it, or sweep into a new file",
+                   path, csv->ncols, schema);
+  return 0;
+}
+
+int cbp_is_peer(const char *strategy) { return strstr(strategy, "onednn") != NULL; }
+
 const char *cbp_csv_get(const cbp_csv *csv, int row, const char *column) {
   int i = cbp_csv_column_index(column);
   if (i < 0 || csv->col[i] < 0) return "";
@@ -216,7 +235,6 @@ static int same_group(const entry *a, const entry *b) {
          !strcmp(a->threads, b->threads) && !strcmp(a->bind, b->bind);
 }
 
-static int is_peer(const char *strategy) { return strstr(strategy, "onednn") != NULL; }
 /* The plain loops are named after their op alone ("bpa_direct"); "fwd_direct_blocked"
    and the like are optimized strategies, not the baseline. */
 static int is_direct(const char *strategy) {
@@ -328,7 +346,7 @@ int cbp_cmd_best(int argc, char **argv) {
         done[j] = 1;
         double t = e[j].median;
         if (is_direct(e[j].strategy) && (direct == none || t < e[direct].median)) direct = j;
-        if (is_peer(e[j].strategy)) { /* the peer is compared with, never crowned */
+        if (cbp_is_peer(e[j].strategy)) { /* the peer is compared with, never crowned */
           if (peer == none || t < e[peer].median) peer = j;
         } else if (best == none || t < e[best].median) {
           second = best;

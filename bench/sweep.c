@@ -6,7 +6,9 @@
  * failing one gets status=wrong and no time); the verified ones are then timed
  * together by Google Benchmark, randomly interleaved, in wall-clock time.  Rows
  * are written and flushed per point; an interrupted point is dropped whole, so
- * the CSV is always valid and --resume completes it. */
+ * the CSV is always valid and --resume completes it.  Each timed row carries
+ * vs_onednn, the best oneDNN variant's median over its own, from the peers timed
+ * for the same point (in this run or, with --resume, in the file). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fnmatch.h>
@@ -311,7 +313,9 @@ typedef struct {
 
 static void fmt_g(char *buf, size_t len, double v) { snprintf(buf, len, "%.6g", v); }
 
-static int write_row(csv_out *out, const bench_case *c, const char *cpusets, int reps) {
+/* peer_s: the best oneDNN median of the point in seconds, 0 when none was timed */
+static int write_row(csv_out *out, const bench_case *c, const char *cpusets, int reps,
+                     double peer_s) {
   const cbp_point *pt = c->pt;
   char f[40][64];
   const char *cells[40];
@@ -374,6 +378,9 @@ static int write_row(csv_out *out, const bench_case *c, const char *cpusets, int
   }
   CELL_S(c->status);
   CELL_S(c->reason ? c->reason : "");
+  /* above 1: faster than the best oneDNN variant */
+  if (c->timed && c->timing.median_s > 0 && peer_s > 0) CELL_G(peer_s / c->timing.median_s);
+  else CELL_E();
 #undef CELL_S
 #undef CELL_I
 #undef CELL_G
@@ -382,11 +389,28 @@ static int write_row(csv_out *out, const bench_case *c, const char *cpusets, int
   return fflush(out->f) || ferror(out->f) ? -1 : 0;
 }
 
-/* Keys of rows already in the output (for --resume): "problem|op|strategy|threads|bind". */
+/* Rows already in the output (for --resume): their keys "problem|op|strategy|threads|bind",
+   and the medians of the peers timed there, by point "problem|op|threads|bind". */
 typedef struct {
   char **keys;
   int count;
+  char **peer_points;
+  double *peer_s;
+  int npeers;
 } key_set;
+
+static void point_key_of(char *buf, size_t len, const char *problem, const char *op, int threads,
+                         const char *bind) {
+  snprintf(buf, len, "%s|%s|%d|%s", problem, op, threads, bind);
+}
+
+/* The fastest peer median (s) that the file holds for a point, or 0. */
+static double done_peer_s(const key_set *k, const char *point) {
+  double best = 0;
+  for (int i = 0; i < k->npeers; i++)
+    if (!strcmp(k->peer_points[i], point) && (best == 0 || k->peer_s[i] < best)) best = k->peer_s[i];
+  return best;
+}
 
 static void key_of(char *buf, size_t len, const char *problem, const char *op, const char *strategy,
                    int threads, const char *bind) {
@@ -550,9 +574,16 @@ static int run_point(const sweep_opts *o, const cbp_point *pt, convbp_op op, int
     timed++;
   }
   if (timed) cbp_gb_run_collect(collect, cases);
+  char point[512];
+  point_key_of(point, sizeof point, pt->desc, convbp_op_name(op), threads, out->bind);
+  double peer_s = done_peer_s(done, point);
+  for (int i = 0; i < ncases; i++)
+    if (cases[i].timed && cbp_is_peer(cases[i].strategy) && cases[i].timing.median_s > 0 &&
+        (peer_s == 0 || cases[i].timing.median_s < peer_s))
+      peer_s = cases[i].timing.median_s;
   int rc = 0;
   if (!interrupted)
-    for (int i = 0; i < ncases && !rc; i++) rc = write_row(out, &cases[i], cpusets, o->reps);
+    for (int i = 0; i < ncases && !rc; i++) rc = write_row(out, &cases[i], cpusets, o->reps, peer_s);
   for (int i = 0; i < ncases; i++) convbp_prepared_destroy(cases[i].pr);
   convbp_free(x), convbp_free(y), convbp_free(res);
   free(ref), free(abs_ref), free(flush);
@@ -583,17 +614,28 @@ int cbp_cmd_sweep(int argc, char **argv) {
   if (o.resume && file_has_data(o.output)) {
     cbp_csv old;
     char err[512];
-    if (cbp_csv_read(o.output, &old, err, sizeof err)) {
+    if (cbp_csv_read(o.output, &old, err, sizeof err) ||
+        cbp_csv_check_appendable(&old, o.output, err, sizeof err)) {
+      cbp_csv_free(&old);
       free_opts(&o);
       return usage_error("--resume: %s", err);
     }
     done.keys = malloc(((size_t)old.nrows + 1) * sizeof *done.keys);
+    done.peer_points = malloc(((size_t)old.nrows + 1) * sizeof *done.peer_points);
+    done.peer_s = malloc(((size_t)old.nrows + 1) * sizeof *done.peer_s);
     for (int r = 0; r < old.nrows; r++) {
       char key[512];
-      key_of(key, sizeof key, cbp_csv_get(&old, r, "problem"), cbp_csv_get(&old, r, "op"),
-             cbp_csv_get(&old, r, "strategy"), atoi(cbp_csv_get(&old, r, "threads")),
-             cbp_csv_get(&old, r, "bind"));
+      const char *problem = cbp_csv_get(&old, r, "problem"), *op = cbp_csv_get(&old, r, "op");
+      const char *strategy = cbp_csv_get(&old, r, "strategy"), *bind = cbp_csv_get(&old, r, "bind");
+      const int threads = atoi(cbp_csv_get(&old, r, "threads"));
+      key_of(key, sizeof key, problem, op, strategy, threads, bind);
       done.keys[done.count++] = strdup(key);
+      const double ms = atof(cbp_csv_get(&old, r, "time_median_ms"));
+      if (cbp_is_peer(strategy) && !strcmp(cbp_csv_get(&old, r, "status"), "ok") && ms > 0) {
+        point_key_of(key, sizeof key, problem, op, threads, bind);
+        done.peer_points[done.npeers] = strdup(key);
+        done.peer_s[done.npeers++] = ms * 1e-3;
+      }
     }
     cbp_csv_free(&old);
   } else if (!o.resume && !o.force && file_has_data(o.output)) {
@@ -681,7 +723,8 @@ int cbp_cmd_sweep(int argc, char **argv) {
     write_failed = 1;
   }
   for (int i = 0; i < done.count; i++) free(done.keys[i]);
-  free(done.keys);
+  for (int i = 0; i < done.npeers; i++) free(done.peer_points[i]);
+  free(done.keys), free(done.peer_points), free(done.peer_s);
   free_opts(&o);
   if (write_failed) return EXIT_OUTPUT;
   if (interrupted) {

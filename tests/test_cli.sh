@@ -2,7 +2,9 @@
 # The CLI end to end: a table of bad inputs (exit code and the words of the
 # message), then sweeps: grammar and grid expansion, shards that are disjoint and
 # cover the sweep, resume adding nothing, CSV quoting read back, binding read back,
-# and a sweep killed mid-run leaving a valid CSV that --resume completes.
+# vs_onednn recomputed from the medians (also across --resume), a CSV of an older
+# schema refused by --resume, and a sweep killed mid-run leaving a valid CSV that
+# --resume completes.
 # Usage: test_cli.sh path/to/convbp
 set -u
 convbp=$1
@@ -71,10 +73,54 @@ rows=$(($(wc -l < "$out") - 1))
 "$convbp" best --csv "$out" > "$tmp/best.csv" 2>"$tmp/err" && ok || bad "best: $(cat "$tmp/err")"
 grep -q '^"mb1ic2ih5oc3oh3kh3ph0n""a,b c""",fwd,' "$tmp/best.csv" && ok || bad "name with a comma not round-tripped: $(head -3 "$tmp/best.csv")"
 header=$(head -1 "$out")
-case "$header" in problem,name,op,strategy,threads,bind,n,c,h,w,k,r,s,*status,reason) ok ;; *) bad "header: $header" ;; esac
+case "$header" in problem,name,op,strategy,threads,bind,n,c,h,w,k,r,s,*status,reason,vs_onednn) ok ;; *) bad "header: $header" ;; esac
 [ -s "$tmp/grid.machine.txt" ] && grep -q '^peak_gflops_1t=' "$tmp/grid.machine.txt" && ok || bad "no machine sidecar"
 # refusing to overwrite
 expect 2 "exists; --resume completes it, --force overwrites it" -- sweep --suite small --output "$out"
+
+# ---- vs_onednn: every timed row against the best oneDNN median of its point ----
+# check_vs FILE: each row's vs_onednn is min(peer medians of its point) / its median,
+# or empty when the point has no timed peer; prints what disagrees.
+check_vs() {
+  python3 - "$1" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+best = {}
+for r in rows:
+    k = (r["problem"], r["op"], r["threads"], r["bind"])
+    if "onednn" in r["strategy"] and r["status"] == "ok":
+        best[k] = min(best.get(k, 1e300), float(r["time_median_ms"]))
+for r in rows:
+    k = (r["problem"], r["op"], r["threads"], r["bind"])
+    want = best[k] / float(r["time_median_ms"]) if k in best and r["status"] == "ok" else None
+    got = r["vs_onednn"]
+    if (want is None) != (got == "") or (want is not None and abs(float(got) / want - 1) > 1e-4):
+        print(r["strategy"], "vs_onednn", repr(got), "want", want)
+PY
+}
+# The *direct strategies of the grid sweep above: no peer, so the column is empty.
+[ -z "$(check_vs "$out")" ] && ok || bad "vs_onednn without peers: $(check_vs "$out")"
+if "$convbp" list | grep -q '^bpw_onednn_blocked'; then
+  out="$tmp/vs.csv"
+  "$convbp" sweep --problem mb2ic16ih8oc16kh3ph1 --op bpw --strategy 'bpw_direct_blocked,bpw_im2col_gemm,bpw_onednn*' \
+    --threads 1 $fast --output "$out" 2>/dev/null
+  [ "$(grep -c ',ok,' "$out")" -eq 4 ] && [ -z "$(check_vs "$out")" ] && ok || bad "vs_onednn: $(check_vs "$out")"
+  grep -q ',bpw_onednn.*,ok,,1$' "$out" && ok || bad "the fastest peer's row is not 1"
+  # --resume: the peer timed by the first run is the reference of the rows added later.
+  out="$tmp/vs_resume.csv"
+  "$convbp" sweep --problem mb2ic16ih8oc16kh3ph1 --op bpw --strategy bpw_onednn_blocked --threads 1 $fast --output "$out" 2>/dev/null
+  "$convbp" sweep --problem mb2ic16ih8oc16kh3ph1 --op bpw --strategy 'bpw_onednn_blocked,bpw_direct_blocked' --threads 1 $fast \
+    --resume --output "$out" 2>/dev/null
+  [ "$(grep -c ',ok,' "$out")" -eq 2 ] && grep -q ',bpw_direct_blocked,.*,ok,,[0-9.e+-]\{1,\}$' "$out" && [ -z "$(check_vs "$out")" ] \
+    && ok || bad "vs_onednn after --resume: $(check_vs "$out") $(tail -1 "$out")"
+fi
+# A CSV of an older schema (no vs_onednn) is read by best, but --resume will not append to it.
+python3 -c 'import csv, sys; w = csv.writer(sys.stdout, lineterminator="\n"); [w.writerow(r[:-1]) for r in csv.reader(sys.stdin)]' \
+  < "$tmp/grid.csv" > "$tmp/old.csv"
+cp "$tmp/old.csv" "$tmp/old.orig"
+"$convbp" best "$tmp/old.csv" > /dev/null 2>"$tmp/err" && ok || bad "best on an older CSV: $(cat "$tmp/err")"
+expect 2 "column 40 should be 'vs_onednn'" -- sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct $fast --resume --output "$tmp/old.csv"
+cmp -s "$tmp/old.csv" "$tmp/old.orig" && ok || bad "--resume modified a CSV of another schema"
 
 # ---- binding read back ----
 out="$tmp/bind.csv"
