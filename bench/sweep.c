@@ -10,6 +10,7 @@
  * vs_onednn, the best oneDNN variant's median over its own, from the peers timed
  * for the same point (in this run or, with --resume, in the file). */
 #define _POSIX_C_SOURCE 200809L
+#include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -317,8 +318,8 @@ static void fmt_g(char *buf, size_t len, double v) { snprintf(buf, len, "%.6g", 
 static int write_row(csv_out *out, const bench_case *c, const char *cpusets, int reps,
                      double peer_s) {
   const cbp_point *pt = c->pt;
-  char f[40][64];
-  const char *cells[40];
+  char f[48][64]; /* room for the schema's 40 columns and a few added later */
+  const char *cells[48];
   int n = 0;
 #define CELL_S(s) (cells[n] = (s), n++)
 #define CELL_I(v) (snprintf(f[n], 64, "%d", (int)(v)), cells[n] = f[n], n++)
@@ -385,6 +386,7 @@ static int write_row(csv_out *out, const bench_case *c, const char *cpusets, int
 #undef CELL_I
 #undef CELL_G
 #undef CELL_E
+  assert(n == cbp_csv_column_count()); /* a row has the header's columns, in its order */
   for (int i = 0; i < n; i++) cbp_csv_write_field(out->f, cells[i], i == n - 1);
   return fflush(out->f) || ferror(out->f) ? -1 : 0;
 }
