@@ -33,6 +33,9 @@ static const shape edges[] = {
     {"1x1", {3, 5, 4, 3, 7, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"1x1 stride 2", {2, 5, 7, 6, 3, 1, 1, 0, 0, 2, 2, 1, 1}},
     {"1x1, rows split over threads (N*H*W >= 128)", {2, 9, 11, 8, 5, 1, 1, 0, 0, 1, 1, 1, 1}},
+    /* bpw_im2col_gemm reduces N*P*Q = 286 rows in several sgemm calls: 2 of 143
+       on one thread, 4 of at most 72 per half of K on two (small-kernel depth). */
+    {"1x1, BPW reduction in several sgemm calls", {2, 64, 13, 11, 400, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"1x1 padded", {1, 3, 3, 4, 2, 1, 1, 1, 2, 1, 1, 1, 1}},
     {"1x1 stride 3 padded, unread rows and columns", {2, 5, 8, 7, 3, 1, 1, 2, 1, 3, 2, 1, 1}},
     /* 1x1 strided with rows of cols over 256 KiB: bpa_scatter_gemm places dA in
