@@ -153,6 +153,18 @@ int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb);
    single-threaded sgemm. */
 void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
                        const float *b, int ldb, float *c, int ldc);
+/* OpenBLAS 0.3.21 on SkylakeX multiplies products of m * n * k <= 100^3 with
+   an unpacked small-matrix kernel (sgemm_small_kernel_nn/_nt, single-threaded;
+   the permit is in kernel/x86_64/sgemm_small_kernel_permit_skylakex.c), far
+   faster on the tall-skinny products of 1x1 layers than its packed path.  The
+   slice of a long side m that makes one such product of n x k: at least
+   CBP_SMALL_MIN_ROWS, else 0 (not worth the calls). */
+enum { CBP_SMALL_MNK = 1000000, CBP_SMALL_MIN_ROWS = 48 };
+size_t cbp_small_gemm_rows(size_t n, size_t k);
+/* Rows [i0, i1) of C = A * op(B) on the calling thread, in slices of that size when
+   B is untransposed and n x k allows, else in one sgemm. */
+void cbp_sgemm_rows(int trans_b, int i0, int i1, int n, int k, const float *a, int lda,
+                    const float *b, int ldb, float *c, int ldc);
 
 
 /* dst[0..n) = src[0..n), or 0 when src is NULL, by streaming stores that skip

@@ -33,15 +33,14 @@ enum { BLOCK_BYTES = 1 << 20, MIN_ROWS = 64 };
  * DEPTH_ROWS rows, split evenly, accumulating into dW: 1.02-1.09x over one
  * call on most 1x1 and strided layers (res4a_branch2c 2 threads 330 -> 360
  * GFLOP/s; measured, mechanism inside OpenBLAS not pinned down).  When dW's
- * block is small, kk * n * rows <= SMALL_MNK with rows >= SMALL_MIN_ROWS lets
- * OpenBLAS 0.3.21 on SkylakeX take its unpacked small-matrix kernel
- * (sgemm_small_kernel_nt, permitted for M * N * K <= 100^3), far better on
- * tall-skinny products: res2b_branch2a (64 x 256) 1.27x, res2a_branch2a
- * (64 x 64) 1.35-1.44x. */
-enum { DEPTH_ROWS = 160, SMALL_MNK = 1000000, SMALL_MIN_ROWS = 48 };
+ * block is small enough for OpenBLAS's small-matrix kernel (see
+ * cbp_small_gemm_rows), that depth instead: far better on the tall-skinny
+ * products, res2b_branch2a (64 x 256) 1.27x, res2a_branch2a (64 x 64)
+ * 1.35-1.44x. */
+enum { DEPTH_ROWS = 160 };
 static size_t depth_chunk(int kk, int n) {
-  const size_t small = SMALL_MNK / ((size_t)kk * (size_t)n);
-  return small >= SMALL_MIN_ROWS ? small : DEPTH_ROWS;
+  const size_t small = cbp_small_gemm_rows((size_t)kk, (size_t)n);
+  return small ? small : DEPTH_ROWS;
 }
 
 /* The same for a call on OpenBLAS's own T threads: one call when T > 1, since

@@ -36,6 +36,11 @@ static const shape edges[] = {
     /* bpw_im2col_gemm reduces N*P*Q = 286 rows in several sgemm calls: 2 of 143
        on one thread, 4 of at most 72 per half of K on two (small-kernel depth). */
     {"1x1, BPW reduction in several sgemm calls", {2, 64, 13, 11, 400, 1, 1, 0, 0, 1, 1, 1, 1}},
+    /* OpenBLAS small-matrix slices (cbp_sgemm_rows, bpw_im2col_gemm): 1x1 with
+       C = K = 64 gives slices of 244 rows, 323 rows per thread on two; the
+       stem's K x RSC = 64 x 147 gives 106 rows per slice of 256-row blocks. */
+    {"1x1 C = K = 64, GEMMs in small-kernel slices", {2, 64, 17, 19, 64, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"stem with K = 64, col2im GEMMs in slices", {2, 3, 31, 31, 64, 7, 7, 3, 3, 2, 2, 1, 1}},
     {"1x1 padded", {1, 3, 3, 4, 2, 1, 1, 1, 2, 1, 1, 1, 1}},
     {"1x1 stride 3 padded, unread rows and columns", {2, 5, 8, 7, 3, 1, 1, 2, 1, 3, 2, 1, 1}},
     /* 1x1 strided with rows of cols over 256 KiB: bpa_scatter_gemm places dA in
