@@ -165,6 +165,11 @@ size_t cbp_small_gemm_rows(size_t n, size_t k);
    B is untransposed and n x k allows, else in one sgemm. */
 void cbp_sgemm_rows(int trans_b, int i0, int i1, int n, int k, const float *a, int lda,
                     const float *b, int ldb, float *c, int ldc);
+/* C = A * op(B) outside any parallel region, on OpenBLAS's own `threads`: in
+   those slices on one thread, in one call on more (the small kernel runs on one
+   thread, and every call would fork and join). */
+void cbp_sgemm_blas(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
+                    const float *b, int ldb, float *c, int ldc);
 
 
 /* dst[0..n) = src[0..n), or 0 when src is NULL, by streaming stores that skip

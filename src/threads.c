@@ -42,6 +42,16 @@ void cbp_sgemm_rows(int trans_b, int i0, int i1, int n, int k, const float *a, i
   }
 }
 
+void cbp_sgemm_blas(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
+                    const float *b, int ldb, float *c, int ldc) {
+  cbp_blas_threads(threads);
+  if (threads <= 1)
+    cbp_sgemm_rows(trans_b, 0, m, n, k, a, lda, b, ldb, c, ldc);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
+                a, lda, b, ldb, 0.0f, c, ldc);
+}
+
 void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
                        const float *b, int ldb, float *c, int ldc) {
   /* C (m x n) = A (m x k) * op(B): rows of C are independent, and so are its
@@ -54,11 +64,7 @@ void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const floa
   const int by_rows = m >= n, len = by_rows ? m : n;
   int parts = threads < len / 64 ? threads : len / 64;
   if (parts <= 1) {
-    cbp_blas_threads(threads);
-    if (threads <= 1) /* the small kernel runs on one thread: on T > 1, one call */
-      cbp_sgemm_rows(trans_b, 0, m, n, k, a, lda, b, ldb, c, ldc);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    cbp_sgemm_blas(threads, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
     return;
   }
 #pragma omp parallel for num_threads(parts) schedule(static)

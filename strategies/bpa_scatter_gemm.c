@@ -21,7 +21,6 @@
  * (K = 64, RSC = 147) 1.18x on one thread and on two.
  * Workspace: min(N, T) * pb * Q * RSC floats, pb = rows of P per block.
  * Supports every valid problem. */
-#include <cblas.h>
 #include <omp.h>
 
 #include "internal.h"
@@ -224,13 +223,8 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
     for (int p0 = 0; p0 < pb->p; p0 += rows) {
       int np = pb->p - p0 < rows ? pb->p - p0 : rows, h0, h1;
       float *dA_n = dA + (size_t)n * image;
-      cbp_blas_threads(threads);
-      if (threads == 1) /* OpenBLAS's small-matrix kernel, when it applies, runs on one thread */
-        cbp_sgemm_rows(0, 0, np * pb->q, rsc, K, dO + n * out_image + (size_t)p0 * pb->q * K, K, W,
-                       rsc, ws, rsc);
-      else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, np * pb->q, rsc, K, 1.0f,
-                    dO + n * out_image + (size_t)p0 * pb->q * K, K, W, rsc, 0.0f, ws, rsc);
+      cbp_sgemm_blas(threads, 0, np * pb->q, rsc, K, dO + n * out_image + (size_t)p0 * pb->q * K,
+                     K, W, rsc, ws, rsc);
       if (one_to_one) {
         place_rows(pb, p0, np, &h0, &h1);
       } else { /* rows p*sh - ph + r*dh of the block, clipped to the image */
