@@ -161,6 +161,20 @@ void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const floa
    CBP_SMALL_MIN_ROWS, else 0 (not worth the calls). */
 enum { CBP_SMALL_MNK = 1000000, CBP_SMALL_MIN_ROWS = 48 };
 size_t cbp_small_gemm_rows(size_t n, size_t k);
+/* The block of a side of length len that, split evenly, makes products of
+   block x m x k fit that kernel: len itself when it fits, else a block of at
+   least CBP_SMALL_MIN_ROWS, else 0. */
+size_t cbp_small_gemm_block(size_t len, size_t m, size_t k);
+/* Strided 1x1 unpadded problems whose output rows hold at least
+   CBP_STRIDED_MIN_Q pixels.  Output row (n, p) reads (forward, BPW) or is the
+   gradient of (BPA) the input pixels (n, p*st_h, q*st_w), q < Q: Q rows
+   st_w * C floats apart, an operand sgemm takes in place with that leading
+   dimension, so no im2col copy or col2im placement is needed.  Each product is
+   then only Q rows long; at Q = 14 (res4a) it ran up to 2x slower than the
+   copies, at Q = 28 (res3a) 1.1-1.2x faster (bpw_im2col_gemm.c,
+   bpa_scatter_gemm.c). */
+enum { CBP_STRIDED_MIN_Q = 24 };
+int cbp_strided_1x1_rows(const cbp_problem *pb);
 /* Rows [i0, i1) of C = A * op(B) on the calling thread, in slices of that size when
    B is untransposed and n x k allows, else in one sgemm. */
 void cbp_sgemm_rows(int trans_b, int i0, int i1, int n, int k, const float *a, int lda,

@@ -25,6 +25,20 @@ size_t cbp_small_gemm_rows(size_t n, size_t k) {
   return rows >= CBP_SMALL_MIN_ROWS ? rows : 0;
 }
 
+size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
+  const size_t lim = m && k ? CBP_SMALL_MNK / m / k : 0;
+  if (lim >= len) return len;
+  if (lim < CBP_SMALL_MIN_ROWS) return 0;
+  const size_t calls = (len + lim - 1) / lim;
+  return (len + calls - 1) / calls;
+}
+
+int cbp_strided_1x1_rows(const cbp_problem *pb) {
+  const convbp_conv *c = &pb->conv;
+  return c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
+         (c->stride_h > 1 || c->stride_w > 1) && pb->q >= CBP_STRIDED_MIN_Q;
+}
+
 /* Rows [i0, i1) of C = A * B on the calling thread: in slices of OpenBLAS's
    small-matrix size when n x k allows (res2a_branch2a BPA on 2 threads 272 ->
    417 GFLOP/s, res2a_branch1 308 -> 368, res2b_branch2a 280 -> 322), else in

@@ -16,11 +16,17 @@
  * written once, right after the GEMM of its block: a row of cols where a pixel
  * was read, zeros elsewhere (3/4 of dA at stride 2).  That halves the memory
  * traffic outside the GEMM, which is all of the time there.
+ * Strided 1x1 unpadded problems with wide output rows (cbp_strided_1x1_rows)
+ * skip cols as well: sgemm writes each output row's gradient in place, Q rows
+ * st_w * C apart, and the pixels and rows between them are zeroed (see
+ * in_place_rows).
  * Each block's sgemm on one thread goes in row slices small enough for
  * OpenBLAS's small-matrix kernel when K x RSC allows (cbp_sgemm_rows): the stem
  * (K = 64, RSC = 147) 1.18x on one thread and on two.
- * Workspace: min(N, T) * pb * Q * RSC floats, pb = rows of P per block.
+ * Workspace: min(N, T) * pb * Q * RSC floats, pb = rows of P per block; none
+ * for the two in-place paths.
  * Supports every valid problem. */
+#include <cblas.h>
 #include <omp.h>
 
 #include "internal.h"
@@ -45,9 +51,16 @@ static int is_gemm(const cbp_problem *pb) {
          c->pad_w == 0;
 }
 
+/* Strided 1x1 with wide output rows, in column blocks of dA that fit the small kernel. */
+static int in_place(const cbp_problem *pb) {
+  const convbp_conv *c = &pb->conv;
+  return cbp_strided_1x1_rows(pb) &&
+         cbp_small_gemm_block((size_t)c->c, (size_t)pb->q, (size_t)c->k) > 0;
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   int rows, buffers;
-  if (is_gemm(pb)) {
+  if (is_gemm(pb) || in_place(pb)) {
     *bytes = 0;
     return CONVBP_OK;
   }
@@ -168,6 +181,48 @@ static void place(const cbp_problem *pb, const float *cols, int p0, int np, floa
   if (stream) cbp_stream_fence();
 }
 
+/* Strided 1x1 unpadded, output rows [g0, g1) of all images (g = n*P + p): each
+ * writes the dA rows it owns (place_rows), every element once:
+ *   dA(n, p*st_h, q*st_w, j0:j1) = dO(n, p, q, :) . W(:, j0:j1)  for q < Q
+ *     (one sgemm of Q rows with ldc = st_w * C)
+ *   every other pixel of those rows = 0
+ * in column blocks j0:j1 of C that fit OpenBLAS's small-matrix kernel.  No
+ * cols buffer, so neither its copy nor its second pass over dA.  The zeros go
+ * by plain stores: streaming them (as place does) made res3a_branch2a 13-15%
+ * slower here, mixed with sgemm's stores into the same rows.  Xeon model 167,
+ * medians of 4 alternating runs, GFLOP/s at 1 / 2 threads: res3a_branch2a
+ * 115 -> 138 / 226 -> 269, res3a_branch1 (C in four blocks) 153 -> 175 /
+ * 306 -> 344. */
+static void in_place_rows(const cbp_problem *pb, const float *dO, const float *W, float *dA,
+                          long g0, long g1) {
+  const convbp_conv *c = &pb->conv;
+  const int C = c->c, K = c->k, Q = pb->q;
+  const size_t cb = cbp_small_gemm_block((size_t)C, (size_t)Q, (size_t)K);
+  const size_t row = (size_t)c->w * C, image = (size_t)c->h * row;
+  for (long g = g0; g < g1; g++) {
+    const int n = (int)(g / pb->p), p = (int)(g % pb->p);
+    float *dA_n = dA + (size_t)n * image;
+    int h0, h1;
+    place_rows(pb, p, 1, &h0, &h1);
+    for (int h = h0; h < h1; h++) {
+      float *dst = dA_n + (size_t)h * row;
+      if (h != p * c->stride_h) {
+        memset(dst, 0, row * sizeof(float));
+        continue;
+      }
+      const float *src = dO + (size_t)g * Q * K;
+      for (size_t j0 = 0; j0 < (size_t)C; j0 += cb) {
+        const int jn = (int)((size_t)C - j0 < cb ? (size_t)C - j0 : cb);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Q, jn, K, 1.0f, src, K, W + j0, C,
+                    0.0f, dst + j0, c->stride_w * C);
+      }
+      for (int w = 0; w < c->w; w++)
+        if (w % c->stride_w != 0) /* unpadded: every other w was read, q = w / st_w < Q */
+          memset(dst + (size_t)w * C, 0, (size_t)C * sizeof(float));
+    }
+  }
+}
+
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
                void *ws) {
   const convbp_conv *c = &pb->conv;
@@ -175,6 +230,15 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   const size_t image = (size_t)c->h * c->w * c->c, out_image = (size_t)pb->p * pb->q * K;
   if (is_gemm(pb)) {
     cbp_sgemm_split_m(threads, 0, c->n * pb->p * pb->q, c->c, K, dO, K, W, c->c, dA, c->c);
+    return CONVBP_OK;
+  }
+  if (in_place(pb)) {
+    const long g = (long)c->n * pb->p;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      in_place_rows(pb, dO, W, dA, g * t / nt, g * (t + 1) / nt);
+    }
     return CONVBP_OK;
   }
   int rows, buffers;

@@ -19,8 +19,12 @@
  * 296-320 -> 330-346 GFLOP/s with the columns split.
  * Every sgemm is itself cut along NPQ into calls of at most 160 rows, or of
  * the depth that lets OpenBLAS use its small-matrix kernel (see depth_chunk).
+ * Strided 1x1 unpadded problems with wide enough output rows skip im2col too:
+ * the Q pixels an output row reads are every st_w-th pixel of one input row, a
+ * GEMM operand with leading dimension st_w * C (see strided_rows); the threads
+ * split the output rows, each into its own partial.
  * Workspace: T * mb * RSC + (T-1) * K * RSC floats ((T-1) * K * RSC on the GEMM
- * path; NPQ * RSC, or 0, when splitting dW).
+ * and strided paths; NPQ * RSC, or 0, when splitting dW).
  * Supports every valid problem. */
 #include <cblas.h>
 #include <omp.h>
@@ -93,6 +97,80 @@ static int split_dw(const cbp_problem *pb, int threads) {
   return threads > 1 && m <= SPLIT_DW_MAX_ROWS && wide >= 64 * (size_t)threads;
 }
 
+/* Strided 1x1 unpadded with wide output rows (cbp_strided_1x1_rows): no
+ * im2col, which at stride 2 gathers a quarter of A from memory.  Per output row
+ * and block of K, in place:
+ *   dW(k0:k1, :) += dO(n, p, :, k0:k1)^T (kn x Q) * A(n, p*st_h, q*st_w, :) (Q x C, q < Q)
+ * the blocks of K as few as let kn x C x Q fit OpenBLAS's small-matrix kernel
+ * (which reads its operands unpacked).  Xeon model 167, medians of 3
+ * alternating runs, GFLOP/s at 1 / 2 threads: res3a_branch2a (K = 128, one
+ * block) 137 -> 165 / 276 -> 321; res3a_branch1 (K = 512, four blocks)
+ * 173 -> 174 / 342 -> 340. */
+static int strided_rows(const cbp_problem *pb) {
+  const convbp_conv *c = &pb->conv;
+  return cbp_strided_1x1_rows(pb) &&
+         cbp_small_gemm_block((size_t)c->k, (size_t)c->c, (size_t)pb->q) > 0;
+}
+
+/* Threads of the strided path: each reduces whole output rows into its partial. */
+static int strided_parts(const cbp_problem *pb, int threads) {
+  const size_t rows = (size_t)pb->conv.n * pb->p;
+  return rows < (size_t)threads ? (int)rows : threads;
+}
+
+/* dW (or a thread's partial) = the sum above over output rows [g0, g1). */
+static void strided_dw(const cbp_problem *pb, const float *A, const float *dO, size_t g0, size_t g1,
+                       float *dw) {
+  const convbp_conv *c = &pb->conv;
+  const int K = c->k, C = c->c, Q = pb->q;
+  const int kb = (int)cbp_small_gemm_block((size_t)K, (size_t)C, (size_t)Q);
+  if (g1 <= g0) memset(dw, 0, pb->out_elems * sizeof(float));
+  for (size_t g = g0; g < g1; g++) {
+    const size_t n = g / (size_t)pb->p, p = g % (size_t)pb->p;
+    const float *b = A + ((size_t)n * c->h + (size_t)p * c->stride_h) * c->w * C;
+    const float *g_row = dO + (size_t)g * Q * K;
+    for (int k0 = 0; k0 < K; k0 += kb) {
+      const int kn = K - k0 < kb ? K - k0 : kb;
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kn, C, Q, 1.0f, g_row + k0, K, b,
+                  c->stride_w * C, g == g0 ? 0.0f : 1.0f, dw + (size_t)k0 * C, C);
+    }
+  }
+}
+
+/* dW of pixel rows [m0, m1) of a 1x1 stride-1 unpadded problem, whose cols is A itself */
+static void pixel_rows_dw(const cbp_problem *pb, const float *A, const float *dO, size_t m0,
+                          size_t m1, float *dw) {
+  const int K = pb->conv.k, C = pb->conv.c;
+  if (m1 <= m0) memset(dw, 0, pb->out_elems * sizeof(float));
+  dw_gemm(K, C, m1 - m0, depth_chunk(K, C), dO + m0 * K, K, A + m0 * C, C, 0.0f, dw, C);
+}
+
+/* dW = the sum of fn over `units` (pixel or output rows) split into `parts`
+   contiguous ranges, each reduced by its thread into a partial (the first
+   thread's is dW, the others in ws), then the partials summed: no atomics. */
+typedef void (*range_dw_fn)(const cbp_problem *pb, const float *A, const float *dO, size_t u0,
+                            size_t u1, float *dw);
+static void reduce_ranges(const cbp_problem *pb, int parts, size_t units, range_dw_fn fn,
+                          const float *A, const float *dO, float *dW, void *ws) {
+  if (parts <= 1) {
+    fn(pb, A, dO, 0, units, dW);
+    return;
+  }
+  cbp_arena ar = {ws, 0};
+  float *part[parts];
+  part[0] = dW;
+  for (int t = 1; t < parts; t++) part[t] = cbp_take(&ar, pb->out_elems * sizeof(float));
+#pragma omp parallel num_threads(parts)
+  {
+    const int t = omp_get_thread_num();
+    fn(pb, A, dO, units * t / parts, units * (t + 1) / parts, part[t]);
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < pb->out_elems; i++)
+      for (int u = 1; u < parts; u++) dW[i] += part[u][i];
+  }
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   cbp_fwd_desc d = im2col_desc(pb);
   *bytes = 0;
@@ -102,8 +180,9 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
            : cbp_mul(m, rsc, &m) ? CONVBP_ERR_OVERFLOW
                                  : cbp_ws_add(bytes, m, sizeof(float));
   }
-  if (cbp_fwd_is_gemm(&d)) { /* partials of the threads after the first */
-    for (int t = 1; t < gemm_parts(pb, threads); t++)
+  if (cbp_fwd_is_gemm(&d) || strided_rows(pb)) { /* partials of the threads after the first */
+    const int parts = cbp_fwd_is_gemm(&d) ? gemm_parts(pb, threads) : strided_parts(pb, threads);
+    for (int t = 1; t < parts; t++)
       if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
     return CONVBP_OK;
   }
@@ -157,21 +236,11 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
               (int)rsc);
       return CONVBP_OK;
     }
-    cbp_arena gar = {ws, 0};
-    float *part[gparts];
-    part[0] = dW;
-    for (int t = 1; t < gparts; t++) part[t] = cbp_take(&gar, pb->out_elems * sizeof(float));
-#pragma omp parallel num_threads(gparts)
-    {
-      const int t = omp_get_thread_num();
-      const size_t m0 = m * t / gparts, m1 = m * (t + 1) / gparts;
-      dw_gemm(K, (int)rsc, m1 - m0, depth_chunk(K, (int)rsc), dO + m0 * K, K, A + m0 * rsc,
-              (int)rsc, 0.0f, part[t], (int)rsc);
-#pragma omp barrier
-#pragma omp for schedule(static)
-      for (size_t i = 0; i < pb->out_elems; i++)
-        for (int u = 1; u < gparts; u++) dW[i] += part[u][i];
-    }
+    reduce_ranges(pb, gparts, m, pixel_rows_dw, A, dO, dW, ws);
+    return CONVBP_OK;
+  }
+  if (strided_rows(pb)) {
+    reduce_ranges(pb, strided_parts(pb, threads), (size_t)c->n * pb->p, strided_dw, A, dO, dW, ws);
     return CONVBP_OK;
   }
   size_t mb;

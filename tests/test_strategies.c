@@ -41,6 +41,13 @@ static const shape edges[] = {
        stem's K x RSC = 64 x 147 gives 106 rows per slice of 256-row blocks. */
     {"1x1 C = K = 64, GEMMs in small-kernel slices", {2, 64, 17, 19, 64, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"stem with K = 64, col2im GEMMs in slices", {2, 3, 31, 31, 64, 7, 7, 3, 3, 2, 2, 1, 1}},
+    /* Strided 1x1 with Q >= 24 (cbp_strided_1x1_rows): sgemm reads A (BPW) and
+       writes dA (BPA) in place at leading dimension st_w * C.  With Q = 25 and
+       K x C = 400 x 250 the small kernel takes dA in column blocks of 84, 84, 82
+       and dW in row blocks of 134, 134, 132; H = 8 at stride 3 leaves row 7
+       unread (zeroed).  A single output row gives a thread of two nothing. */
+    {"1x1 strided in place, column and row blocks", {2, 250, 8, 50, 400, 1, 1, 0, 0, 3, 2, 1, 1}},
+    {"1x1 strided in place, one output row", {1, 16, 2, 49, 32, 1, 1, 0, 0, 2, 2, 1, 1}},
     {"1x1 padded", {1, 3, 3, 4, 2, 1, 1, 1, 2, 1, 1, 1, 1}},
     {"1x1 stride 3 padded, unread rows and columns", {2, 5, 8, 7, 3, 1, 1, 2, 1, 3, 2, 1, 1}},
     /* 1x1 strided with rows of cols over 256 KiB: bpa_scatter_gemm places dA in
