@@ -244,8 +244,8 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
    - BPW: a 1x1 with N*P*Q <= 4096 -> bpw_im2col_gemm (K split over threads),
      and so does a strided 1x1 whose rows that GEMM reads in place
      (cbp_strided_1x1_rows with K x C x Q small enough: res3a_branch1 and
-     res3a_branch2a, 64 of 80 resnet50 points right instead of 62 on the run
-     after that change); everything else -> bpw_direct_blocked;
+     res3a_branch2a; 61 of 80 points of resnet50_xeon167_inplace.csv right
+     instead of 57); everything else -> bpw_direct_blocked;
    - BPA and BPW: an unpadded 1x1 at stride 1 whose C x K is small enough for
      OpenBLAS's small-matrix kernel (cbp_small_gemm_rows: res2a_branch2a,
      res2b_branch2a) -> the GEMM strategy (model-167 Xeon, after the GEMMs went
