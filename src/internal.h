@@ -158,12 +158,13 @@ void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const floa
    the permit is in kernel/x86_64/sgemm_small_kernel_permit_skylakex.c), far
    faster on the tall-skinny products of 1x1 layers than its packed path.  The
    slice of a long side m that makes one such product of n x k: at least
-   CBP_SMALL_MIN_ROWS, else 0 (not worth the calls). */
+   CBP_SMALL_MIN_ROWS, else 0 (not worth the calls); 0 as well when OpenBLAS
+   runs a kernel set without that kernel. */
 enum { CBP_SMALL_MNK = 1000000, CBP_SMALL_MIN_ROWS = 48 };
 size_t cbp_small_gemm_rows(size_t n, size_t k);
 /* The block of a side of length len that, split evenly, makes products of
    block x m x k fit that kernel: len itself when it fits, else a block of at
-   least CBP_SMALL_MIN_ROWS, else 0. */
+   least CBP_SMALL_MIN_ROWS, else 0 (and 0 without that kernel). */
 size_t cbp_small_gemm_block(size_t len, size_t m, size_t k);
 /* Strided 1x1 unpadded problems whose output rows hold at least
    CBP_STRIDED_MIN_Q pixels.  Output row (n, p) reads (forward, BPW) or is the

@@ -20,12 +20,24 @@ int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb) {
   return parts;
 }
 
+/* OpenBLAS 0.3.21 has the small-matrix kernel in its SkylakeX kernel set,
+   which it also runs on Cooper Lake and Sapphire Rapids (and which the CLI
+   asks for on every AVX-512 CPU: cbp_fix_blas_coretype); elsewhere the
+   slices would go through the packed path, in more and shorter calls. */
+static int small_kernel_core(void) {
+  const char *core = openblas_get_corename();
+  return core && (!strcmp(core, "SkylakeX") || !strcmp(core, "Cooperlake") ||
+                  !strcmp(core, "SapphireRapids"));
+}
+
 size_t cbp_small_gemm_rows(size_t n, size_t k) {
+  if (!small_kernel_core()) return 0;
   const size_t rows = n && k ? CBP_SMALL_MNK / n / k : 0;
   return rows >= CBP_SMALL_MIN_ROWS ? rows : 0;
 }
 
 size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
+  if (!small_kernel_core()) return 0;
   const size_t lim = m && k ? CBP_SMALL_MNK / m / k : 0;
   if (lim >= len) return len;
   if (lim < CBP_SMALL_MIN_ROWS) return 0;
