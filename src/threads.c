@@ -30,15 +30,19 @@ static int small_kernel_core(void) {
                   !strcmp(core, "SapphireRapids"));
 }
 
+/* The longest third side that keeps a product with sides m and k in that
+   kernel, 0 when OpenBLAS has no such kernel. */
+static size_t small_gemm_limit(size_t m, size_t k) {
+  return m && k && small_kernel_core() ? CBP_SMALL_MNK / m / k : 0;
+}
+
 size_t cbp_small_gemm_rows(size_t n, size_t k) {
-  if (!small_kernel_core()) return 0;
-  const size_t rows = n && k ? CBP_SMALL_MNK / n / k : 0;
+  const size_t rows = small_gemm_limit(n, k);
   return rows >= CBP_SMALL_MIN_ROWS ? rows : 0;
 }
 
 size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
-  if (!small_kernel_core()) return 0;
-  const size_t lim = m && k ? CBP_SMALL_MNK / m / k : 0;
+  const size_t lim = small_gemm_limit(m, k);
   if (lim >= len) return len;
   if (lim < CBP_SMALL_MIN_ROWS) return 0;
   const size_t calls = (len + lim - 1) / lim;

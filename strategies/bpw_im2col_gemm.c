@@ -124,7 +124,6 @@ static void strided_dw(const cbp_problem *pb, const float *A, const float *dO, s
   const convbp_conv *c = &pb->conv;
   const int K = c->k, C = c->c, Q = pb->q;
   const int kb = (int)cbp_small_gemm_block((size_t)K, (size_t)C, (size_t)Q);
-  if (g1 <= g0) memset(dw, 0, pb->out_elems * sizeof(float));
   for (size_t g = g0; g < g1; g++) {
     const size_t n = g / (size_t)pb->p, p = g % (size_t)pb->p;
     const float *b = A + ((size_t)n * c->h + (size_t)p * c->stride_h) * c->w * C;
@@ -141,19 +140,30 @@ static void strided_dw(const cbp_problem *pb, const float *A, const float *dO, s
 static void pixel_rows_dw(const cbp_problem *pb, const float *A, const float *dO, size_t m0,
                           size_t m1, float *dw) {
   const int K = pb->conv.k, C = pb->conv.c;
-  if (m1 <= m0) memset(dw, 0, pb->out_elems * sizeof(float));
   dw_gemm(K, C, m1 - m0, depth_chunk(K, C), dO + m0 * K, K, A + m0 * C, C, 0.0f, dw, C);
 }
 
 /* dW = the sum of fn over `units` (pixel or output rows) split into `parts`
    contiguous ranges, each reduced by its thread into a partial (the first
-   thread's is dW, the others in ws), then the partials summed: no atomics. */
+   thread's is dW, the others in ws), then the partials summed: no atomics.
+   fn writes its partial whole (beta = 0 on its first call) over a non-empty
+   range, on one OpenBLAS thread; an empty range's partial is zeroed here. */
 typedef void (*range_dw_fn)(const cbp_problem *pb, const float *A, const float *dO, size_t u0,
                             size_t u1, float *dw);
+static void reduce_range(const cbp_problem *pb, range_dw_fn fn, const float *A, const float *dO,
+                         size_t u0, size_t u1, float *dw) {
+  if (u1 > u0)
+    fn(pb, A, dO, u0, u1, dw);
+  else
+    memset(dw, 0, pb->out_elems * sizeof(float));
+}
+
 static void reduce_ranges(const cbp_problem *pb, int parts, size_t units, range_dw_fn fn,
                           const float *A, const float *dO, float *dW, void *ws) {
   if (parts <= 1) {
-    fn(pb, A, dO, 0, units, dW);
+    /* outside a parallel region: OpenBLAS would thread any call its small kernel refuses */
+    cbp_blas_threads(1);
+    reduce_range(pb, fn, A, dO, 0, units, dW);
     return;
   }
   cbp_arena ar = {ws, 0};
@@ -163,7 +173,7 @@ static void reduce_ranges(const cbp_problem *pb, int parts, size_t units, range_
 #pragma omp parallel num_threads(parts)
   {
     const int t = omp_get_thread_num();
-    fn(pb, A, dO, units * t / parts, units * (t + 1) / parts, part[t]);
+    reduce_range(pb, fn, A, dO, units * t / parts, units * (t + 1) / parts, part[t]);
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (size_t i = 0; i < pb->out_elems; i++)
