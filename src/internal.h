@@ -103,6 +103,10 @@ typedef struct {
                    const float *g, ptrdiff_t g_row, ptrdiff_t g_pix, int rows, int cols,
                    int imgs, ptrdiff_t a_img, ptrdiff_t g_img, float *dw, ptrdiff_t dw_k,
                    int last);
+  /* dst[x*dst_pix + r*dst_row + i] += src[x*src_pix + r*src_row + i] for x < npix,
+     r < rows, i < len: the scatter-add of bpa_scatter_gemm (col2im) */
+  void (*add_runs)(float *dst, ptrdiff_t dst_pix, ptrdiff_t dst_row, const float *src,
+                   ptrdiff_t src_pix, ptrdiff_t src_row, int npix, int rows, int len);
 } cbp_direct_isa;
 
 /* One core's L2 in bytes as the C library reports it, 0 when unknown. */

@@ -9,7 +9,8 @@
  *
  * Usage: test_strategies [GRID] [NAMES]: NAMES (comma-separated substrings)
  * restricts the run to matching strategies, e.g. to run the blocked direct
- * engine again under CONVBP_ISA=avx2 and =portable. */
+ * engine's kernels (and bpa_scatter_gemm's, which uses its add_runs) again
+ * under CONVBP_ISA=avx2 and =portable. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,10 @@ static const shape edges[] = {
        threaded paths with private buffers and partial sums run. */
     {"many GEMM blocks", {2, 512, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"many GEMM blocks, strided, one image", {1, 300, 13, 9, 3, 3, 3, 1, 0, 2, 1, 1, 1}},
+    /* bpa_scatter_gemm zeroes dA rows as its blocks first reach them: with the
+       stride beyond the kernel (3 > R = 2) and 2 output rows per block, dA row 5
+       lies between two blocks and is read by none. */
+    {"stride beyond the kernel between GEMM blocks", {1, 2048, 11, 32, 3, 2, 1, 0, 0, 3, 1, 1, 1}},
     /* The blocked direct engine: several register blocks of channels with a
        masked tail (C, K > 64, not multiples of 16), several stride phases over
        them, and BPW chunks of rows (wide rows of many channels). */
