@@ -27,6 +27,8 @@
 #define vfma(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define vadd(a, b) _mm512_add_ps((a), (b))
 #define vmask(n) ((__mmask16)((1u << (n)) - 1u))
+/* lanes a <= j < b */
+#define vmaskr(a, b) ((__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)))
 #define vkeep(v) __asm__("" : "+v"(v))
 
 #include "direct_kernels.inc"

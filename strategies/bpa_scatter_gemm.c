@@ -12,7 +12,11 @@
  * than in a pass of its own.  On the stem (runs of 21 floats), Xeon model 167:
  * 130 -> 140 GFLOP/s on one thread, 269 -> 290 on two (medians of 5
  * alternating runs), and the share of the time outside sgemm 20.6 / 21.1% ->
- * 15.1 / 15.7% (convbp_gemm_share); the 3x3 layers within 2%.
+ * 15.1 / 15.7% (convbp_gemm_share); the 3x3 layers within 2%.  Summing 4
+ * overlapping runs in registers (AVX-512) then gave the stem 1.04x / 1.01x
+ * (medians of 7), 14.5-14.8% -> 13.3-13.7% outside sgemm on one thread and
+ * 15.3-15.4% -> 14.0-14.3% on two (three runs each, a noisy hour), and the
+ * C = 3 3x3 layer of VGG-16 1.04x / 1.06x.
  * Threads: with N >= T, OpenMP over images, each thread its own cols block and
  * its own images of dA (no two threads write one element), OpenBLAS
  * single-threaded inside; with N < T, OpenBLAS uses the T threads and the
