@@ -177,9 +177,14 @@ size_t cbp_small_gemm_block(size_t len, size_t m, size_t k);
    dimension, so no im2col copy or col2im placement is needed.  Each product is
    then only Q rows long; at Q = 14 (res4a) it ran up to 2x slower than the
    copies, at Q = 28 (res3a) 1.1-1.2x faster (bpw_im2col_gemm.c,
-   bpa_scatter_gemm.c). */
+   bpa_scatter_gemm.c).
+   For such a problem, the block of its in-place GEMM that fits the small
+   kernel: BPA writes dA in column blocks of C (products Q x cb x K), BPW
+   reduces dW in row blocks of K (kb x C x Q).  0 when the problem is not one of
+   these (or another op), or no block fits: then the strategies copy, and
+   ESTIMATE reads the same answer. */
 enum { CBP_STRIDED_MIN_Q = 24 };
-int cbp_strided_1x1_rows(const cbp_problem *pb);
+size_t cbp_strided_1x1_block(const cbp_problem *pb);
 /* Rows [i0, i1) of C = A * op(B) on the calling thread, in slices of that size when
    B is untransposed and n x k allows, else in one sgemm. */
 void cbp_sgemm_rows(int trans_b, int i0, int i1, int n, int k, const float *a, int lda,

@@ -243,7 +243,7 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      many; everything else -> bpa_stride_phase_blocked;
    - BPW: a 1x1 with N*P*Q <= 4096 -> bpw_im2col_gemm (K split over threads),
      and so does a strided 1x1 whose rows that GEMM reads in place
-     (cbp_strided_1x1_rows with K x C x Q small enough: res3a_branch1 and
+     (cbp_strided_1x1_block, K x C x Q small enough: res3a_branch1 and
      res3a_branch2a; 61 of 80 points of resnet50_xeon167_inplace.csv right
      instead of 57); everything else -> bpw_direct_blocked;
    - BPA and BPW: an unpadded 1x1 at stride 1 whose C x K is small enough for
@@ -274,9 +274,7 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
       if (conv->c < 16 || (one_by_one && (strided ? !few_pixels : few_pixels))) return gemm[op];
       return blocked[op];
     case CONVBP_BPW:
-      if (cbp_strided_1x1_rows(&pb) &&
-          cbp_small_gemm_block((size_t)conv->k, (size_t)conv->c, (size_t)pb.q))
-        return gemm[op];
+      if (cbp_strided_1x1_block(&pb)) return gemm[op];
       return one_by_one && few_pixels ? gemm[op] : blocked[op];
     default:
       return one_by_one && (few_pixels || (strided && conv->k > conv->c)) ? gemm[op] : blocked[op];

@@ -49,10 +49,15 @@ size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
   return (len + calls - 1) / calls;
 }
 
-int cbp_strided_1x1_rows(const cbp_problem *pb) {
+size_t cbp_strided_1x1_block(const cbp_problem *pb) {
   const convbp_conv *c = &pb->conv;
-  return c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
-         (c->stride_h > 1 || c->stride_w > 1) && pb->q >= CBP_STRIDED_MIN_Q;
+  if (!(c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
+        (c->stride_h > 1 || c->stride_w > 1) && pb->q >= CBP_STRIDED_MIN_Q))
+    return 0;
+  const size_t C = (size_t)c->c, K = (size_t)c->k, Q = (size_t)pb->q;
+  return pb->op == CONVBP_BPA   ? cbp_small_gemm_block(C, Q, K)
+         : pb->op == CONVBP_BPW ? cbp_small_gemm_block(K, C, Q)
+                                : 0;
 }
 
 /* Rows [i0, i1) of C = A * B on the calling thread: in slices of OpenBLAS's

@@ -27,7 +27,7 @@
  * written once, right after the GEMM of its block: a row of cols where a pixel
  * was read, zeros elsewhere (3/4 of dA at stride 2).  That halves the memory
  * traffic outside the GEMM, which is all of the time there.
- * Strided 1x1 unpadded problems with wide output rows (cbp_strided_1x1_rows)
+ * Strided 1x1 unpadded problems with wide output rows (cbp_strided_1x1_block)
  * skip cols as well: sgemm writes each output row's gradient in place, Q rows
  * st_w * C apart, and the pixels and rows between them are zeroed (see
  * in_place_rows).
@@ -62,16 +62,9 @@ static int is_gemm(const cbp_problem *pb) {
          c->pad_w == 0;
 }
 
-/* Strided 1x1 with wide output rows, in column blocks of dA that fit the small kernel. */
-static int in_place(const cbp_problem *pb) {
-  const convbp_conv *c = &pb->conv;
-  return cbp_strided_1x1_rows(pb) &&
-         cbp_small_gemm_block((size_t)c->c, (size_t)pb->q, (size_t)c->k) > 0;
-}
-
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   int rows, buffers;
-  if (is_gemm(pb) || in_place(pb)) {
+  if (is_gemm(pb) || cbp_strided_1x1_block(pb)) {
     *bytes = 0;
     return CONVBP_OK;
   }
@@ -206,7 +199,7 @@ static void in_place_rows(const cbp_problem *pb, const float *dO, const float *W
                           long g0, long g1) {
   const convbp_conv *c = &pb->conv;
   const int C = c->c, K = c->k, Q = pb->q;
-  const size_t cb = cbp_small_gemm_block((size_t)C, (size_t)Q, (size_t)K);
+  const size_t cb = cbp_strided_1x1_block(pb);
   const size_t row = (size_t)c->w * C, image = (size_t)c->h * row;
   for (long g = g0; g < g1; g++) {
     const int n = (int)(g / pb->p), p = (int)(g % pb->p);
@@ -259,7 +252,7 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
     cbp_sgemm_split_m(threads, 0, c->n * pb->p * pb->q, c->c, K, dO, K, W, c->c, dA, c->c);
     return CONVBP_OK;
   }
-  if (in_place(pb)) {
+  if (cbp_strided_1x1_block(pb)) {
     const long g = (long)c->n * pb->p;
     if (threads <= 1) {
       /* Not inside an inactive parallel region, where OpenBLAS may thread a

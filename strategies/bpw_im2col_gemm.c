@@ -21,7 +21,7 @@
  * the depth that lets OpenBLAS use its small-matrix kernel (see depth_chunk).
  * Strided 1x1 unpadded problems with wide enough output rows skip im2col too:
  * the Q pixels an output row reads are every st_w-th pixel of one input row, a
- * GEMM operand with leading dimension st_w * C (see strided_rows); the threads
+ * GEMM operand with leading dimension st_w * C (see strided_dw); the threads
  * split the output rows, each into its own partial.
  * Workspace: T * mb * RSC + (T-1) * K * RSC floats ((T-1) * K * RSC on the GEMM
  * and strided paths; NPQ * RSC, or 0, when splitting dW).
@@ -97,7 +97,13 @@ static int split_dw(const cbp_problem *pb, int threads) {
   return threads > 1 && m <= SPLIT_DW_MAX_ROWS && wide >= 64 * (size_t)threads;
 }
 
-/* Strided 1x1 unpadded with wide output rows (cbp_strided_1x1_rows): no
+/* Threads of the strided path: each reduces whole output rows into its partial. */
+static int strided_parts(const cbp_problem *pb, int threads) {
+  const size_t rows = (size_t)pb->conv.n * pb->p;
+  return rows < (size_t)threads ? (int)rows : threads;
+}
+
+/* Strided 1x1 unpadded with wide output rows (cbp_strided_1x1_block): no
  * im2col, which at stride 2 gathers a quarter of A from memory.  Per output row
  * and block of K, in place:
  *   dW(k0:k1, :) += dO(n, p, :, k0:k1)^T (kn x Q) * A(n, p*st_h, q*st_w, :) (Q x C, q < Q)
@@ -105,25 +111,13 @@ static int split_dw(const cbp_problem *pb, int threads) {
  * (which reads its operands unpacked).  Xeon model 167, medians of 3
  * alternating runs, GFLOP/s at 1 / 2 threads: res3a_branch2a (K = 128, one
  * block) 137 -> 165 / 276 -> 321; res3a_branch1 (K = 512, four blocks)
- * 173 -> 174 / 342 -> 340. */
-static int strided_rows(const cbp_problem *pb) {
-  const convbp_conv *c = &pb->conv;
-  return cbp_strided_1x1_rows(pb) &&
-         cbp_small_gemm_block((size_t)c->k, (size_t)c->c, (size_t)pb->q) > 0;
-}
-
-/* Threads of the strided path: each reduces whole output rows into its partial. */
-static int strided_parts(const cbp_problem *pb, int threads) {
-  const size_t rows = (size_t)pb->conv.n * pb->p;
-  return rows < (size_t)threads ? (int)rows : threads;
-}
-
-/* dW (or a thread's partial) = the sum above over output rows [g0, g1). */
+ * 173 -> 174 / 342 -> 340.
+ * dW (or a thread's partial) = that sum over output rows [g0, g1). */
 static void strided_dw(const cbp_problem *pb, const float *A, const float *dO, size_t g0, size_t g1,
                        float *dw) {
   const convbp_conv *c = &pb->conv;
   const int K = c->k, C = c->c, Q = pb->q;
-  const int kb = (int)cbp_small_gemm_block((size_t)K, (size_t)C, (size_t)Q);
+  const int kb = (int)cbp_strided_1x1_block(pb);
   for (size_t g = g0; g < g1; g++) {
     const size_t n = g / (size_t)pb->p, p = g % (size_t)pb->p;
     const float *b = A + ((size_t)n * c->h + (size_t)p * c->stride_h) * c->w * C;
@@ -190,7 +184,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
            : cbp_mul(m, rsc, &m) ? CONVBP_ERR_OVERFLOW
                                  : cbp_ws_add(bytes, m, sizeof(float));
   }
-  if (cbp_fwd_is_gemm(&d) || strided_rows(pb)) { /* partials of the threads after the first */
+  if (cbp_fwd_is_gemm(&d) || cbp_strided_1x1_block(pb)) { /* partials of the threads after the first */
     const int parts = cbp_fwd_is_gemm(&d) ? gemm_parts(pb, threads) : strided_parts(pb, threads);
     for (int t = 1; t < parts; t++)
       if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
@@ -249,7 +243,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
     reduce_ranges(pb, gparts, m, pixel_rows_dw, A, dO, dW, ws);
     return CONVBP_OK;
   }
-  if (strided_rows(pb)) {
+  if (cbp_strided_1x1_block(pb)) {
     reduce_ranges(pb, strided_parts(pb, threads), (size_t)c->n * pb->p, strided_dw, A, dO, dW, ws);
     return CONVBP_OK;
   }

@@ -42,7 +42,7 @@ static const shape edges[] = {
        stem's K x RSC = 64 x 147 gives 106 rows per slice of 256-row blocks. */
     {"1x1 C = K = 64, GEMMs in small-kernel slices", {2, 64, 17, 19, 64, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"stem with K = 64, col2im GEMMs in slices", {2, 3, 31, 31, 64, 7, 7, 3, 3, 2, 2, 1, 1}},
-    /* Strided 1x1 with Q >= 24 (cbp_strided_1x1_rows): sgemm reads A (BPW) and
+    /* Strided 1x1 with Q >= 24 (cbp_strided_1x1_block): sgemm reads A (BPW) and
        writes dA (BPA) in place at leading dimension st_w * C.  With Q = 25 and
        K x C = 400 x 250 the small kernel takes dA in column blocks of 84, 84, 82
        and dW in row blocks of 134, 134, 132; H = 8 at stride 3 leaves row 7
