@@ -14,13 +14,18 @@
  * broadcasts A, into dW^T(r, s, c, k) in the workspace, transposed into dW at
  * the end.
  *
- * Threads: each owns a fixed set of (tap, k block, c block) outputs, so the
- * reduction needs neither atomics nor per-thread partials; all threads walk
- * the same chunks of output rows, or of whole images when they are small (A
- * and dO of a chunk stay in L2 while every tap and block reads them).  The
- * static schedule gives a thread the same outputs in every chunk, so chunks
- * need no barrier.
- * Workspace: dW^T when the roles swap, else none.  Supports every valid problem. */
+ * Threads, either of two ways (see split_pixels):
+ * - each owns a fixed set of (tap, k block, c block) outputs, so the reduction
+ *   needs neither atomics nor per-thread partials; all threads walk the same
+ *   chunks of output rows, or of whole images when they are small (A and dO of
+ *   a chunk stay in L2 while every tap and block reads them).  The static
+ *   schedule gives a thread the same outputs in every chunk, so chunks need
+ *   no barrier;
+ * - or, when dW is small, each takes a contiguous range of output rows, runs
+ *   every task on its chunks into its own copy of dW, and the copies are
+ *   summed in a fixed order: each core reads 1/T of A and dO, not all of it.
+ * Workspace: dW^T when the roles swap, plus T-1 copies of dW when the threads
+ * split the pixels.  Supports every valid problem. */
 #include <omp.h>
 
 #include "internal.h"
@@ -33,90 +38,181 @@ static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b)
    so that workspace() and run() agree. */
 static int swap_roles(const convbp_conv *c) { return c->c < 16 && c->k > c->c; }
 
+/* Whether the threads split the pixels, each summing into its own copy of dW,
+   rather than splitting dW.  Splitting dW makes every core read all of A and
+   dO; splitting the pixels halves that on 2 cores, for the cost of the copies
+   and their sum.  That pays while a copy stays in L2 beside the chunk (each
+   chunk adds into all of it) and is small beside the data.  2 threads on the
+   model-167 Xeon: res2a_branch2b 369 -> 395 GFLOP/s, conv1 290 -> 322,
+   res2b_branch2a 260 -> 316; with dW of 1 MB or more (res4a_branch2c,
+   res4a_branch1, res5) 3-15% slower. */
+static int split_pixels(const cbp_problem *pb, int threads) {
+  if (threads < 2) return 0;
+  const convbp_conv *c = &pb->conv;
+  const size_t l2 = cbp_l2_bytes() ? cbp_l2_bytes() : (size_t)1 << 20;
+  const size_t dw = pb->out_elems * sizeof(float);
+  const double data = ((double)c->h * c->w * c->c + (double)pb->p * pb->q * c->k) * c->n * sizeof(float);
+  return dw <= l2 / 3 && (double)dw * threads <= data / 4;
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  (void)threads;
   *bytes = 0;
-  return swap_roles(&pb->conv) ? cbp_ws_add(bytes, pb->out_elems, sizeof(float)) : CONVBP_OK;
+  const int copies = (swap_roles(&pb->conv) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
+  for (int i = 0; i < copies; i++)
+    if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+  return CONVBP_OK;
+}
+
+/* What every task of every chunk shares. */
+typedef struct {
+  const convbp_conv *c;
+  const cbp_direct_isa *isa;
+  const float *A, *dO;
+  int P, Q, T, swap;
+  int vc, bc;         /* channels in vectors, channels broadcast */
+  int cblk, kblk, ncb, nkb;
+  ptrdiff_t acc_row, a_img, g_img;
+  long tasks;
+  int chunk_rows, imgs; /* a chunk: output rows of one image, or whole images */
+} bpw_plan;
+
+/* One task, a (tap, k block, c block) of dW, over one chunk: images [n, n + nimg),
+   output rows [p0, p1); adds into acc (dW(k, t, c), or dW^T(t, c, k)). */
+static inline void run_task(const bpw_plan *z, long task, int n, int nimg, int p0, int p1, float *acc) {
+  const convbp_conv *c = z->c;
+  const cbp_direct_isa *isa = z->isa;
+  const int t = (int)(task / ((long)z->nkb * z->ncb));
+  const int kb = (int)(task / z->ncb % z->nkb), cb = (int)(task % z->ncb);
+  const int r = t / c->s, s = t % c->s;
+  const int oh = r * c->dil_h - c->pad_h, ow = s * c->dil_w - c->pad_w;
+  /* p with 0 <= p*st_h + oh <= H-1, within the chunk; q likewise */
+  int plo = oh >= 0 ? 0 : ceil_div(-oh, c->stride_h);
+  int phi = floor_div(c->h - 1 - oh, c->stride_h) + 1;
+  int qlo = ow >= 0 ? 0 : ceil_div(-ow, c->stride_w);
+  int qhi = floor_div(c->w - 1 - ow, c->stride_w) + 1;
+  if (plo < p0) plo = p0;
+  if (phi > p1) phi = p1;
+  if (qhi > z->Q) qhi = z->Q;
+  if (plo >= phi || qlo >= qhi) return;
+  const int k0 = kb * z->kblk, c0 = cb * z->cblk; /* first broadcast and vector channel */
+  const int kn = z->bc - k0 < z->kblk ? z->bc - k0 : z->kblk;
+  const int cw = z->vc - c0 < z->cblk ? z->vc - c0 : z->cblk;
+  const int nv = ceil_div(cw, isa->vl);
+  const float *a_at = z->A + n * z->a_img +
+                      ((ptrdiff_t)(plo * c->stride_h + oh) * c->w + qlo * c->stride_w + ow) * c->c;
+  const float *g_at = z->dO + n * z->g_img + ((ptrdiff_t)plo * z->Q + qlo) * c->k;
+  const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c, a_pix = (ptrdiff_t)c->stride_w * c->c;
+  const ptrdiff_t g_row = (ptrdiff_t)z->Q * c->k, g_pix = c->k;
+  if (!z->swap)
+    isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at + k0, g_row, g_pix, phi - plo, qhi - qlo,
+                  nimg, z->a_img, z->g_img, acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0,
+                  z->acc_row, cw - (nv - 1) * isa->vl);
+  else
+    isa->bpw_tile(kn, nv, g_at + c0, g_row, g_pix, a_at + k0, a_row, a_pix, phi - plo, qhi - qlo,
+                  nimg, z->g_img, z->a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0,
+                  z->acc_row, cw - (nv - 1) * isa->vl);
+}
+
+/* The walks take the plan by value: a private copy stays in registers across
+   the tile calls, where the shared one was reloaded (3% on res5a_branch1). */
+
+/* Threads split dW: each runs its static share of the tasks on every chunk. */
+static void walk_all_chunks(const bpw_plan z, float *acc) {
+  const int P = z.P, N = z.c->n;
+  const int chunks_per_img = ceil_div(P, z.chunk_rows), groups = ceil_div(N, z.imgs);
+  for (long chunk = 0; chunk < (long)groups * chunks_per_img; chunk++) {
+    const int n = (int)(chunk / chunks_per_img) * z.imgs;
+    const int nimg = N - n < z.imgs ? N - n : z.imgs;
+    const int p0 = (int)(chunk % chunks_per_img) * z.chunk_rows;
+    const int p1 = p0 + z.chunk_rows < P ? p0 + z.chunk_rows : P;
+#pragma omp for schedule(static) nowait
+    for (long task = 0; task < z.tasks; task++) run_task(&z, task, n, nimg, p0, p1, acc);
+  }
+}
+
+/* Threads split the pixels: thread `me` of nt runs every task on the chunks of
+   its contiguous range of output rows (n, p), adding into its own copy of dW. */
+static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine) {
+  const int P = z.P;
+  const long rows = (long)z.c->n * P, g1 = rows * (me + 1) / nt;
+  for (long g = rows * me / nt; g < g1;) {
+    const int n = (int)(g / P), p0 = (int)(g % P);
+    /* whole images left in the range, when chunks are whole images */
+    const long whole = p0 == 0 && z.chunk_rows == P ? (g1 - g) / P : 0;
+    int nimg = 1, p1;
+    if (whole > 0) {
+      nimg = whole < z.imgs ? (int)whole : z.imgs;
+      p1 = P;
+    } else {
+      p1 = (p0 / z.chunk_rows + 1) * z.chunk_rows;
+      if (p1 > P) p1 = P;
+      if (p1 - p0 > g1 - g) p1 = p0 + (int)(g1 - g);
+    }
+    for (long task = 0; task < z.tasks; task++) run_task(&z, task, n, nimg, p0, p1, mine);
+    g += (long)nimg * (p1 - p0);
+  }
 }
 
 static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
                void *ws) {
   const convbp_conv *c = &pb->conv;
-  const int P = pb->p, Q = pb->q, T = c->r * c->s;
-  const cbp_direct_isa *isa = cbp_direct_isa_get();
-  /* vc: the channels in vectors, bc: the channels broadcast */
-  const int swap = swap_roles(c);
-  const int vc = swap ? c->k : c->c, bc = swap ? c->c : c->k;
-  float *acc = swap ? ws : dW; /* dW(k, t, c), or dW^T(t, c, k) */
-  const ptrdiff_t acc_row = swap ? c->k : (ptrdiff_t)T * c->c;
-  const int cblk = isa->nv_max * isa->vl, kblk = isa->kb_max;
-  const int ncb = ceil_div(vc, cblk), nkb = ceil_div(bc, kblk);
-  const long tasks = (long)T * nkb * ncb;
+  bpw_plan z = {.c = c, .isa = cbp_direct_isa_get(), .A = A, .dO = dO, .P = pb->p, .Q = pb->q,
+                .T = c->r * c->s, .swap = swap_roles(c)};
+  const int P = z.P, Q = z.Q;
+  z.vc = z.swap ? c->k : c->c;
+  z.bc = z.swap ? c->c : c->k;
+  z.acc_row = z.swap ? c->k : (ptrdiff_t)z.T * c->c;
+  z.cblk = z.isa->nv_max * z.isa->vl;
+  z.kblk = z.isa->kb_max;
+  z.ncb = ceil_div(z.vc, z.cblk);
+  z.nkb = ceil_div(z.bc, z.kblk);
+  z.a_img = (ptrdiff_t)c->h * c->w * c->c;
+  z.g_img = (ptrdiff_t)P * Q * c->k;
+  z.tasks = (long)z.T * z.nkb * z.ncb;
   /* Output rows a chunk: its dO rows and the A rows they read in ~512 KiB. */
   enum { CHUNK_FLOATS = 512 * 1024 / sizeof(float) };
   const long row_floats = (long)Q * c->k + (long)c->stride_h * c->w * c->c;
-  int chunk_rows = (int)(CHUNK_FLOATS / (row_floats > 0 ? row_floats : 1));
-  if (chunk_rows < 1) chunk_rows = 1;
-  if (chunk_rows > P) chunk_rows = P;
-  const int chunks_per_img = ceil_div(P, chunk_rows);
+  z.chunk_rows = (int)(CHUNK_FLOATS / (row_floats > 0 ? row_floats : 1));
+  if (z.chunk_rows < 1) z.chunk_rows = 1;
+  if (z.chunk_rows > P) z.chunk_rows = P;
   /* Small images: a chunk holds as many whole ones as fit in half of L2 (at
      least 512 KiB), so that each block of dW is loaded and stored once per
      chunk, not once per image.  res5a_branch2b's dW is 9.4 MB beside 200 KB
      of A and dO per image: 5 images a chunk on a 2 MiB L2 made its BPW 10%
      faster; chunks of the whole L2 made res4a_branch2b's 15% slower. */
-  int imgs = 1;
-  if (chunk_rows == P) {
+  z.imgs = 1;
+  if (z.chunk_rows == P) {
     size_t half_l2 = cbp_l2_bytes() / 2 / sizeof(float);
     long budget = half_l2 > CHUNK_FLOATS ? (long)half_l2 : CHUNK_FLOATS;
     long per_img = budget / (row_floats * P > 0 ? row_floats * P : 1);
-    imgs = per_img < 1 ? 1 : per_img > c->n ? c->n : (int)per_img;
+    z.imgs = per_img < 1 ? 1 : per_img > c->n ? c->n : (int)per_img;
   }
-  const int groups = ceil_div(c->n, imgs);
-  const ptrdiff_t a_img = (ptrdiff_t)c->h * c->w * c->c, g_img = (ptrdiff_t)P * Q * c->k;
+  float *acc = z.swap ? ws : dW; /* dW(k, t, c), or dW^T(t, c, k) */
+  const int split = split_pixels(pb, threads);
+  /* the threads' copies of acc when they split the pixels: the first is acc */
+  float *part[split ? threads : 1];
+  cbp_arena ar = {ws, 0};
+  if (z.swap) cbp_take(&ar, pb->out_elems * sizeof(float)); /* acc itself */
+  part[0] = acc;
+  for (int t = 1; t < (split ? threads : 1); t++)
+    part[t] = cbp_take(&ar, pb->out_elems * sizeof(float));
 
-  memset(acc, 0, pb->out_elems * sizeof(float));
+  if (!split) memset(acc, 0, pb->out_elems * sizeof(float));
 #pragma omp parallel num_threads(threads)
-  for (long chunk = 0; chunk < (long)groups * chunks_per_img; chunk++) {
-    const int n = (int)(chunk / chunks_per_img) * imgs;
-    const int nimg = c->n - n < imgs ? c->n - n : imgs;
-    const int p0 = (int)(chunk % chunks_per_img) * chunk_rows;
-    const int p1 = p0 + chunk_rows < P ? p0 + chunk_rows : P;
-#pragma omp for schedule(static) nowait
-    for (long task = 0; task < tasks; task++) {
-      const int t = (int)(task / ((long)nkb * ncb));
-      const int kb = (int)(task / ncb % nkb), cb = (int)(task % ncb);
-      const int r = t / c->s, s = t % c->s;
-      const int oh = r * c->dil_h - c->pad_h, ow = s * c->dil_w - c->pad_w;
-      /* p with 0 <= p*st_h + oh <= H-1, within the chunk; q likewise */
-      int plo = oh >= 0 ? 0 : ceil_div(-oh, c->stride_h);
-      int phi = floor_div(c->h - 1 - oh, c->stride_h) + 1;
-      int qlo = ow >= 0 ? 0 : ceil_div(-ow, c->stride_w);
-      int qhi = floor_div(c->w - 1 - ow, c->stride_w) + 1;
-      if (plo < p0) plo = p0;
-      if (phi > p1) phi = p1;
-      if (qhi > Q) qhi = Q;
-      if (plo >= phi || qlo >= qhi) continue;
-      const int k0 = kb * kblk, c0 = cb * cblk; /* first broadcast and vector channel */
-      const int kn = bc - k0 < kblk ? bc - k0 : kblk;
-      const int cw = vc - c0 < cblk ? vc - c0 : cblk;
-      const int nv = ceil_div(cw, isa->vl);
-      const float *a_at = A + n * a_img +
-                          ((ptrdiff_t)(plo * c->stride_h + oh) * c->w + qlo * c->stride_w + ow) * c->c;
-      const float *g_at = dO + n * g_img + ((ptrdiff_t)plo * Q + qlo) * c->k;
-      const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c, a_pix = (ptrdiff_t)c->stride_w * c->c;
-      const ptrdiff_t g_row = (ptrdiff_t)Q * c->k, g_pix = c->k;
-      if (!swap)
-        isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at + k0, g_row, g_pix, phi - plo,
-                      qhi - qlo, nimg, a_img, g_img, acc + ((ptrdiff_t)k0 * T + t) * c->c + c0,
-                      acc_row, cw - (nv - 1) * isa->vl);
-      else
-        isa->bpw_tile(kn, nv, g_at + c0, g_row, g_pix, a_at + k0, a_row, a_pix, phi - plo,
-                      qhi - qlo, nimg, g_img, a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0,
-                      acc_row, cw - (nv - 1) * isa->vl);
-    }
+  if (!split) {
+    walk_all_chunks(z, acc);
+  } else {
+    const int me = omp_get_thread_num(), nt = omp_get_num_threads();
+    memset(part[me], 0, pb->out_elems * sizeof(float));
+    walk_own_rows(z, me, nt, part[me]);
+#pragma omp barrier
+    /* the copies summed in a fixed order */
+#pragma omp for schedule(static)
+    for (size_t i = 0; i < pb->out_elems; i++)
+      for (int u = 1; u < nt; u++) acc[i] += part[u][i];
   }
   /* dW(k, t, c) = dW^T(t, c, k) */
-  if (swap) cbp_swap_outer_inner(acc, dW, (size_t)T * c->c, 1, (size_t)c->k, threads);
+  if (z.swap) cbp_swap_outer_inner(acc, dW, (size_t)z.T * c->c, 1, (size_t)c->k, threads);
   return CONVBP_OK;
 }
 
