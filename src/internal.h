@@ -152,6 +152,11 @@ void cbp_blas_threads(int threads);
    threads in number: 7 blocks on 2 threads left one waiting for the other's
    fourth (a third of the 2-thread time outside sgemm at res3a_branch1). */
 int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb);
+/* dst[i] += part[1][i] + ... + part[parts-1][i] for i < elems, in that fixed
+   order: the per-thread partial sums of a reduction (part[0] is dst itself).
+   An orphaned omp for: every thread of the enclosing parallel region calls it,
+   after a barrier that ends the partials; outside a region it runs alone. */
+void cbp_sum_partials(float *dst, float *const *part, int parts, size_t elems);
 /* C = A * op(B) (row-major, op = transpose when trans_b), its rows (or its
    columns, when it has more) split over `threads` OpenMP threads each running a
    single-threaded sgemm. */

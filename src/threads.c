@@ -20,6 +20,12 @@ int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb) {
   return parts;
 }
 
+void cbp_sum_partials(float *dst, float *const *part, int parts, size_t elems) {
+#pragma omp for schedule(static)
+  for (size_t i = 0; i < elems; i++)
+    for (int u = 1; u < parts; u++) dst[i] += part[u][i];
+}
+
 /* OpenBLAS 0.3.21 has the small-matrix kernel in its SkylakeX kernel set,
    which it also runs on Cooper Lake and Sapphire Rapids (and which the CLI
    asks for on every AVX-512 CPU: cbp_fix_blas_coretype); elsewhere the

@@ -43,21 +43,25 @@ static int swap_roles(const convbp_conv *c) { return c->c < 16 && c->k > c->c; }
    dO; splitting the pixels halves that on 2 cores, for the cost of the copies
    and their sum.  That pays while a copy stays in L2 beside the chunk (each
    chunk adds into all of it) and is small beside the data.  2 threads on the
-   model-167 Xeon: res2a_branch2b 369 -> 395 GFLOP/s, conv1 290 -> 322,
-   res2b_branch2a 260 -> 316; with dW of 1 MB or more (res4a_branch2c,
-   res4a_branch1, res5) 3-15% slower. */
+   model-167 Xeon, medians of 3 alternating runs: res2a_branch2b 375 -> 396
+   GFLOP/s, conv1 296 -> 324, res2b_branch2a 258 -> 322; with dW of 1 MB or
+   more (res4a_branch2c, res4a_branch1, res5) 3-15% slower. */
 static int split_pixels(const cbp_problem *pb, int threads) {
   if (threads < 2) return 0;
   const convbp_conv *c = &pb->conv;
-  const size_t l2 = cbp_l2_bytes() ? cbp_l2_bytes() : (size_t)1 << 20;
+  size_t l2 = cbp_l2_bytes();
+  if (!l2) l2 = (size_t)1 << 20;
   const size_t dw = pb->out_elems * sizeof(float);
-  const double data = ((double)c->h * c->w * c->c + (double)pb->p * pb->q * c->k) * c->n * sizeof(float);
+  const double data =
+      ((double)c->h * c->w * c->c + (double)pb->p * pb->q * c->k) * c->n * sizeof(float);
   return dw <= l2 / 3 && (double)dw * threads <= data / 4;
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   *bytes = 0;
-  const int copies = (swap_roles(&pb->conv) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
+  /* dW^T when the roles swap, and the copies of the threads after the first */
+  const int copies =
+      (swap_roles(&pb->conv) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
   for (int i = 0; i < copies; i++)
     if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
@@ -78,7 +82,8 @@ typedef struct {
 
 /* One task, a (tap, k block, c block) of dW, over one chunk: images [n, n + nimg),
    output rows [p0, p1); adds into acc (dW(k, t, c), or dW^T(t, c, k)). */
-static inline void run_task(const bpw_plan *z, long task, int n, int nimg, int p0, int p1, float *acc) {
+static inline void run_task(const bpw_plan *z, long task, int n, int nimg, int p0, int p1,
+                            float *acc) {
   const convbp_conv *c = z->c;
   const cbp_direct_isa *isa = z->isa;
   const int t = (int)(task / ((long)z->nkb * z->ncb));
@@ -101,7 +106,8 @@ static inline void run_task(const bpw_plan *z, long task, int n, int nimg, int p
   const float *a_at = z->A + n * z->a_img +
                       ((ptrdiff_t)(plo * c->stride_h + oh) * c->w + qlo * c->stride_w + ow) * c->c;
   const float *g_at = z->dO + n * z->g_img + ((ptrdiff_t)plo * z->Q + qlo) * c->k;
-  const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c, a_pix = (ptrdiff_t)c->stride_w * c->c;
+  const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c;
+  const ptrdiff_t a_pix = (ptrdiff_t)c->stride_w * c->c;
   const ptrdiff_t g_row = (ptrdiff_t)z->Q * c->k, g_pix = c->k;
   if (!z->swap)
     isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at + k0, g_row, g_pix, phi - plo, qhi - qlo,
@@ -206,10 +212,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
     memset(part[me], 0, pb->out_elems * sizeof(float));
     walk_own_rows(z, me, nt, part[me]);
 #pragma omp barrier
-    /* the copies summed in a fixed order */
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < pb->out_elems; i++)
-      for (int u = 1; u < nt; u++) acc[i] += part[u][i];
+    cbp_sum_partials(acc, part, nt, pb->out_elems);
   }
   /* dW(k, t, c) = dW^T(t, c, k) */
   if (z.swap) cbp_swap_outer_inner(acc, dW, (size_t)z.T * c->c, 1, (size_t)c->k, threads);

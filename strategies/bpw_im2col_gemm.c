@@ -169,9 +169,7 @@ static void reduce_ranges(const cbp_problem *pb, int parts, size_t units, range_
     const int t = omp_get_thread_num();
     reduce_range(pb, fn, A, dO, units * t / parts, units * (t + 1) / parts, part[t]);
 #pragma omp barrier
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < pb->out_elems; i++)
-      for (int u = 1; u < parts; u++) dW[i] += part[u][i];
+    cbp_sum_partials(dW, part, parts, pb->out_elems);
   }
 }
 
@@ -184,7 +182,8 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
            : cbp_mul(m, rsc, &m) ? CONVBP_ERR_OVERFLOW
                                  : cbp_ws_add(bytes, m, sizeof(float));
   }
-  if (cbp_fwd_is_gemm(&d) || cbp_strided_1x1_block(pb)) { /* partials of the threads after the first */
+  /* the partials of the threads after the first */
+  if (cbp_fwd_is_gemm(&d) || cbp_strided_1x1_block(pb)) {
     const int parts = cbp_fwd_is_gemm(&d) ? gemm_parts(pb, threads) : strided_parts(pb, threads);
     for (int t = 1; t < parts; t++)
       if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
@@ -282,9 +281,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
               1.0f, partial[t], (int)rsc);
     }
     /* Sum the partials into dW, each thread a slice of it (implicit barrier above). */
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < pb->out_elems; i++)
-      for (int u = 1; u < parts; u++) dW[i] += partial[u][i];
+    cbp_sum_partials(dW, partial, parts, pb->out_elems);
   }
   return CONVBP_OK;
 }
