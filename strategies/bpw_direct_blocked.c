@@ -86,8 +86,9 @@ typedef struct {
    output rows [p0, p1); adds into acc (dW(k, t, c), or dW^T(t, c, k)).  Task
    order k block, tap, c block (fastest): against tap, k block, c block, 9
    alternating runs on the model-167 Xeon gave res5a_branch2b +2.5% (1 thread)
-   and +2.8% (2), res4a_branch2b +1.2% on 2 threads (within noise), and the 1x1
-   layers, whose order is unchanged, moved by -1.6% to +0.6% (the noise). */
+   and +2.8% (2), res4a_branch2b +1.2% on 2 threads and res3a_branch2b -1.2%
+   on 1 (both near the noise), and the 1x1 layers, whose order is unchanged,
+   moved by -1.6% to +0.6% (the noise). */
 static inline void run_task(const bpw_plan *z, long task, int n, int nimg, int p0, int p1,
                             float *acc) {
   const convbp_conv *c = z->c;
