@@ -21,12 +21,12 @@
  *   a chunk stay in L2 while every tap and block reads them).  The static
  *   schedule gives a thread the same outputs in every chunk, so chunks need
  *   no barrier.  k blocks vary slowest, so a thread owns whole k blocks over
- *   every tap: it reads its 1/T of dO, the edge taps (fewer valid rows) fall
- *   evenly to all threads, and dW is written along its KRSC rows;
+ *   every tap: it reads only its share of dO, the edge taps (fewer valid
+ *   rows) fall evenly to all threads, and dW is written along its KRSC rows;
  * - or, when dW is small, each takes a contiguous range of output rows, runs
  *   every task on its chunks into its own copy of dW, and the copies are
- *   summed in a fixed order: each core reads 1/T of A and dO, not all of it.
- * Workspace: dW^T when the roles swap, plus T-1 copies of dW when the threads
+ *   summed in a fixed order: each core reads its share of A and dO, not all.
+ * Workspace: dW^T when the roles swap, plus threads - 1 copies of dW when they
  * split the pixels.  Supports every valid problem. */
 #include <omp.h>
 
