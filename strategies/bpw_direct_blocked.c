@@ -26,8 +26,12 @@
  * - or, when dW is small, each takes a contiguous range of output rows, runs
  *   every task on its chunks into its own copy of dW, and the copies are
  *   summed in a fixed order: each core reads its share of A and dO, not all.
+ * When each float of dO feeds enough FMAs (see pack_do), each thread first
+ * copies the dO of a chunk, for the k blocks it works on, into k-block-major
+ * order, so that the broadcasts of a pixel are contiguous.
  * Workspace: dW^T when the roles swap, plus threads - 1 copies of dW when they
- * split the pixels.  Supports every valid problem. */
+ * split the pixels, plus a copy of a chunk's dO per thread when packed.
+ * Supports every valid problem. */
 #include <omp.h>
 
 #include "internal.h"
@@ -59,6 +63,55 @@ static int split_pixels(const cbp_problem *pb, int threads) {
   return dw <= l2 / 3 && (double)dw * threads <= data / 4;
 }
 
+/* The chunks of pixels: output rows of one image, or whole images when small.
+   Output rows a chunk: its dO rows and the A rows they read in ~512 KiB.
+   Small images: a chunk holds as many whole ones as fit in half of L2 (at
+   least 512 KiB), so that each block of dW is loaded and stored once per
+   chunk, not once per image.  res5a_branch2b's dW is 9.4 MB beside 200 KB
+   of A and dO per image: 5 images a chunk on a 2 MiB L2 made its BPW 10%
+   faster; chunks of the whole L2 made res4a_branch2b's 15% slower. */
+static void plan_chunks(const cbp_problem *pb, int *chunk_rows, int *imgs) {
+  const convbp_conv *c = &pb->conv;
+  const int P = pb->p;
+  enum { CHUNK_FLOATS = 512 * 1024 / sizeof(float) };
+  const long row_floats = (long)pb->q * c->k + (long)c->stride_h * c->w * c->c;
+  int rows = (int)(CHUNK_FLOATS / (row_floats > 0 ? row_floats : 1));
+  if (rows < 1) rows = 1;
+  if (rows > P) rows = P;
+  *chunk_rows = rows;
+  *imgs = 1;
+  if (rows == P) {
+    size_t half_l2 = cbp_l2_bytes() / 2 / sizeof(float);
+    long budget = half_l2 > CHUNK_FLOATS ? (long)half_l2 : CHUNK_FLOATS;
+    long per_img = budget / (row_floats * P > 0 ? row_floats * P : 1);
+    *imgs = per_img < 1 ? 1 : per_img > c->n ? c->n : (int)per_img;
+  }
+}
+
+/* Whether each thread first copies the dO of a chunk into k-block-major order,
+   dOk(k block, pixel, kblk): the tile's broadcasts then read kblk contiguous
+   floats a pixel, where in NPQK they take a cache line each at a stride of K
+   floats, which L1 cannot keep beside the stream of A.  The tile alone on
+   res4a_branch2b's shapes, model-167 Xeon: 80.5% of peak from NPQK, 89% from
+   the copy.  Only when the roles are not swapped (dO is then broadcast),
+   there is more than one k block, and each float of dO feeds more than 512
+   FMAs (R*S*C), against which the copy's cost is small.  resnet50 BPW on
+   that Xeon, medians of 5 alternating runs, 1 / 2 threads: the 3x3 layers
+   (R*S*C = 576..4608) +3.4..9.9%; at 512, res3b_branch2a +2.2 / +3.2% but
+   res4a_branch2a -2.3 / -2.5%; below, res3a_branch2c (128) -2.5 / -1.6%
+   and res2a_branch1 (64) -12 / -10%. */
+static int pack_do(const convbp_conv *c, const cbp_direct_isa *isa) {
+  return !swap_roles(c) && c->k > isa->kb_max && (long)c->r * c->s * c->c > 512;
+}
+
+/* Floats of one thread's copy of a chunk's dO: every k block, padded to kblk. */
+static size_t packed_floats(const cbp_problem *pb, const cbp_direct_isa *isa) {
+  int chunk_rows, imgs;
+  plan_chunks(pb, &chunk_rows, &imgs);
+  const size_t kblocks = (size_t)(pb->conv.k + isa->kb_max - 1) / isa->kb_max;
+  return (size_t)imgs * chunk_rows * pb->q * kblocks * isa->kb_max;
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   *bytes = 0;
   /* dW^T when the roles swap, and the copies of the threads after the first */
@@ -66,6 +119,11 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
       (swap_roles(&pb->conv) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
   for (int i = 0; i < copies; i++)
     if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+  /* each thread's copy of a chunk's dO */
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  if (pack_do(&pb->conv, isa))
+    for (int i = 0; i < threads; i++)
+      if (cbp_ws_add(bytes, packed_floats(pb, isa), sizeof(float))) return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
 }
 
@@ -80,17 +138,58 @@ typedef struct {
   ptrdiff_t acc_row, a_img, g_img;
   long tasks;
   int chunk_rows, imgs; /* a chunk: output rows of one image, or whole images */
+  int packed;           /* whether dO is read from a thread's k-block-major copy */
 } bpw_plan;
 
-/* One task, a (k block, tap, c block) of dW, over one chunk: images [n, n + nimg),
-   output rows [p0, p1); adds into acc (dW(k, t, c), or dW^T(t, c, k)).  Task
+/* One chunk as a task sees it: images [n, n + nimg), output rows [p0, p1), and
+   when packed, the thread's copy of its dO for k blocks kb0 on: block kb at
+   dok + (kb - kb0) * blk, pixel (img, p, q) at ((img * (p1 - p0) + p - p0) * Q + q) * kblk. */
+typedef struct {
+  int n, nimg, p0, p1, kb0;
+  const float *dok;
+  ptrdiff_t blk;
+} bpw_chunk;
+
+/* d[j] = s[j] for j < n: a block of k of one pixel.  The kb_max of the kernel
+   sets (6 for AVX-512, 4 for AVX2 and portable) get constant sizes, which
+   the compiler turns into two or one moves instead of a call of memcpy. */
+static inline void copy_block(float *d, const float *s, int n) {
+  if (n == 6)
+    memcpy(d, s, 6 * sizeof(float));
+  else if (n == 4)
+    memcpy(d, s, 4 * sizeof(float));
+  else
+    memcpy(d, s, (size_t)n * sizeof(float));
+}
+
+/* The thread's copy of the chunk's dO for k blocks [kb0, kb1]:
+     dok[(kb - kb0) * blk + x * kblk + j] = dO(n + img, p, q, kb * kblk + j),
+   x the chunk's pixel index, j < kblk and kb * kblk + j < K. */
+static void copy_do(const bpw_plan *z, bpw_chunk *ch, int kb1, float *dok) {
+  const int Q = z->Q, K = z->c->k, kblk = z->kblk;
+  const int rows = ch->p1 - ch->p0;
+  ch->dok = dok;
+  ch->blk = (ptrdiff_t)ch->nimg * rows * Q * kblk;
+  for (int img = 0; img < ch->nimg; img++)
+    for (int p = ch->p0; p < ch->p1; p++) {
+      const float *src = z->dO + (ch->n + img) * z->g_img + (ptrdiff_t)p * Q * K;
+      float *dst = dok + ((ptrdiff_t)(img * rows + p - ch->p0) * Q) * kblk;
+      for (int q = 0; q < Q; q++, src += K, dst += kblk)
+        for (int kb = ch->kb0; kb <= kb1; kb++) {
+          const int k0 = kb * kblk, kn = K - k0 < kblk ? K - k0 : kblk;
+          copy_block(dst + (kb - ch->kb0) * ch->blk, src + k0, kn);
+        }
+    }
+}
+
+/* One task, a (k block, tap, c block) of dW, over one chunk; adds into acc
+   (dW(k, t, c), or dW^T(t, c, k)).  Task
    order k block, tap, c block (fastest): against tap, k block, c block, 9
    alternating runs on the model-167 Xeon gave res5a_branch2b +2.5% (1 thread)
    and +2.8% (2), res4a_branch2b +1.2% on 2 threads and res3a_branch2b -1.2%
    on 1 (both near the noise), and the 1x1 layers, whose order is unchanged,
    moved by -1.6% to +0.6% (the noise). */
-static inline void run_task(const bpw_plan *z, long task, int n, int nimg, int p0, int p1,
-                            float *acc) {
+static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, float *acc) {
   const convbp_conv *c = z->c;
   const cbp_direct_isa *isa = z->isa;
   const int kb = (int)(task / ((long)z->ncb * z->T));
@@ -102,50 +201,66 @@ static inline void run_task(const bpw_plan *z, long task, int n, int nimg, int p
   int phi = floor_div(c->h - 1 - oh, c->stride_h) + 1;
   int qlo = ow >= 0 ? 0 : ceil_div(-ow, c->stride_w);
   int qhi = floor_div(c->w - 1 - ow, c->stride_w) + 1;
-  if (plo < p0) plo = p0;
-  if (phi > p1) phi = p1;
+  if (plo < ch->p0) plo = ch->p0;
+  if (phi > ch->p1) phi = ch->p1;
   if (qhi > z->Q) qhi = z->Q;
   if (plo >= phi || qlo >= qhi) return;
   const int k0 = kb * z->kblk, c0 = cb * z->cblk; /* first broadcast and vector channel */
   const int kn = z->bc - k0 < z->kblk ? z->bc - k0 : z->kblk;
   const int cw = z->vc - c0 < z->cblk ? z->vc - c0 : z->cblk;
   const int nv = ceil_div(cw, isa->vl);
-  const float *a_at = z->A + n * z->a_img +
+  const float *a_at = z->A + ch->n * z->a_img +
                       ((ptrdiff_t)(plo * c->stride_h + oh) * c->w + qlo * c->stride_w + ow) * c->c;
-  const float *g_at = z->dO + n * z->g_img + ((ptrdiff_t)plo * z->Q + qlo) * c->k;
   const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c;
   const ptrdiff_t a_pix = (ptrdiff_t)c->stride_w * c->c;
+  const int last = cw - (nv - 1) * isa->vl;
+  if (z->packed) { /* dO from the copy: kblk floats a pixel, k block kb first */
+    const ptrdiff_t g_pix = z->kblk, g_row = (ptrdiff_t)z->Q * g_pix;
+    const float *g_at =
+        ch->dok + (kb - ch->kb0) * ch->blk + (plo - ch->p0) * g_row + qlo * g_pix;
+    isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at, g_row, g_pix, phi - plo, qhi - qlo,
+                  ch->nimg, z->a_img, (ch->p1 - ch->p0) * g_row,
+                  acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0, z->acc_row, last);
+    return;
+  }
+  const float *g_at = z->dO + ch->n * z->g_img + ((ptrdiff_t)plo * z->Q + qlo) * c->k;
   const ptrdiff_t g_row = (ptrdiff_t)z->Q * c->k, g_pix = c->k;
   if (!z->swap)
     isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at + k0, g_row, g_pix, phi - plo, qhi - qlo,
-                  nimg, z->a_img, z->g_img, acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0,
-                  z->acc_row, cw - (nv - 1) * isa->vl);
+                  ch->nimg, z->a_img, z->g_img, acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0,
+                  z->acc_row, last);
   else
     isa->bpw_tile(kn, nv, g_at + c0, g_row, g_pix, a_at + k0, a_row, a_pix, phi - plo, qhi - qlo,
-                  nimg, z->g_img, z->a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0,
-                  z->acc_row, cw - (nv - 1) * isa->vl);
+                  ch->nimg, z->g_img, z->a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0,
+                  z->acc_row, last);
 }
 
 /* The walks take the plan by value: a private copy stays in registers across
    the tile calls, where the shared one was reloaded (3% on res5a_branch1). */
 
-/* Threads split dW: each runs its static share of the tasks on every chunk. */
-static void walk_all_chunks(const bpw_plan z, float *acc) {
+/* Threads split dW: thread `me` of nt runs its contiguous share of the tasks on
+   every chunk (the same share each time), after copying the dO of the k
+   blocks that share covers when packed. */
+static void walk_all_chunks(const bpw_plan z, int me, int nt, float *acc, float *dok) {
   const int P = z.P, N = z.c->n;
   const int chunks_per_img = ceil_div(P, z.chunk_rows), groups = ceil_div(N, z.imgs);
+  const long t0 = z.tasks * me / nt, t1 = z.tasks * (me + 1) / nt;
+  if (t0 >= t1) return;
+  const long per_kb = (long)z.ncb * z.T;
   for (long chunk = 0; chunk < (long)groups * chunks_per_img; chunk++) {
-    const int n = (int)(chunk / chunks_per_img) * z.imgs;
-    const int nimg = N - n < z.imgs ? N - n : z.imgs;
-    const int p0 = (int)(chunk % chunks_per_img) * z.chunk_rows;
-    const int p1 = p0 + z.chunk_rows < P ? p0 + z.chunk_rows : P;
-#pragma omp for schedule(static) nowait
-    for (long task = 0; task < z.tasks; task++) run_task(&z, task, n, nimg, p0, p1, acc);
+    bpw_chunk ch = {.n = (int)(chunk / chunks_per_img) * z.imgs,
+                    .p0 = (int)(chunk % chunks_per_img) * z.chunk_rows,
+                    .kb0 = (int)(t0 / per_kb)};
+    ch.nimg = N - ch.n < z.imgs ? N - ch.n : z.imgs;
+    ch.p1 = ch.p0 + z.chunk_rows < P ? ch.p0 + z.chunk_rows : P;
+    if (z.packed) copy_do(&z, &ch, (int)((t1 - 1) / per_kb), dok);
+    for (long task = t0; task < t1; task++) run_task(&z, task, &ch, acc);
   }
 }
 
 /* Threads split the pixels: thread `me` of nt runs every task on the chunks of
    its contiguous range of output rows (n, p), adding into its own copy of dW. */
-static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine) {
+static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine, float *dok) {
   const int P = z.P;
   const long rows = (long)z.c->n * P, g1 = rows * (me + 1) / nt;
   for (long g = rows * me / nt; g < g1;) {
@@ -161,7 +276,9 @@ static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine) {
       if (p1 > P) p1 = P;
       if (p1 - p0 > g1 - g) p1 = p0 + (int)(g1 - g);
     }
-    for (long task = 0; task < z.tasks; task++) run_task(&z, task, n, nimg, p0, p1, mine);
+    bpw_chunk ch = {.n = n, .nimg = nimg, .p0 = p0, .p1 = p1, .kb0 = 0};
+    if (z.packed) copy_do(&z, &ch, z.nkb - 1, dok);
+    for (long task = 0; task < z.tasks; task++) run_task(&z, task, &ch, mine);
     g += (long)nimg * (p1 - p0);
   }
 }
@@ -182,24 +299,8 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   z.a_img = (ptrdiff_t)c->h * c->w * c->c;
   z.g_img = (ptrdiff_t)P * Q * c->k;
   z.tasks = (long)z.T * z.nkb * z.ncb;
-  /* Output rows a chunk: its dO rows and the A rows they read in ~512 KiB. */
-  enum { CHUNK_FLOATS = 512 * 1024 / sizeof(float) };
-  const long row_floats = (long)Q * c->k + (long)c->stride_h * c->w * c->c;
-  z.chunk_rows = (int)(CHUNK_FLOATS / (row_floats > 0 ? row_floats : 1));
-  if (z.chunk_rows < 1) z.chunk_rows = 1;
-  if (z.chunk_rows > P) z.chunk_rows = P;
-  /* Small images: a chunk holds as many whole ones as fit in half of L2 (at
-     least 512 KiB), so that each block of dW is loaded and stored once per
-     chunk, not once per image.  res5a_branch2b's dW is 9.4 MB beside 200 KB
-     of A and dO per image: 5 images a chunk on a 2 MiB L2 made its BPW 10%
-     faster; chunks of the whole L2 made res4a_branch2b's 15% slower. */
-  z.imgs = 1;
-  if (z.chunk_rows == P) {
-    size_t half_l2 = cbp_l2_bytes() / 2 / sizeof(float);
-    long budget = half_l2 > CHUNK_FLOATS ? (long)half_l2 : CHUNK_FLOATS;
-    long per_img = budget / (row_floats * P > 0 ? row_floats * P : 1);
-    z.imgs = per_img < 1 ? 1 : per_img > c->n ? c->n : (int)per_img;
-  }
+  plan_chunks(pb, &z.chunk_rows, &z.imgs);
+  z.packed = pack_do(c, z.isa);
   float *acc = z.swap ? ws : dW; /* dW(k, t, c), or dW^T(t, c, k) */
   const int split = split_pixels(pb, threads);
   /* the threads' copies of acc when they split the pixels: the first is acc */
@@ -209,17 +310,23 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   part[0] = acc;
   for (int t = 1; t < (split ? threads : 1); t++)
     part[t] = cbp_take(&ar, pb->out_elems * sizeof(float));
+  /* each thread's copy of a chunk's dO, when packed */
+  float *dok[threads];
+  for (int t = 0; t < threads; t++)
+    dok[t] = z.packed ? cbp_take(&ar, packed_floats(pb, z.isa) * sizeof(float)) : NULL;
 
   if (!split) memset(acc, 0, pb->out_elems * sizeof(float));
 #pragma omp parallel num_threads(threads)
-  if (!split) {
-    walk_all_chunks(z, acc);
-  } else {
+  {
     const int me = omp_get_thread_num(), nt = omp_get_num_threads();
-    memset(part[me], 0, pb->out_elems * sizeof(float));
-    walk_own_rows(z, me, nt, part[me]);
+    if (!split) {
+      walk_all_chunks(z, me, nt, acc, dok[me]);
+    } else {
+      memset(part[me], 0, pb->out_elems * sizeof(float));
+      walk_own_rows(z, me, nt, part[me], dok[me]);
 #pragma omp barrier
-    cbp_sum_partials(acc, part, nt, pb->out_elems);
+      cbp_sum_partials(acc, part, nt, pb->out_elems);
+    }
   }
   /* dW(k, t, c) = dW^T(t, c, k) */
   if (z.swap) cbp_swap_outer_inner(acc, dW, (size_t)z.T * c->c, 1, (size_t)c->k, threads);

@@ -82,6 +82,13 @@ static const shape edges[] = {
        a 2 MiB L2, 3 at 1 MiB or less), the last group short; the padded rows
        each tap skips repeat in every image of a chunk. */
     {"BPW chunks of whole images, last one short", {8, 16, 6, 6, 1024, 3, 1, 1, 0, 1, 1, 1, 1}},
+    /* bpw_direct_blocked copies dO into k-block-major order (R*S*C > 512, K > 6):
+       K = 13 ends in a block of 1; a 256-wide image gives chunks of 6 and 3
+       rows, which 2 threads split by pixels (each copies its own chunks); the
+       second's dW is large beside its data, so 2 threads split the 63 tasks,
+       the second starting inside k block 3, over chunks of two whole images. */
+    {"BPW dO copied by k blocks, row chunks", {1, 64, 9, 256, 13, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"BPW dO copied by k blocks, tasks split", {2, 64, 12, 9, 40, 3, 3, 1, 0, 2, 2, 1, 1}},
     /* Unpadded outputs under three tiles wide: the engine's tiles run across
        row and image ends (narrower ones with padding are all over the grid). */
     {"tiles across row ends, 1x1 to width 14", {2, 20, 14, 14, 70, 1, 1, 0, 0, 1, 1, 1, 1}},
