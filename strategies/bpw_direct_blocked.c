@@ -121,9 +121,11 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
     if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   /* each thread's copy of a chunk's dO */
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  if (pack_do(&pb->conv, isa))
+  if (pack_do(&pb->conv, isa)) {
+    const size_t dok_floats = packed_floats(pb, isa);
     for (int i = 0; i < threads; i++)
-      if (cbp_ws_add(bytes, packed_floats(pb, isa), sizeof(float))) return CONVBP_ERR_OVERFLOW;
+      if (cbp_ws_add(bytes, dok_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+  }
   return CONVBP_OK;
 }
 
@@ -183,8 +185,8 @@ static void copy_do(const bpw_plan *z, bpw_chunk *ch, int kb1, float *dok) {
 }
 
 /* One task, a (k block, tap, c block) of dW, over one chunk; adds into acc
-   (dW(k, t, c), or dW^T(t, c, k)).  Task
-   order k block, tap, c block (fastest): against tap, k block, c block, 9
+   (dW(k, t, c), or dW^T(t, c, k)).  Task order k block, tap, c block
+   (fastest): against tap, k block, c block, 9
    alternating runs on the model-167 Xeon gave res5a_branch2b +2.5% (1 thread)
    and +2.8% (2), res4a_branch2b +1.2% on 2 threads and res3a_branch2b -1.2%
    on 1 (both near the noise), and the 1x1 layers, whose order is unchanged,
@@ -214,24 +216,28 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c;
   const ptrdiff_t a_pix = (ptrdiff_t)c->stride_w * c->c;
   const int last = cw - (nv - 1) * isa->vl;
-  if (z->packed) { /* dO from the copy: kblk floats a pixel, k block kb first */
-    const ptrdiff_t g_pix = z->kblk, g_row = (ptrdiff_t)z->Q * g_pix;
-    const float *g_at =
-        ch->dok + (kb - ch->kb0) * ch->blk + (plo - ch->p0) * g_row + qlo * g_pix;
-    isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at, g_row, g_pix, phi - plo, qhi - qlo,
-                  ch->nimg, z->a_img, (ch->p1 - ch->p0) * g_row,
-                  acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0, z->acc_row, last);
-    return;
+  /* dO at this task's first pixel: in NPQK from the chunk's first image, or
+     in the copy from its first row (kblk floats a pixel, at k block kb, so
+     no k0 to add) */
+  ptrdiff_t g_pix = c->k, g_img = z->g_img;
+  const float *g_at = z->dO + ch->n * g_img;
+  int row0 = 0, g_k0 = k0;
+  if (z->packed) {
+    g_pix = z->kblk;
+    g_img = (ptrdiff_t)(ch->p1 - ch->p0) * z->Q * g_pix;
+    g_at = ch->dok + (kb - ch->kb0) * ch->blk;
+    row0 = ch->p0;
+    g_k0 = 0;
   }
-  const float *g_at = z->dO + ch->n * z->g_img + ((ptrdiff_t)plo * z->Q + qlo) * c->k;
-  const ptrdiff_t g_row = (ptrdiff_t)z->Q * c->k, g_pix = c->k;
+  const ptrdiff_t g_row = (ptrdiff_t)z->Q * g_pix;
+  g_at += (plo - row0) * g_row + qlo * g_pix;
   if (!z->swap)
-    isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at + k0, g_row, g_pix, phi - plo, qhi - qlo,
-                  ch->nimg, z->a_img, z->g_img, acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0,
-                  z->acc_row, last);
+    isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at + g_k0, g_row, g_pix, phi - plo,
+                  qhi - qlo, ch->nimg, z->a_img, g_img,
+                  acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0, z->acc_row, last);
   else
     isa->bpw_tile(kn, nv, g_at + c0, g_row, g_pix, a_at + k0, a_row, a_pix, phi - plo, qhi - qlo,
-                  ch->nimg, z->g_img, z->a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0,
+                  ch->nimg, g_img, z->a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0,
                   z->acc_row, last);
 }
 
@@ -246,14 +252,15 @@ static void walk_all_chunks(const bpw_plan z, int me, int nt, float *acc, float 
   const int chunks_per_img = ceil_div(P, z.chunk_rows), groups = ceil_div(N, z.imgs);
   const long t0 = z.tasks * me / nt, t1 = z.tasks * (me + 1) / nt;
   if (t0 >= t1) return;
-  const long per_kb = (long)z.ncb * z.T;
+  const long per_kb = (long)z.ncb * z.T; /* tasks a k block */
+  const int kb0 = (int)(t0 / per_kb), kb1 = (int)((t1 - 1) / per_kb);
   for (long chunk = 0; chunk < (long)groups * chunks_per_img; chunk++) {
     bpw_chunk ch = {.n = (int)(chunk / chunks_per_img) * z.imgs,
                     .p0 = (int)(chunk % chunks_per_img) * z.chunk_rows,
-                    .kb0 = (int)(t0 / per_kb)};
+                    .kb0 = kb0};
     ch.nimg = N - ch.n < z.imgs ? N - ch.n : z.imgs;
     ch.p1 = ch.p0 + z.chunk_rows < P ? ch.p0 + z.chunk_rows : P;
-    if (z.packed) copy_do(&z, &ch, (int)((t1 - 1) / per_kb), dok);
+    if (z.packed) copy_do(&z, &ch, kb1, dok);
     for (long task = t0; task < t1; task++) run_task(&z, task, &ch, acc);
   }
 }
@@ -311,9 +318,9 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   for (int t = 1; t < (split ? threads : 1); t++)
     part[t] = cbp_take(&ar, pb->out_elems * sizeof(float));
   /* each thread's copy of a chunk's dO, when packed */
+  const size_t dok_bytes = z.packed ? packed_floats(pb, z.isa) * sizeof(float) : 0;
   float *dok[threads];
-  for (int t = 0; t < threads; t++)
-    dok[t] = z.packed ? cbp_take(&ar, packed_floats(pb, z.isa) * sizeof(float)) : NULL;
+  for (int t = 0; t < threads; t++) dok[t] = z.packed ? cbp_take(&ar, dok_bytes) : NULL;
 
   if (!split) memset(acc, 0, pb->out_elems * sizeof(float));
 #pragma omp parallel num_threads(threads)
