@@ -28,9 +28,11 @@
  *   summed in a fixed order: each core reads its share of A and dO, not all.
  * When each float of dO feeds enough FMAs (see pack_do), each thread first
  * copies the dO of a chunk, for the k blocks it works on, into k-block-major
- * order, so that the broadcasts of a pixel are contiguous.
+ * order, so that the broadcasts of a pixel are contiguous; for 1x1 kernels
+ * (see pack_a), also its A into c-block-major order.
  * Workspace: dW^T when the roles swap, plus threads - 1 copies of dW when they
- * split the pixels, plus a copy of a chunk's dO per thread when packed.
+ * split the pixels, plus a copy of a chunk's dO, and of its A, per thread when
+ * packed.
  * Supports every valid problem. */
 #include <omp.h>
 
@@ -104,6 +106,32 @@ static int pack_do(const convbp_conv *c, const cbp_direct_isa *isa) {
   return !swap_roles(c) && c->k > isa->kb_max && (long)c->r * c->s * c->c > 512;
 }
 
+/* Whether each thread also copies the chunk's A into c-block-major order,
+   Ak(c block, pixel, cblk), for a 1x1 unpadded kernel, whose tasks read
+   exactly the chunk's pixels.  In NHWC a c block's pixels lie st_w*C floats
+   apart: at 1024 floats or more each is in another 4 KiB page and all fall
+   in the same 4 of L1's 64 sets.  The 6x4 tile alone over 98 pixels,
+   model-167 Xeon: C = 1024 84% of peak in NHWC, 92% from the copy; C = 2048
+   76% and 87%.  The copy costs a pass over A, against the K / 6 passes of the
+   k blocks.  resnet50 BPW, medians of 3 alternating runs, 1 / 2 threads:
+   res5b_branch2a +18 / +11%, res4a_branch1 +6 / +6%, res4b_branch2a +6 /
+   +3%, the other K >= 512 layers -0.9..+4.7%; copying every 1x1 layer lost
+   where K is small and the step short: res2a_branch2a (K = 64) -8 / -5%,
+   res3a_branch2a (K = 128) -3.5%. */
+static int pack_a(const convbp_conv *c) {
+  return !swap_roles(c) && c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
+         (c->k >= 512 || (long)c->stride_w * c->c >= 1024);
+}
+
+/* Floats of one thread's copy of a chunk's A: every c block, padded to cblk. */
+static size_t packed_a_floats(const cbp_problem *pb, const cbp_direct_isa *isa) {
+  int chunk_rows, imgs;
+  plan_chunks(pb, &chunk_rows, &imgs);
+  const int cblk = isa->nv_max * isa->vl;
+  const size_t cblocks = (size_t)(pb->conv.c + cblk - 1) / cblk;
+  return (size_t)imgs * chunk_rows * pb->q * cblocks * cblk;
+}
+
 /* Floats of one thread's copy of a chunk's dO: every k block, padded to kblk. */
 static size_t packed_floats(const cbp_problem *pb, const cbp_direct_isa *isa) {
   int chunk_rows, imgs;
@@ -126,6 +154,12 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, dok_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
+  /* each thread's copy of a chunk's A */
+  if (pack_a(&pb->conv)) {
+    const size_t ak_floats = packed_a_floats(pb, isa);
+    for (int i = 0; i < threads; i++)
+      if (cbp_ws_add(bytes, ak_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+  }
   return CONVBP_OK;
 }
 
@@ -141,6 +175,7 @@ typedef struct {
   long tasks;
   int chunk_rows, imgs; /* a chunk: output rows of one image, or whole images */
   int packed;           /* whether dO is read from a thread's k-block-major copy */
+  int packed_a;         /* whether A is read from a thread's c-block-major copy */
 } bpw_plan;
 
 /* One chunk as a task sees it: images [n, n + nimg), output rows [p0, p1), and
@@ -150,6 +185,8 @@ typedef struct {
   int n, nimg, p0, p1, kb0;
   const float *dok;
   ptrdiff_t blk;
+  const float *ak; /* when A is packed: c block cb at ak + cb * ablk, pixel x at x * cblk */
+  ptrdiff_t ablk;
 } bpw_chunk;
 
 /* d[j] = s[j] for j < n: a block of k of one pixel.  The kb_max of the kernel
@@ -184,6 +221,30 @@ static void copy_do(const bpw_plan *z, bpw_chunk *ch, int kb1, float *dok) {
     }
 }
 
+/* The thread's copy of the chunk's A (1x1, unpadded):
+     ak[cb * ablk + x * cblk + j] = A(n + img, p * st_h, q * st_w, cb * cblk + j),
+   x = (img * (p1 - p0) + p - p0) * Q + q the chunk's pixel index. */
+static void copy_a(const bpw_plan *z, bpw_chunk *ch, float *ak) {
+  const convbp_conv *c = z->c;
+  const int Q = z->Q, C = c->c, cblk = z->cblk;
+  const int rows = ch->p1 - ch->p0;
+  ch->ak = ak;
+  ch->ablk = (ptrdiff_t)ch->nimg * rows * Q * cblk;
+  for (int img = 0; img < ch->nimg; img++)
+    for (int p = ch->p0; p < ch->p1; p++) {
+      const float *src =
+          z->A + (ch->n + img) * z->a_img + (ptrdiff_t)p * c->stride_h * c->w * C;
+      float *dst = ak + ((ptrdiff_t)(img * rows + p - ch->p0) * Q) * cblk;
+      for (int q = 0; q < Q; q++, src += (ptrdiff_t)c->stride_w * C, dst += cblk) {
+        int cb = 0;
+        for (; (cb + 1) * cblk <= C; cb++)
+          memcpy(dst + cb * ch->ablk, src + cb * cblk, (size_t)cblk * sizeof(float));
+        if (cb * cblk < C)
+          memcpy(dst + cb * ch->ablk, src + cb * cblk, (size_t)(C - cb * cblk) * sizeof(float));
+      }
+    }
+}
+
 /* One task, a (k block, tap, c block) of dW, over one chunk; adds into acc
    (dW(k, t, c), or dW^T(t, c, k)).  Task order k block, tap, c block
    (fastest): against tap, k block, c block, 9
@@ -213,8 +274,16 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   const int nv = ceil_div(cw, isa->vl);
   const float *a_at = z->A + ch->n * z->a_img +
                       ((ptrdiff_t)(plo * c->stride_h + oh) * c->w + qlo * c->stride_w + ow) * c->c;
-  const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c;
-  const ptrdiff_t a_pix = (ptrdiff_t)c->stride_w * c->c;
+  ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c;
+  ptrdiff_t a_pix = (ptrdiff_t)c->stride_w * c->c, a_img = z->a_img;
+  int a_c0 = c0;
+  if (z->packed_a) { /* the copy holds exactly pixels [p0, p1) x [0, Q) */
+    a_pix = z->cblk;
+    a_row = (ptrdiff_t)z->Q * a_pix;
+    a_img = (ptrdiff_t)(ch->p1 - ch->p0) * a_row;
+    a_at = ch->ak + cb * ch->ablk + (plo - ch->p0) * a_row + qlo * a_pix;
+    a_c0 = 0;
+  }
   const int last = cw - (nv - 1) * isa->vl;
   /* dO at this task's first pixel: in NPQK from the chunk's first image, or
      in the copy from its first row (kblk floats a pixel, at k block kb, so
@@ -232,8 +301,8 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   const ptrdiff_t g_row = (ptrdiff_t)z->Q * g_pix;
   g_at += (plo - row0) * g_row + qlo * g_pix;
   if (!z->swap)
-    isa->bpw_tile(kn, nv, a_at + c0, a_row, a_pix, g_at + g_k0, g_row, g_pix, phi - plo,
-                  qhi - qlo, ch->nimg, z->a_img, g_img,
+    isa->bpw_tile(kn, nv, a_at + a_c0, a_row, a_pix, g_at + g_k0, g_row, g_pix, phi - plo,
+                  qhi - qlo, ch->nimg, a_img, g_img,
                   acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0, z->acc_row, last);
   else
     isa->bpw_tile(kn, nv, g_at + c0, g_row, g_pix, a_at + k0, a_row, a_pix, phi - plo, qhi - qlo,
@@ -246,8 +315,9 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
 
 /* Threads split dW: thread `me` of nt runs its contiguous share of the tasks on
    every chunk (the same share each time), after copying the dO of the k
-   blocks that share covers when packed. */
-static void walk_all_chunks(const bpw_plan z, int me, int nt, float *acc, float *dok) {
+   blocks that share covers, and the chunk's A, when packed. */
+static void walk_all_chunks(const bpw_plan z, int me, int nt, float *acc, float *dok,
+                            float *ak) {
   const int P = z.P, N = z.c->n;
   const int chunks_per_img = ceil_div(P, z.chunk_rows), groups = ceil_div(N, z.imgs);
   const long t0 = z.tasks * me / nt, t1 = z.tasks * (me + 1) / nt;
@@ -261,13 +331,15 @@ static void walk_all_chunks(const bpw_plan z, int me, int nt, float *acc, float 
     ch.nimg = N - ch.n < z.imgs ? N - ch.n : z.imgs;
     ch.p1 = ch.p0 + z.chunk_rows < P ? ch.p0 + z.chunk_rows : P;
     if (z.packed) copy_do(&z, &ch, kb1, dok);
+    if (z.packed_a) copy_a(&z, &ch, ak);
     for (long task = t0; task < t1; task++) run_task(&z, task, &ch, acc);
   }
 }
 
 /* Threads split the pixels: thread `me` of nt runs every task on the chunks of
    its contiguous range of output rows (n, p), adding into its own copy of dW. */
-static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine, float *dok) {
+static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine, float *dok,
+                          float *ak) {
   const int P = z.P;
   const long rows = (long)z.c->n * P, g1 = rows * (me + 1) / nt;
   for (long g = rows * me / nt; g < g1;) {
@@ -285,6 +357,7 @@ static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine, float *
     }
     bpw_chunk ch = {.n = n, .nimg = nimg, .p0 = p0, .p1 = p1, .kb0 = 0};
     if (z.packed) copy_do(&z, &ch, z.nkb - 1, dok);
+    if (z.packed_a) copy_a(&z, &ch, ak);
     for (long task = 0; task < z.tasks; task++) run_task(&z, task, &ch, mine);
     g += (long)nimg * (p1 - p0);
   }
@@ -308,6 +381,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   z.tasks = (long)z.T * z.nkb * z.ncb;
   plan_chunks(pb, &z.chunk_rows, &z.imgs);
   z.packed = pack_do(c, z.isa);
+  z.packed_a = pack_a(c);
   float *acc = z.swap ? ws : dW; /* dW(k, t, c), or dW^T(t, c, k) */
   const int split = split_pixels(pb, threads);
   /* the threads' copies of acc when they split the pixels: the first is acc */
@@ -321,16 +395,20 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   const size_t dok_bytes = z.packed ? packed_floats(pb, z.isa) * sizeof(float) : 0;
   float *dok[threads];
   for (int t = 0; t < threads; t++) dok[t] = z.packed ? cbp_take(&ar, dok_bytes) : NULL;
+  /* and of its A */
+  const size_t ak_bytes = z.packed_a ? packed_a_floats(pb, z.isa) * sizeof(float) : 0;
+  float *ak[threads];
+  for (int t = 0; t < threads; t++) ak[t] = z.packed_a ? cbp_take(&ar, ak_bytes) : NULL;
 
   if (!split) memset(acc, 0, pb->out_elems * sizeof(float));
 #pragma omp parallel num_threads(threads)
   {
     const int me = omp_get_thread_num(), nt = omp_get_num_threads();
     if (!split) {
-      walk_all_chunks(z, me, nt, acc, dok[me]);
+      walk_all_chunks(z, me, nt, acc, dok[me], ak[me]);
     } else {
       memset(part[me], 0, pb->out_elems * sizeof(float));
-      walk_own_rows(z, me, nt, part[me], dok[me]);
+      walk_own_rows(z, me, nt, part[me], dok[me], ak[me]);
 #pragma omp barrier
       cbp_sum_partials(acc, part, nt, pb->out_elems);
     }

@@ -89,6 +89,13 @@ static const shape edges[] = {
        the second starting inside k block 3, over chunks of two whole images. */
     {"BPW dO copied by k blocks, row chunks", {1, 64, 9, 256, 13, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"BPW dO copied by k blocks, tasks split", {2, 64, 12, 9, 40, 3, 3, 1, 0, 2, 2, 1, 1}},
+    /* bpw_direct_blocked copies A into c-block-major order (1x1 unpadded, and
+       K >= 512 or a pixel step of 1024 floats or more): C = 520 and 70 end in
+       a block of 8 and of 6; the first, at stride 2, gives chunks of 6 and 2
+       rows, split by pixels on 2 threads; the second's dW is large beside its
+       data, so 2 threads split its tasks over chunks of whole images. */
+    {"BPW A copied by c blocks, stride 2", {2, 520, 15, 20, 13, 1, 1, 0, 0, 2, 2, 1, 1}},
+    {"BPW A copied by c blocks, K >= 512", {5, 70, 8, 8, 512, 1, 1, 0, 0, 1, 1, 1, 1}},
     /* Unpadded outputs under three tiles wide: the engine's tiles run across
        row and image ends (narrower ones with padding are all over the grid). */
     {"tiles across row ends, 1x1 to width 14", {2, 20, 14, 14, 70, 1, 1, 0, 0, 1, 1, 1, 1}},
