@@ -123,21 +123,13 @@ static int pack_a(const convbp_conv *c) {
          (c->k >= 512 || (long)c->stride_w * c->c >= 1024);
 }
 
-/* Floats of one thread's copy of a chunk's A: every c block, padded to cblk. */
-static size_t packed_a_floats(const cbp_problem *pb, const cbp_direct_isa *isa) {
+/* Floats of one thread's copy of a chunk's A (width C, blocks of cblk) or dO
+   (width K, blocks of kblk): every block of every pixel, padded to bw. */
+static size_t packed_floats(const cbp_problem *pb, int width, int bw) {
   int chunk_rows, imgs;
   plan_chunks(pb, &chunk_rows, &imgs);
-  const int cblk = isa->nv_max * isa->vl;
-  const size_t cblocks = (size_t)(pb->conv.c + cblk - 1) / cblk;
-  return (size_t)imgs * chunk_rows * pb->q * cblocks * cblk;
-}
-
-/* Floats of one thread's copy of a chunk's dO: every k block, padded to kblk. */
-static size_t packed_floats(const cbp_problem *pb, const cbp_direct_isa *isa) {
-  int chunk_rows, imgs;
-  plan_chunks(pb, &chunk_rows, &imgs);
-  const size_t kblocks = (size_t)(pb->conv.k + isa->kb_max - 1) / isa->kb_max;
-  return (size_t)imgs * chunk_rows * pb->q * kblocks * isa->kb_max;
+  const size_t blocks = (size_t)(width + bw - 1) / bw;
+  return (size_t)imgs * chunk_rows * pb->q * blocks * bw;
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
@@ -150,13 +142,13 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   /* each thread's copy of a chunk's dO */
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   if (pack_do(&pb->conv, isa)) {
-    const size_t dok_floats = packed_floats(pb, isa);
+    const size_t dok_floats = packed_floats(pb, pb->conv.k, isa->kb_max);
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, dok_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
   /* each thread's copy of a chunk's A */
   if (pack_a(&pb->conv)) {
-    const size_t ak_floats = packed_a_floats(pb, isa);
+    const size_t ak_floats = packed_floats(pb, pb->conv.c, isa->nv_max * isa->vl);
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, ak_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
@@ -189,7 +181,7 @@ typedef struct {
   ptrdiff_t ablk;
 } bpw_chunk;
 
-/* d[j] = s[j] for j < n: a block of k of one pixel.  The kb_max of the kernel
+/* d[j] = s[j] for j < n: one block of one pixel.  The kb_max of the kernel
    sets (6 for AVX-512, 4 for AVX2 and portable) get constant sizes, which
    the compiler turns into two or one moves instead of a call of memcpy. */
 static inline void copy_block(float *d, const float *s, int n) {
@@ -201,48 +193,47 @@ static inline void copy_block(float *d, const float *s, int n) {
     memcpy(d, s, (size_t)n * sizeof(float));
 }
 
-/* The thread's copy of the chunk's dO for k blocks [kb0, kb1]:
-     dok[(kb - kb0) * blk + x * kblk + j] = dO(n + img, p, q, kb * kblk + j),
-   x the chunk's pixel index, j < kblk and kb * kblk + j < K. */
-static void copy_do(const bpw_plan *z, bpw_chunk *ch, int kb1, float *dok) {
-  const int Q = z->Q, K = z->c->k, kblk = z->kblk;
-  const int rows = ch->p1 - ch->p0;
-  ch->dok = dok;
-  ch->blk = (ptrdiff_t)ch->nimg * rows * Q * kblk;
-  for (int img = 0; img < ch->nimg; img++)
-    for (int p = ch->p0; p < ch->p1; p++) {
-      const float *src = z->dO + (ch->n + img) * z->g_img + (ptrdiff_t)p * Q * K;
-      float *dst = dok + ((ptrdiff_t)(img * rows + p - ch->p0) * Q) * kblk;
-      for (int q = 0; q < Q; q++, src += K, dst += kblk)
-        for (int kb = ch->kb0; kb <= kb1; kb++) {
-          const int k0 = kb * kblk, kn = K - k0 < kblk ? K - k0 : kblk;
-          copy_block(dst + (kb - ch->kb0) * ch->blk, src + k0, kn);
+/* The chunk's pixels x = (img * rows + row) * cols + col, each `width` floats
+   at src + img * s_img + row * s_row + col * s_pix, copied in blocks of bw
+   for blocks [b0, b1]:
+     dst[(b - b0) * blk + x * bw + j] = pixel x's float b * bw + j,
+   j < bw and b * bw + j < width.  Returns blk, the floats a block. */
+static ptrdiff_t copy_by_blocks(float *dst, const float *src, ptrdiff_t s_img, ptrdiff_t s_row,
+                                ptrdiff_t s_pix, int imgs, int rows, int cols, int width, int bw,
+                                int b0, int b1) {
+  const ptrdiff_t blk = (ptrdiff_t)imgs * rows * cols * bw;
+  for (int img = 0; img < imgs; img++)
+    for (int row = 0; row < rows; row++) {
+      const float *sp = src + img * s_img + row * s_row;
+      float *dp = dst + ((ptrdiff_t)(img * rows + row) * cols) * bw;
+      for (int col = 0; col < cols; col++, sp += s_pix, dp += bw)
+        for (int b = b0; b <= b1; b++) {
+          const int j0 = b * bw, n = width - j0 < bw ? width - j0 : bw;
+          copy_block(dp + (b - b0) * blk, sp + j0, n);
         }
     }
+  return blk;
 }
 
-/* The thread's copy of the chunk's A (1x1, unpadded):
-     ak[cb * ablk + x * cblk + j] = A(n + img, p * st_h, q * st_w, cb * cblk + j),
-   x = (img * (p1 - p0) + p - p0) * Q + q the chunk's pixel index. */
+/* The thread's copy of the chunk's dO for k blocks [kb0, kb1]:
+     dok[(kb - kb0) * blk + x * kblk + j] = dO(n + img, p, q, kb * kblk + j). */
+static void copy_do(const bpw_plan *z, bpw_chunk *ch, int kb1, float *dok) {
+  const ptrdiff_t g_row = (ptrdiff_t)z->Q * z->c->k;
+  ch->dok = dok;
+  ch->blk = copy_by_blocks(dok, z->dO + ch->n * z->g_img + ch->p0 * g_row, z->g_img, g_row,
+                           z->c->k, ch->nimg, ch->p1 - ch->p0, z->Q, z->c->k, z->kblk, ch->kb0,
+                           kb1);
+}
+
+/* The thread's copy of the chunk's A (1x1, unpadded), every c block:
+     ak[cb * ablk + x * cblk + j] = A(n + img, p * st_h, q * st_w, cb * cblk + j). */
 static void copy_a(const bpw_plan *z, bpw_chunk *ch, float *ak) {
   const convbp_conv *c = z->c;
-  const int Q = z->Q, C = c->c, cblk = z->cblk;
-  const int rows = ch->p1 - ch->p0;
+  const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c;
   ch->ak = ak;
-  ch->ablk = (ptrdiff_t)ch->nimg * rows * Q * cblk;
-  for (int img = 0; img < ch->nimg; img++)
-    for (int p = ch->p0; p < ch->p1; p++) {
-      const float *src =
-          z->A + (ch->n + img) * z->a_img + (ptrdiff_t)p * c->stride_h * c->w * C;
-      float *dst = ak + ((ptrdiff_t)(img * rows + p - ch->p0) * Q) * cblk;
-      for (int q = 0; q < Q; q++, src += (ptrdiff_t)c->stride_w * C, dst += cblk) {
-        int cb = 0;
-        for (; (cb + 1) * cblk <= C; cb++)
-          memcpy(dst + cb * ch->ablk, src + cb * cblk, (size_t)cblk * sizeof(float));
-        if (cb * cblk < C)
-          memcpy(dst + cb * ch->ablk, src + cb * cblk, (size_t)(C - cb * cblk) * sizeof(float));
-      }
-    }
+  ch->ablk = copy_by_blocks(ak, z->A + ch->n * z->a_img + ch->p0 * a_row, z->a_img, a_row,
+                            (ptrdiff_t)c->stride_w * c->c, ch->nimg, ch->p1 - ch->p0, z->Q, c->c,
+                            z->cblk, 0, z->ncb - 1);
 }
 
 /* One task, a (k block, tap, c block) of dW, over one chunk; adds into acc
@@ -392,11 +383,11 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   for (int t = 1; t < (split ? threads : 1); t++)
     part[t] = cbp_take(&ar, pb->out_elems * sizeof(float));
   /* each thread's copy of a chunk's dO, when packed */
-  const size_t dok_bytes = z.packed ? packed_floats(pb, z.isa) * sizeof(float) : 0;
+  const size_t dok_bytes = z.packed ? packed_floats(pb, c->k, z.kblk) * sizeof(float) : 0;
   float *dok[threads];
   for (int t = 0; t < threads; t++) dok[t] = z.packed ? cbp_take(&ar, dok_bytes) : NULL;
   /* and of its A */
-  const size_t ak_bytes = z.packed_a ? packed_a_floats(pb, z.isa) * sizeof(float) : 0;
+  const size_t ak_bytes = z.packed_a ? packed_floats(pb, c->c, z.cblk) * sizeof(float) : 0;
   float *ak[threads];
   for (int t = 0; t < threads; t++) ak[t] = z.packed_a ? cbp_take(&ar, ak_bytes) : NULL;
 
