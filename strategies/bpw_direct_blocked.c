@@ -114,10 +114,10 @@ static int pack_do(const convbp_conv *c, const cbp_direct_isa *isa) {
    model-167 Xeon: C = 1024 84% of peak in NHWC, 92% from the copy; C = 2048
    76% and 87%.  The copy costs a pass over A, against the K / 6 passes of the
    k blocks.  resnet50 BPW, medians of 3 alternating runs, 1 / 2 threads:
-   res5b_branch2a +18 / +11%, res4a_branch1 +6 / +6%, res4b_branch2a +6 /
-   +3%, the other K >= 512 layers -0.9..+4.7%; copying every 1x1 layer lost
-   where K is small and the step short: res2a_branch2a (K = 64) -8 / -5%,
-   res3a_branch2a (K = 128) -3.5%. */
+   res5b_branch2a +11 / +9%, res4b_branch2a +6 / +1%, res4a_branch1 +4 /
+   +4%, the other K >= 512 layers -1.0..+3.3%; copying every 1x1 layer, not
+   only these, lost where K is small and the step short: res2a_branch2a
+   (K = 64) -9 / -6%, res3a_branch2a (K = 128) -4 / -4%. */
 static int pack_a(const convbp_conv *c) {
   return !swap_roles(c) && c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
          (c->k >= 512 || (long)c->stride_w * c->c >= 1024);
