@@ -71,21 +71,40 @@ static int split_pixels(const cbp_problem *pb, int threads) {
    least 512 KiB), so that each block of dW is loaded and stored once per
    chunk, not once per image.  res5a_branch2b's dW is 9.4 MB beside 200 KB
    of A and dO per image: 5 images a chunk on a 2 MiB L2 made its BPW 10%
-   faster; chunks of the whole L2 made res4a_branch2b's 15% slower. */
+   faster; chunks of the whole L2 made res4a_branch2b's 15% slower.
+   Unpadded 1x1 kernels whose dW is over half of L2: every chunk streams dW
+   from beyond L2 and back, so chunks are as big as L2 allows, rows or whole
+   images in 3/4 of L2, counting the Q pixels of A an output row reads (the
+   rows between, at stride 2, are not read).  resnet50 BPW on the model-167
+   Xeon, medians of 5 alternating runs, 1 / 2 threads: res5a_branch1 (21 ->
+   98 pixels a chunk) +54 / +46%, res5a_branch2a (28 -> 245) +29 / +24%,
+   res4a_branch1 (42 -> 196) +8 / +6%, res5a_branch2c (98 -> 147) +2 / +6%,
+   res5b_branch2a (98 -> 147) -1.8 / -0.3%.  Where dW stays in L2 the count
+   is left as it was: counting res3a_branch2a's rows so made its chunks 3x
+   bigger and its BPW 2.6% slower.  Keeping dW in L2 instead, one panel of
+   it over all chunks at a time, lost 5-15% on res5b_branch2a: each panel
+   copies A (or dO) again. */
 static void plan_chunks(const cbp_problem *pb, int *chunk_rows, int *imgs) {
   const convbp_conv *c = &pb->conv;
   const int P = pb->p;
   enum { CHUNK_FLOATS = 512 * 1024 / sizeof(float) };
-  const long row_floats = (long)pb->q * c->k + (long)c->stride_h * c->w * c->c;
-  int rows = (int)(CHUNK_FLOATS / (row_floats > 0 ? row_floats : 1));
+  size_t l2 = cbp_l2_bytes();
+  if (!l2) l2 = (size_t)1 << 20;
+  const long half_l2 = (long)(l2 / 2 / sizeof(float));
+  long row_floats = (long)pb->q * c->k + (long)c->stride_h * c->w * c->c;
+  long row_budget = CHUNK_FLOATS, img_budget = half_l2 > CHUNK_FLOATS ? half_l2 : CHUNK_FLOATS;
+  if (c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
+      pb->out_elems * sizeof(float) > l2 / 2) {
+    row_floats = (long)pb->q * (c->k + c->c);
+    row_budget = img_budget = (long)(l2 / 4 * 3 / sizeof(float));
+  }
+  int rows = (int)(row_budget / (row_floats > 0 ? row_floats : 1));
   if (rows < 1) rows = 1;
   if (rows > P) rows = P;
   *chunk_rows = rows;
   *imgs = 1;
   if (rows == P) {
-    size_t half_l2 = cbp_l2_bytes() / 2 / sizeof(float);
-    long budget = half_l2 > CHUNK_FLOATS ? (long)half_l2 : CHUNK_FLOATS;
-    long per_img = budget / (row_floats * P > 0 ? row_floats * P : 1);
+    long per_img = img_budget / (row_floats * P > 0 ? row_floats * P : 1);
     *imgs = per_img < 1 ? 1 : per_img > c->n ? c->n : (int)per_img;
   }
 }

@@ -96,6 +96,11 @@ static const shape edges[] = {
        data, so 2 threads split its tasks over chunks of whole images. */
     {"BPW A copied by c blocks, stride 2", {2, 520, 15, 20, 13, 1, 1, 0, 0, 2, 2, 1, 1}},
     {"BPW A copied by c blocks, K >= 512", {5, 70, 8, 8, 512, 1, 1, 0, 0, 1, 1, 1, 1}},
+    /* A 1x1 layer whose dW (1.07 MB) is over half of an L2 of 2 MiB or less:
+       bpw_direct_blocked sizes its chunks by 3/4 of L2, counting only the
+       pixels a stride-2 row reads (one chunk here: splitting one needs some
+       380 pixels, 100 M multiply-adds a run). */
+    {"BPW dW over half of L2, stride 2", {2, 520, 6, 6, 514, 1, 1, 0, 0, 2, 2, 1, 1}},
     /* Unpadded outputs under three tiles wide: the engine's tiles run across
        row and image ends (narrower ones with padding are all over the grid). */
     {"tiles across row ends, 1x1 to width 14", {2, 20, 14, 14, 70, 1, 1, 0, 0, 1, 1, 1, 1}},
