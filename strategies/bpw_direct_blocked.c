@@ -29,10 +29,12 @@
  * When each float of dO feeds enough FMAs (see pack_do), each thread first
  * copies the dO of a chunk, for the k blocks it works on, into k-block-major
  * order, so that the broadcasts of a pixel are contiguous; for 1x1 kernels
- * (see pack_a), also its A into c-block-major order.
+ * (see pack_a), also its A into c-block-major order.  When C > K and dW is
+ * small (see pack_dw), threads that split dW split it by c blocks, each into a
+ * contiguous copy of its blocks.
  * Workspace: dW^T when the roles swap, plus threads - 1 copies of dW when they
  * split the pixels, plus a copy of a chunk's dO, and of its A, per thread when
- * packed.
+ * packed, and of its blocks of dW.
  * Supports every valid problem. */
 #include <omp.h>
 
@@ -142,6 +144,36 @@ static int pack_a(const convbp_conv *c) {
          (c->k >= 512 || (long)c->stride_w * c->c >= 1024);
 }
 
+/* Whether threads that split dW run their tasks c block by c block, each
+   adding into a private, contiguous copy of its blocks of dW that goes to
+   dW at the end: on 2 threads or more, when C > K and a thread's share of dW
+   fits in a quarter of L2.  By c block, a thread's share covers only its
+   part of the c blocks, so it copies only that part of each chunk's A (by
+   k block, every thread copied all of it), and consecutive tasks reuse one
+   c block of A from L1.  In place, a c block's tasks would step through dW
+   C floats a row, in the same few L1 sets.  resnet50 BPW on the model-167
+   Xeon, 2 threads, medians of 3 alternating runs: res4b_branch2a (512 KB of
+   dW a thread) +7.6% and +8.9% in two sets; with shares of 1 MB or more it lost, res5a_branch2a
+   -2.4% and on one thread res4b_branch2a -1.7%, res5a_branch2a -9%.  Tasks
+   by c block into dW in place, the threads splitting the c blocks:
+   res4b_branch2a -3.8%. */
+static int pack_dw(const cbp_problem *pb, int threads) {
+  size_t l2 = cbp_l2_bytes();
+  if (!l2) l2 = (size_t)1 << 20;
+  const convbp_conv *c = &pb->conv;
+  return threads > 1 && !split_pixels(pb, threads) && !swap_roles(c) && c->c > c->k &&
+         pb->out_elems * sizeof(float) / (size_t)threads <= l2 / 4;
+}
+
+/* Floats of one thread's blocks of dW when packed: the most tasks a thread
+   runs, kblk x cblk each. */
+static size_t packed_dw_floats(const cbp_problem *pb, int threads, const cbp_direct_isa *isa) {
+  const convbp_conv *c = &pb->conv;
+  const size_t cblk = (size_t)isa->nv_max * isa->vl, kblk = (size_t)isa->kb_max;
+  const size_t tasks = (size_t)c->r * c->s * ((c->k + kblk - 1) / kblk) * ((c->c + cblk - 1) / cblk);
+  return (tasks + threads - 1) / threads * kblk * cblk;
+}
+
 /* Floats of one thread's copy of a chunk's A (width C, blocks of cblk) or dO
    (width K, blocks of kblk): every block of every pixel, padded to bw. */
 static size_t packed_floats(const cbp_problem *pb, int width, int bw) {
@@ -171,6 +203,11 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, ak_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
+  /* and its blocks of dW */
+  if (pack_dw(pb, threads))
+    for (int i = 0; i < threads; i++)
+      if (cbp_ws_add(bytes, packed_dw_floats(pb, threads, isa), sizeof(float)))
+        return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
 }
 
@@ -187,6 +224,7 @@ typedef struct {
   int chunk_rows, imgs; /* a chunk: output rows of one image, or whole images */
   int packed;           /* whether dO is read from a thread's k-block-major copy */
   int packed_a;         /* whether A is read from a thread's c-block-major copy */
+  int packed_dw;        /* task order (c block, k block, tap), into a thread's blocks of dW */
 } bpw_plan;
 
 /* One chunk as a task sees it: images [n, n + nimg), output rows [p0, p1), and
@@ -196,7 +234,8 @@ typedef struct {
   int n, nimg, p0, p1, kb0;
   const float *dok;
   ptrdiff_t blk;
-  const float *ak; /* when A is packed: c block cb at ak + cb * ablk, pixel x at x * cblk */
+  int cb0;         /* when A is packed: c block cb at ak + (cb - cb0) * ablk, pixel x at x * cblk */
+  const float *ak;
   ptrdiff_t ablk;
 } bpw_chunk;
 
@@ -244,15 +283,40 @@ static void copy_do(const bpw_plan *z, bpw_chunk *ch, int kb1, float *dok) {
                            kb1);
 }
 
-/* The thread's copy of the chunk's A (1x1, unpadded), every c block:
-     ak[cb * ablk + x * cblk + j] = A(n + img, p * st_h, q * st_w, cb * cblk + j). */
-static void copy_a(const bpw_plan *z, bpw_chunk *ch, float *ak) {
+/* The thread's copy of the chunk's A (1x1, unpadded) for c blocks [cb0, cb1]:
+     ak[(cb - cb0) * ablk + x * cblk + j] = A(n + img, p * st_h, q * st_w, cb * cblk + j). */
+static void copy_a(const bpw_plan *z, bpw_chunk *ch, int cb1, float *ak) {
   const convbp_conv *c = z->c;
   const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * c->c;
   ch->ak = ak;
   ch->ablk = copy_by_blocks(ak, z->A + ch->n * z->a_img + ch->p0 * a_row, z->a_img, a_row,
                             (ptrdiff_t)c->stride_w * c->c, ch->nimg, ch->p1 - ch->p0, z->Q, c->c,
-                            z->cblk, 0, z->ncb - 1);
+                            z->cblk, ch->cb0, cb1);
+}
+
+/* A task's k block, tap and c block, in the order (k block, tap, c block),
+   or (c block, k block, tap) when dW is packed. */
+static inline void task_coords(const bpw_plan *z, long task, int *kb, int *t, int *cb) {
+  if (z->packed_dw) {
+    *cb = (int)(task / ((long)z->nkb * z->T));
+    *kb = (int)(task / z->T % z->nkb);
+    *t = (int)(task % z->T);
+  } else {
+    *kb = (int)(task / ((long)z->ncb * z->T));
+    *t = (int)(task / z->ncb % z->T);
+    *cb = (int)(task % z->ncb);
+  }
+}
+
+/* Where the block of acc of task (kb, t, cb) starts: kn rows of cw floats,
+   acc_row apart. */
+static inline float *task_block(const bpw_plan *z, int kb, int t, int cb, float *acc, int *kn,
+                                int *cw) {
+  const int k0 = kb * z->kblk, c0 = cb * z->cblk; /* first broadcast and vector channel */
+  *kn = z->bc - k0 < z->kblk ? z->bc - k0 : z->kblk;
+  *cw = z->vc - c0 < z->cblk ? z->vc - c0 : z->cblk;
+  if (!z->swap) return acc + ((ptrdiff_t)k0 * z->T + t) * z->c->c + c0;
+  return acc + ((ptrdiff_t)t * z->c->c + k0) * z->c->k + c0;
 }
 
 /* One task, a (k block, tap, c block) of dW, over one chunk; adds into acc
@@ -262,11 +326,18 @@ static void copy_a(const bpw_plan *z, bpw_chunk *ch, float *ak) {
    and +2.8% (2), res4a_branch2b +1.2% on 2 threads and res3a_branch2b -1.2%
    on 1 (both near the noise), and the 1x1 layers, whose order is unchanged,
    moved by -1.6% to +0.6% (the noise). */
-static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, float *acc) {
+static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, float *acc,
+                            float *blk) {
   const convbp_conv *c = z->c;
   const cbp_direct_isa *isa = z->isa;
-  const int kb = (int)(task / ((long)z->ncb * z->T));
-  const int t = (int)(task / z->ncb % z->T), cb = (int)(task % z->ncb);
+  int kb, t, cb, kn, cw;
+  task_coords(z, task, &kb, &t, &cb);
+  float *out = task_block(z, kb, t, cb, acc, &kn, &cw);
+  ptrdiff_t out_row = z->acc_row;
+  if (blk) { /* the task's block of the thread's copy of dW */
+    out = blk;
+    out_row = z->cblk;
+  }
   const int r = t / c->s, s = t % c->s;
   const int oh = r * c->dil_h - c->pad_h, ow = s * c->dil_w - c->pad_w;
   /* p with 0 <= p*st_h + oh <= H-1, within the chunk; q likewise */
@@ -279,8 +350,6 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   if (qhi > z->Q) qhi = z->Q;
   if (plo >= phi || qlo >= qhi) return;
   const int k0 = kb * z->kblk, c0 = cb * z->cblk; /* first broadcast and vector channel */
-  const int kn = z->bc - k0 < z->kblk ? z->bc - k0 : z->kblk;
-  const int cw = z->vc - c0 < z->cblk ? z->vc - c0 : z->cblk;
   const int nv = ceil_div(cw, isa->vl);
   const float *a_at = z->A + ch->n * z->a_img +
                       ((ptrdiff_t)(plo * c->stride_h + oh) * c->w + qlo * c->stride_w + ow) * c->c;
@@ -291,7 +360,7 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
     a_pix = z->cblk;
     a_row = (ptrdiff_t)z->Q * a_pix;
     a_img = (ptrdiff_t)(ch->p1 - ch->p0) * a_row;
-    a_at = ch->ak + cb * ch->ablk + (plo - ch->p0) * a_row + qlo * a_pix;
+    a_at = ch->ak + (cb - ch->cb0) * ch->ablk + (plo - ch->p0) * a_row + qlo * a_pix;
     a_c0 = 0;
   }
   const int last = cw - (nv - 1) * isa->vl;
@@ -312,12 +381,10 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   g_at += (plo - row0) * g_row + qlo * g_pix;
   if (!z->swap)
     isa->bpw_tile(kn, nv, a_at + a_c0, a_row, a_pix, g_at + g_k0, g_row, g_pix, phi - plo,
-                  qhi - qlo, ch->nimg, a_img, g_img,
-                  acc + ((ptrdiff_t)k0 * z->T + t) * c->c + c0, z->acc_row, last);
+                  qhi - qlo, ch->nimg, a_img, g_img, out, out_row, last);
   else
     isa->bpw_tile(kn, nv, g_at + c0, g_row, g_pix, a_at + k0, a_row, a_pix, phi - plo, qhi - qlo,
-                  ch->nimg, g_img, z->a_img, acc + ((ptrdiff_t)t * c->c + k0) * c->k + c0,
-                  z->acc_row, last);
+                  ch->nimg, g_img, z->a_img, out, out_row, last);
 }
 
 /* The walks take the plan by value: a private copy stays in registers across
@@ -325,24 +392,57 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
 
 /* Threads split dW: thread `me` of nt runs its contiguous share of the tasks on
    every chunk (the same share each time), after copying the dO of the k
-   blocks that share covers, and the chunk's A, when packed. */
+   blocks and the A of the c blocks that share covers, when packed.  With dW
+   packed, task x of the share adds into its block of the thread's copy, pw
+   + x * kblk * cblk (rows of cblk floats), which goes to dW at the end; the
+   copy holds pw_floats, the share of `threads` threads, so if OpenMP gave
+   fewer, the tasks add into dW in place. */
 static void walk_all_chunks(const bpw_plan z, int me, int nt, float *acc, float *dok,
-                            float *ak) {
+                            float *ak, float *pw, size_t pw_floats) {
   const int P = z.P, N = z.c->n;
   const int chunks_per_img = ceil_div(P, z.chunk_rows), groups = ceil_div(N, z.imgs);
   const long t0 = z.tasks * me / nt, t1 = z.tasks * (me + 1) / nt;
   if (t0 >= t1) return;
-  const long per_kb = (long)z.ncb * z.T; /* tasks a k block */
-  const int kb0 = (int)(t0 / per_kb), kb1 = (int)((t1 - 1) / per_kb);
+  const ptrdiff_t blk = (ptrdiff_t)z.kblk * z.cblk;
+  int kb0 = z.nkb, kb1 = -1, cb0 = z.ncb, cb1 = -1; /* the blocks the share covers */
+  for (long task = t0; task < t1; task++) {
+    int kb, t, cb;
+    task_coords(&z, task, &kb, &t, &cb);
+    kb0 = kb < kb0 ? kb : kb0;
+    kb1 = kb > kb1 ? kb : kb1;
+    cb0 = cb < cb0 ? cb : cb0;
+    cb1 = cb > cb1 ? cb : cb1;
+  }
+  if (pw && (size_t)(t1 - t0) * blk > pw_floats) pw = NULL;
+  if (pw) memset(pw, 0, (size_t)(t1 - t0) * blk * sizeof(float));
+  else if (z.packed_dw) /* dW was not zeroed beforehand: each thread zeroes its blocks */
+    for (long task = t0; task < t1; task++) {
+      int kb, t, cb, kn, cw;
+      task_coords(&z, task, &kb, &t, &cb);
+      float *o = task_block(&z, kb, t, cb, acc, &kn, &cw);
+      for (int i = 0; i < kn; i++) memset(o + i * z.acc_row, 0, (size_t)cw * sizeof(float));
+    }
   for (long chunk = 0; chunk < (long)groups * chunks_per_img; chunk++) {
     bpw_chunk ch = {.n = (int)(chunk / chunks_per_img) * z.imgs,
                     .p0 = (int)(chunk % chunks_per_img) * z.chunk_rows,
-                    .kb0 = kb0};
+                    .kb0 = kb0,
+                    .cb0 = cb0};
     ch.nimg = N - ch.n < z.imgs ? N - ch.n : z.imgs;
     ch.p1 = ch.p0 + z.chunk_rows < P ? ch.p0 + z.chunk_rows : P;
     if (z.packed) copy_do(&z, &ch, kb1, dok);
-    if (z.packed_a) copy_a(&z, &ch, ak);
-    for (long task = t0; task < t1; task++) run_task(&z, task, &ch, acc);
+    if (z.packed_a) copy_a(&z, &ch, cb1, ak);
+    for (long task = t0; task < t1; task++)
+      run_task(&z, task, &ch, acc, pw ? pw + (task - t0) * blk : NULL);
+  }
+  if (!pw) return;
+  /* the task's block in dW, row i = its block in pw, row i */
+  for (long task = t0; task < t1; task++) {
+    int kb, t, cb, kn, cw;
+    task_coords(&z, task, &kb, &t, &cb);
+    float *o = task_block(&z, kb, t, cb, acc, &kn, &cw);
+    for (int i = 0; i < kn; i++)
+      memcpy(o + i * z.acc_row, pw + (task - t0) * blk + (ptrdiff_t)i * z.cblk,
+             (size_t)cw * sizeof(float));
   }
 }
 
@@ -367,8 +467,8 @@ static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine, float *
     }
     bpw_chunk ch = {.n = n, .nimg = nimg, .p0 = p0, .p1 = p1, .kb0 = 0};
     if (z.packed) copy_do(&z, &ch, z.nkb - 1, dok);
-    if (z.packed_a) copy_a(&z, &ch, ak);
-    for (long task = 0; task < z.tasks; task++) run_task(&z, task, &ch, mine);
+    if (z.packed_a) copy_a(&z, &ch, z.ncb - 1, ak);
+    for (long task = 0; task < z.tasks; task++) run_task(&z, task, &ch, mine, NULL);
     g += (long)nimg * (p1 - p0);
   }
 }
@@ -392,6 +492,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   plan_chunks(pb, &z.chunk_rows, &z.imgs);
   z.packed = pack_do(c, z.isa);
   z.packed_a = pack_a(c);
+  z.packed_dw = pack_dw(pb, threads);
   float *acc = z.swap ? ws : dW; /* dW(k, t, c), or dW^T(t, c, k) */
   const int split = split_pixels(pb, threads);
   /* the threads' copies of acc when they split the pixels: the first is acc */
@@ -409,13 +510,17 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   const size_t ak_bytes = z.packed_a ? packed_floats(pb, c->c, z.cblk) * sizeof(float) : 0;
   float *ak[threads];
   for (int t = 0; t < threads; t++) ak[t] = z.packed_a ? cbp_take(&ar, ak_bytes) : NULL;
+  /* and its blocks of dW */
+  const size_t pw_bytes = z.packed_dw ? packed_dw_floats(pb, threads, z.isa) * sizeof(float) : 0;
+  float *pw[threads];
+  for (int t = 0; t < threads; t++) pw[t] = z.packed_dw ? cbp_take(&ar, pw_bytes) : NULL;
 
-  if (!split) memset(acc, 0, pb->out_elems * sizeof(float));
+  if (!split && !z.packed_dw) memset(acc, 0, pb->out_elems * sizeof(float));
 #pragma omp parallel num_threads(threads)
   {
     const int me = omp_get_thread_num(), nt = omp_get_num_threads();
     if (!split) {
-      walk_all_chunks(z, me, nt, acc, dok[me], ak[me]);
+      walk_all_chunks(z, me, nt, acc, dok[me], ak[me], pw[me], pw_bytes / sizeof(float));
     } else {
       memset(part[me], 0, pb->out_elems * sizeof(float));
       walk_own_rows(z, me, nt, part[me], dok[me], ak[me]);

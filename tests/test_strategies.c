@@ -96,6 +96,13 @@ static const shape edges[] = {
        data, so 2 threads split its tasks over chunks of whole images. */
     {"BPW A copied by c blocks, stride 2", {2, 520, 15, 20, 13, 1, 1, 0, 0, 2, 2, 1, 1}},
     {"BPW A copied by c blocks, K >= 512", {5, 70, 8, 8, 512, 1, 1, 0, 0, 1, 1, 1, 1}},
+    /* bpw_direct_blocked on 2 threads, C > K and dW over a third of L2 (2 MiB)
+       but a thread's share under a quarter: tasks by c block into per-thread
+       copies of dW; the threads' shares meet inside a c block (the second),
+       C ends in a block of 22 and 26, K in one of 4.  The 3x3 copies dO; the
+       1x1 also copies the c blocks of A its share covers. */
+    {"BPW dW packed per thread, 3x3", {1, 150, 5, 5, 100, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"BPW dW packed per thread, 1x1", {1, 1050, 3, 3, 190, 1, 1, 0, 0, 1, 1, 1, 1}},
     /* A 1x1 layer whose dW (1.07 MB) is over half of an L2 of 2 MiB or less:
        bpw_direct_blocked sizes its chunks by 3/4 of L2, counting only the
        pixels a stride-2 row reads (one chunk here: splitting one needs some
