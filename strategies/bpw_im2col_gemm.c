@@ -164,12 +164,14 @@ static void reduce_ranges(const cbp_problem *pb, int parts, size_t units, range_
   float *part[parts];
   part[0] = dW;
   for (int t = 1; t < parts; t++) part[t] = cbp_take(&ar, pb->out_elems * sizeof(float));
+  /* split by the threads OpenMP grants, which may be fewer than asked (say,
+     called from a parallel region of the caller's) */
 #pragma omp parallel num_threads(parts)
   {
-    const int t = omp_get_thread_num();
-    reduce_range(pb, fn, A, dO, units * t / parts, units * (t + 1) / parts, part[t]);
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    reduce_range(pb, fn, A, dO, units * t / nt, units * (t + 1) / nt, part[t]);
 #pragma omp barrier
-    cbp_sum_partials(dW, part, parts, pb->out_elems);
+    cbp_sum_partials(dW, part, nt, pb->out_elems);
   }
 }
 
@@ -280,8 +282,9 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
       dw_gemm(K, (int)rsc, rows, depth_chunk(K, (int)rsc), dO + m0 * K, K, cols[t], (int)rsc,
               1.0f, partial[t], (int)rsc);
     }
-    /* Sum the partials into dW, each thread a slice of it (implicit barrier above). */
-    cbp_sum_partials(dW, partial, parts, pb->out_elems);
+    /* Sum the partials into dW, each thread a slice of it (implicit barrier
+       above); only the granted threads' partials hold sums. */
+    cbp_sum_partials(dW, partial, omp_get_num_threads(), pb->out_elems);
   }
   return CONVBP_OK;
 }

@@ -11,6 +11,7 @@
  * restricts the run to matching strategies, e.g. to run the blocked direct
  * engine's kernels (and bpa_scatter_gemm's, which uses its add_runs) again
  * under CONVBP_ISA=avx2 and =portable. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,7 +185,26 @@ static int selected(const char *name, const char *list) {
   return 0;
 }
 
+static int run_all(int argc, char **argv);
+
+/* CONVBP_TEST_NESTED=1: every check runs on one thread of an active parallel
+   region of the caller's, as a framework's thread pool would call convbp.
+   Nested regions are then inactive: each parallel region of a strategy
+   gets one thread where it asked for two, and must still be right. */
 int main(int argc, char **argv) {
+  const char *nested = getenv("CONVBP_TEST_NESTED");
+  if (!nested || strcmp(nested, "1")) return run_all(argc, argv);
+  omp_set_max_active_levels(1);
+  int rc = 0;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp master
+    rc = run_all(argc, argv);
+  }
+  return rc;
+}
+
+static int run_all(int argc, char **argv) {
   int grid = argc > 1 ? atoi(argv[1]) : 320;
   const char *only = argc > 2 ? argv[2] : NULL;
   int shapes = 0, runs = 0, skipped = 0, adjoints = 0, caught = 0, faulty_present = 0;
