@@ -2,6 +2,7 @@
  * topo, peak, help. */
 #define _GNU_SOURCE
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +53,11 @@ static int threads_arg(int argc, char **argv, int *threads) {
       long t = strtol(argv[++i], &end, 10);
       if (*end || t < 1 || t > 4096) {
         fprintf(stderr, "convbp: --threads needs a whole number >= 1, got '%s'\n", argv[i]);
+        return EXIT_USAGE;
+      }
+      if (t > omp_get_thread_limit()) {
+        fprintf(stderr, "convbp: --threads: %ld threads requested, OMP_THREAD_LIMIT allows %d\n", t,
+                omp_get_thread_limit());
         return EXIT_USAGE;
       }
       *threads = (int)t;

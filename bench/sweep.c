@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -149,9 +150,15 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       } else if (cbp_parse_int_list(v, 1, &o->threads, &o->nthreads, err, sizeof err)) {
         return usage_error("--threads: %s", err);
       }
+      /* A row labelled 2 threads must have run on 2: OMP_THREAD_LIMIT caps every
+         parallel region, so more would time (and verify) something else. */
+      const int limit = omp_get_thread_limit();
+      if (!strcmp(v, "all") && o->nthreads > limit) o->nthreads = limit;
       for (int t = 0; t < o->nthreads; t++)
         if (o->threads[t] > m.pus)
           return usage_error("--threads: %d threads requested, this machine has %d PUs", o->threads[t], m.pus);
+        else if (o->threads[t] > limit)
+          return usage_error("--threads: %d threads requested, OMP_THREAD_LIMIT allows %d", o->threads[t], limit);
     } else if (!strcmp(a, "--bind")) {
       NEED_VALUE();
       if (cbp_bind_parse(v, &o->bind)) return usage_error("--bind: '%s' is not compact, scatter or none", v);

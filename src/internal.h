@@ -143,7 +143,12 @@ int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes);
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws);
 
 /* ---- Threading helpers (src/threads.c) ----------------------------------- */
-/* Sets the thread count OpenBLAS uses for calls made outside a parallel region. */
+/* threads, capped by OMP_THREAD_LIMIT (omp_get_thread_limit()): the most a
+   parallel region can get.  For libraries that assume they get every thread
+   they ask for (OpenBLAS, oneDNN); convbp's own regions use omp_get_num_threads(). */
+int cbp_grantable_threads(int threads);
+/* Sets the thread count OpenBLAS uses for calls made outside a parallel region
+   (capped by cbp_grantable_threads). */
 void cbp_blas_threads(int threads);
 /* m rows in blocks of at most `rows` (1 <= rows <= m), shared out to `threads`
    threads with a buffer each: returns how many threads take blocks (all of them

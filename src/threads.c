@@ -4,10 +4,20 @@
  * region, and with openblas_set_num_threads() threads outside one.  Strategies
  * call cbp_blas_threads(threads) before a GEMM made outside a parallel region. */
 #include <cblas.h>
+#include <omp.h>
 
 #include "internal.h"
 
-void cbp_blas_threads(int threads) { openblas_set_num_threads(threads < 1 ? 1 : threads); }
+int cbp_grantable_threads(int threads) {
+  const int limit = omp_get_thread_limit();
+  if (threads > limit) threads = limit;
+  return threads < 1 ? 1 : threads;
+}
+
+/* Never more than OpenMP grants: OpenBLAS's level-3 threads wait on each
+   other's progress flags, so one asked for two threads under OMP_THREAD_LIMIT=1
+   waits forever for the second. */
+void cbp_blas_threads(int threads) { openblas_set_num_threads(cbp_grantable_threads(threads)); }
 
 int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb) {
   size_t blocks = (m + rows - 1) / rows;

@@ -7,7 +7,8 @@
  * for *_blocked, the reorders).  oneDNN's dilation is 0-based: dnnl dilate =
  * convbp dil - 1.  oneDNN's OpenMP runtime uses omp_get_max_threads(), and its
  * kernels fix their work split when they are created, so prepare() and run()
- * both set it to the strategy's thread count. */
+ * both set it to the strategy's thread count, capped by OMP_THREAD_LIMIT: a
+ * kernel planned for two threads that gets one leaves half its output unwritten. */
 #include "onednn_glue.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -99,7 +100,7 @@ const char *cbp_onednn_supports(const cbp_problem *pb, int blocked) {
 
 int cbp_onednn_prepare(const cbp_problem *pb, int threads, int blocked, void **state) {
   /* oneDNN splits the work by the thread count current at creation. */
-  omp_set_num_threads(threads);
+  omp_set_num_threads(cbp_grantable_threads(threads));
   onednn_state *s = calloc(1, sizeof *s);
   if (!s) return CONVBP_ERR_NOMEM;
   if (create_pds(pb, blocked, s)) {
@@ -166,7 +167,7 @@ int cbp_onednn_run(const cbp_problem *pb, int threads, const float *x, const flo
                    void *state) {
   (void)pb;
   onednn_state *s = state;
-  omp_set_num_threads(threads);
+  omp_set_num_threads(cbp_grantable_threads(threads));
   const float *ptr[3] = {x, y, out};
   dnnl_exec_arg_t args[4];
   int nargs = 0;

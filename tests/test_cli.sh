@@ -50,6 +50,10 @@ expect 2 "'a' in 'a,b' is not a whole number" -- sweep --mb a,b
 expect 2 "step must be" -- sweep --ic 1:8:x1
 expect 2 "not a whole number >= 1" -- sweep --threads 0 --problem mb2ic3ih5oc2kh3
 expect 2 "this machine has" -- sweep --threads 4096 --problem mb2ic3ih5oc2kh3
+export OMP_THREAD_LIMIT=1  # a row labelled 2 threads must not have run on 1
+expect 2 "OMP_THREAD_LIMIT allows 1" -- sweep --threads 1,2 --problem mb2ic3ih5oc2kh3
+expect 2 "OMP_THREAD_LIMIT allows 1" -- peak --threads 2
+unset OMP_THREAD_LIMIT
 expect 2 "cannot read problems file" -- sweep --problems "$tmp/missing.txt"
 expect 2 "bad.txt:3: unknown field 'zz'" -- sweep --problems "$tmp/bad.txt"
 expect 2 "unknown suite 'resnet51'" -- sweep --suite resnet51
@@ -127,6 +131,12 @@ out="$tmp/bind.csv"
 "$convbp" sweep --problem mb2ic4ih6oc4kh3 --op fwd --strategy fwd_direct --threads 1,2 --bind compact $fast --output "$out" 2>/dev/null
 sets=$(tail -n +2 "$out" | awk -F, '{print $23}' | tr '\n' ' ')
 [ "$sets" = "0 0;1 " ] && ok || bad "cpusets read back '$sets', want '0 0;1 '"
+
+# ---- --threads all stops at OMP_THREAD_LIMIT ----
+OMP_THREAD_LIMIT=1 "$convbp" sweep --problem mb2ic4ih6oc4kh3 --op fwd --strategy fwd_direct --threads all $fast \
+  --output "$tmp/limit.csv" 2>"$tmp/err" || bad "sweep --threads all under OMP_THREAD_LIMIT=1: $(cat "$tmp/err")"
+counts=$(tail -n +2 "$tmp/limit.csv" | awk -F, '{print $5}' | sort -u | tr '\n' ' ')
+[ "$counts" = "1 " ] && ok || bad "--threads all under OMP_THREAD_LIMIT=1 ran thread counts '$counts', want '1 '"
 
 # ---- shards are disjoint and cover the sweep; resume adds nothing ----
 args="--suite edge --op bpa,bpw --strategy *direct --threads 1 $fast"
