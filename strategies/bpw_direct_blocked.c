@@ -91,8 +91,19 @@ static int split_pixels(const cbp_problem *pb, int threads) {
    is left as it was: counting res3a_branch2a's rows so made its chunks 3x
    bigger and its BPW 2.6% slower.  Keeping dW in L2 instead, one panel of
    it over all chunks at a time, lost 5-15% on res5b_branch2a: each panel
-   copies A (or dO) again. */
-static void plan_chunks(const cbp_problem *pb, int *chunk_rows, int *imgs) {
+   copies A (or dO) again.
+   When a thread's share of dW is bigger than L2, nothing of it survives from
+   one chunk to the next, and a smaller L2 only means more passes over it:
+   the chunk then gets at least 1.5 MiB (3/4 of the Xeon's 2 MiB), and a
+   chunk over L2 streams its copied A from L3 in order.  Zen 4 EPYC (1 MiB
+   L2), medians of 5 alternating runs, 1 / 2 threads: res5b_branch2a (49 ->
+   147 pixels a chunk) +4.6 / +1.9%, res5a_branch1 +2.7 / +4.2%,
+   res5a_branch2c +4.7 / +3.7%, res5a_branch2a and res4a_branch1 +0.9% and
+   +0.3% (1 thread; on 2 their share is 1 MiB), while the layers the rule
+   leaves alone moved by -5.7..+2.9%.  In 3 runs, chunks of 1.5 MiB for every
+   dW over half of L2 lost up to 5% on res4a_branch2c and res4b_branch2a,
+   whose 1 MB of dW a thread on 2 threads stays in L2. */
+static void plan_chunks(const cbp_problem *pb, int threads, int *chunk_rows, int *imgs) {
   const convbp_conv *c = &pb->conv;
   const int P = pb->p;
   enum { CHUNK_FLOATS = 512 * 1024 / sizeof(float) };
@@ -104,6 +115,9 @@ static void plan_chunks(const cbp_problem *pb, int *chunk_rows, int *imgs) {
       pb->out_elems * sizeof(float) > l2 / 2) {
     row_floats = (long)pb->q * (c->k + c->c);
     row_budget = img_budget = (long)(l2 / 4 * 3 / sizeof(float));
+    enum { STREAMED_DW_CHUNK_FLOATS = 3 * 512 * 1024 / sizeof(float) };
+    if (pb->out_elems * sizeof(float) / (size_t)threads > l2 && row_budget < STREAMED_DW_CHUNK_FLOATS)
+      row_budget = img_budget = STREAMED_DW_CHUNK_FLOATS;
   }
   int rows = (int)(row_budget / (row_floats > 0 ? row_floats : 1));
   if (rows < 1) rows = 1;
@@ -180,9 +194,9 @@ static size_t packed_dw_floats(const cbp_problem *pb, int threads, const cbp_dir
 
 /* Floats of one thread's copy of a chunk's A (width C, blocks of cblk) or dO
    (width K, blocks of kblk): every block of every pixel, padded to bw. */
-static size_t packed_floats(const cbp_problem *pb, int width, int bw) {
+static size_t packed_floats(const cbp_problem *pb, int threads, int width, int bw) {
   int chunk_rows, imgs;
-  plan_chunks(pb, &chunk_rows, &imgs);
+  plan_chunks(pb, threads, &chunk_rows, &imgs);
   const size_t blocks = (size_t)(width + bw - 1) / bw;
   return (size_t)imgs * chunk_rows * pb->q * blocks * bw;
 }
@@ -197,13 +211,13 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   /* each thread's copy of a chunk's dO */
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   if (pack_do(&pb->conv, isa)) {
-    const size_t dok_floats = packed_floats(pb, pb->conv.k, isa->kb_max);
+    const size_t dok_floats = packed_floats(pb, threads, pb->conv.k, isa->kb_max);
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, dok_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
   /* each thread's copy of a chunk's A */
   if (pack_a(&pb->conv)) {
-    const size_t ak_floats = packed_floats(pb, pb->conv.c, isa->nv_max * isa->vl);
+    const size_t ak_floats = packed_floats(pb, threads, pb->conv.c, isa->nv_max * isa->vl);
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, ak_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
@@ -493,7 +507,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   z.a_img = (ptrdiff_t)c->h * c->w * c->c;
   z.g_img = (ptrdiff_t)P * Q * c->k;
   z.tasks = (long)z.T * z.nkb * z.ncb;
-  plan_chunks(pb, &z.chunk_rows, &z.imgs);
+  plan_chunks(pb, threads, &z.chunk_rows, &z.imgs);
   z.packed = pack_do(c, z.isa);
   z.packed_a = pack_a(c);
   z.packed_dw = pack_dw(pb, threads);
@@ -507,11 +521,11 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   for (int t = 1; t < (split ? threads : 1); t++)
     part[t] = cbp_take(&ar, pb->out_elems * sizeof(float));
   /* each thread's copy of a chunk's dO, when packed */
-  const size_t dok_bytes = z.packed ? packed_floats(pb, c->k, z.kblk) * sizeof(float) : 0;
+  const size_t dok_bytes = z.packed ? packed_floats(pb, threads, c->k, z.kblk) * sizeof(float) : 0;
   float *dok[threads];
   for (int t = 0; t < threads; t++) dok[t] = z.packed ? cbp_take(&ar, dok_bytes) : NULL;
   /* and of its A */
-  const size_t ak_bytes = z.packed_a ? packed_floats(pb, c->c, z.cblk) * sizeof(float) : 0;
+  const size_t ak_bytes = z.packed_a ? packed_floats(pb, threads, c->c, z.cblk) * sizeof(float) : 0;
   float *ak[threads];
   for (int t = 0; t < threads; t++) ak[t] = z.packed_a ? cbp_take(&ar, ak_bytes) : NULL;
   /* and its blocks of dW */
