@@ -8,7 +8,8 @@
  * convbp dil - 1.  oneDNN's OpenMP runtime uses omp_get_max_threads(), and its
  * kernels fix their work split when they are created, so prepare() and run()
  * both set it to the strategy's thread count, capped by OMP_THREAD_LIMIT: a
- * kernel planned for two threads that gets one leaves half its output unwritten. */
+ * kernel planned for two threads that gets one waits for the second (the Zen 4
+ * EPYC) or returns a wrong output (some checks on the model-167 Xeon). */
 #include "onednn_glue.h"
 
 #include <oneapi/dnnl/dnnl.h>
