@@ -51,6 +51,11 @@ static size_t l2_bytes(void) {
   return l2 ? l2 : (size_t)1 << 20;
 }
 
+/* Bytes of dW a thread owns when the threads split dW. */
+static size_t dw_share_bytes(const cbp_problem *pb, int threads) {
+  return pb->out_elems * sizeof(float) / (size_t)threads;
+}
+
 /* Whether to vectorize over K instead of C (see above); independent of the ISA
    so that workspace() and run() agree. */
 static int swap_roles(const convbp_conv *c) { return c->c < 16 && c->k > c->c; }
@@ -116,7 +121,7 @@ static void plan_chunks(const cbp_problem *pb, int threads, int *chunk_rows, int
     row_floats = (long)pb->q * (c->k + c->c);
     row_budget = img_budget = (long)(l2 / 4 * 3 / sizeof(float));
     enum { STREAMED_DW_CHUNK_FLOATS = 3 * 512 * 1024 / sizeof(float) };
-    if (pb->out_elems * sizeof(float) / (size_t)threads > l2 && row_budget < STREAMED_DW_CHUNK_FLOATS)
+    if (dw_share_bytes(pb, threads) > l2 && row_budget < STREAMED_DW_CHUNK_FLOATS)
       row_budget = img_budget = STREAMED_DW_CHUNK_FLOATS;
   }
   int rows = (int)(row_budget / (row_floats > 0 ? row_floats : 1));
@@ -180,7 +185,7 @@ static int pack_dw(const cbp_problem *pb, int threads) {
   const size_t l2 = l2_bytes();
   const convbp_conv *c = &pb->conv;
   return threads > 1 && !split_pixels(pb, threads) && !swap_roles(c) && c->c > c->k &&
-         pb->out_elems * sizeof(float) / (size_t)threads <= l2 / 4;
+         dw_share_bytes(pb, threads) <= l2 / 4;
 }
 
 /* Floats of one thread's blocks of dW when packed: the most tasks a thread
@@ -405,6 +410,24 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
                   ch->nimg, g_img, z->a_img, out, out_row, last);
 }
 
+/* The blocks of tasks [t0, t1) in acc: block x, row i = pw + x * blk, row i
+   (rows of cblk floats), or zeros when pw is NULL. */
+static void put_blocks(const bpw_plan *z, long t0, long t1, float *acc, const float *pw,
+                       ptrdiff_t blk) {
+  for (long task = t0; task < t1; task++) {
+    int kb, t, cb, kn, cw;
+    task_coords(z, task, &kb, &t, &cb);
+    float *o = task_block(z, kb, t, cb, acc, &kn, &cw);
+    for (int i = 0; i < kn; i++) {
+      if (pw)
+        memcpy(o + i * z->acc_row, pw + (task - t0) * blk + (ptrdiff_t)i * z->cblk,
+               (size_t)cw * sizeof(float));
+      else
+        memset(o + i * z->acc_row, 0, (size_t)cw * sizeof(float));
+    }
+  }
+}
+
 /* The walks take the plan by value: a private copy stays in registers across
    the tile calls, where the shared one was reloaded (3% on res5a_branch1). */
 
@@ -434,12 +457,7 @@ static void walk_all_chunks(const bpw_plan z, int me, int nt, float *acc, float 
   if (pw && (size_t)(t1 - t0) * blk > pw_floats) pw = NULL;
   if (pw) memset(pw, 0, (size_t)(t1 - t0) * blk * sizeof(float));
   else if (z.packed_dw) /* dW was not zeroed beforehand: each thread zeroes its blocks */
-    for (long task = t0; task < t1; task++) {
-      int kb, t, cb, kn, cw;
-      task_coords(&z, task, &kb, &t, &cb);
-      float *o = task_block(&z, kb, t, cb, acc, &kn, &cw);
-      for (int i = 0; i < kn; i++) memset(o + i * z.acc_row, 0, (size_t)cw * sizeof(float));
-    }
+    put_blocks(&z, t0, t1, acc, NULL, blk);
   for (long chunk = 0; chunk < (long)groups * chunks_per_img; chunk++) {
     bpw_chunk ch = {.n = (int)(chunk / chunks_per_img) * z.imgs,
                     .p0 = (int)(chunk % chunks_per_img) * z.chunk_rows,
@@ -452,16 +470,7 @@ static void walk_all_chunks(const bpw_plan z, int me, int nt, float *acc, float 
     for (long task = t0; task < t1; task++)
       run_task(&z, task, &ch, acc, pw ? pw + (task - t0) * blk : NULL);
   }
-  if (!pw) return;
-  /* the task's block in dW, row i = its block in pw, row i */
-  for (long task = t0; task < t1; task++) {
-    int kb, t, cb, kn, cw;
-    task_coords(&z, task, &kb, &t, &cb);
-    float *o = task_block(&z, kb, t, cb, acc, &kn, &cw);
-    for (int i = 0; i < kn; i++)
-      memcpy(o + i * z.acc_row, pw + (task - t0) * blk + (ptrdiff_t)i * z.cblk,
-             (size_t)cw * sizeof(float));
-  }
+  if (pw) put_blocks(&z, t0, t1, acc, pw, blk);
 }
 
 /* Threads split the pixels: thread `me` of nt runs every task on the chunks of
