@@ -38,6 +38,15 @@ void cbp_stream_put(float *dst, const float *src, size_t n) {
   for (; i < n; i++) dst[i] = src ? src[i] : 0.0f;
 }
 
+int cbp_stream_between_stores(void) {
+#if defined(STREAM_FLOATS) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();
+  return __builtin_cpu_is("amd");
+#else
+  return 0;
+#endif
+}
+
 void cbp_stream_fence(void) {
 #ifdef STREAM_FLOATS
   _mm_sfence();

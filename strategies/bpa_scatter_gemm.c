@@ -189,14 +189,18 @@ static void place(const cbp_problem *pb, const float *cols, int p0, int np, floa
  *     (one sgemm of Q rows with ldc = st_w * C)
  *   every other pixel of those rows = 0
  * in column blocks j0:j1 of C that fit OpenBLAS's small-matrix kernel.  No
- * cols buffer, so neither its copy nor its second pass over dA.  The zeros go
- * by plain stores: streaming them (as place does) made res3a_branch2a 13-15%
- * slower here, mixed with sgemm's stores into the same rows.  Xeon model 167,
- * medians of 4 alternating runs, GFLOP/s at 1 / 2 threads: res3a_branch2a
+ * cols buffer, so neither its copy nor its second pass over dA.  Xeon model
+ * 167, medians of 4 alternating runs, GFLOP/s at 1 / 2 threads: res3a_branch2a
  * 115 -> 138 / 226 -> 269, res3a_branch1 (C in four blocks) 153 -> 175 /
- * 306 -> 344. */
+ * 306 -> 344.
+ * The zeros go by streaming stores when dA goes to memory anyway (dA_streams)
+ * and the CPU gains by it (cbp_stream_between_stores), else by plain stores.
+ * On that Xeon streaming them made res3a_branch2a 13-15% slower.  On a Zen 4
+ * EPYC, medians of 7 alternating runs: res3a_branch2a 74.9 -> 87.6 / 157.8 ->
+ * 197.4 GFLOP/s, res3a_branch1 92.6 -> 95.8 / 173.7 -> 187.3, and the time
+ * outside sgemm 16-18% -> 7.2-9.2% and 7.0% -> 3.2-3.7% (convbp_gemm_share). */
 static void in_place_rows(const cbp_problem *pb, const float *dO, const float *W, float *dA,
-                          long g0, long g1) {
+                          long g0, long g1, int stream) {
   const convbp_conv *c = &pb->conv;
   const int C = c->c, K = c->k, Q = pb->q;
   const size_t cb = cbp_strided_1x1_block(pb);
@@ -208,8 +212,8 @@ static void in_place_rows(const cbp_problem *pb, const float *dO, const float *W
     place_rows(pb, p, 1, &h0, &h1);
     for (int h = h0; h < h1; h++) {
       float *dst = dA_n + (size_t)h * row;
-      if (h != p * c->stride_h) {
-        memset(dst, 0, row * sizeof(float));
+      if (h != p * c->stride_h) { /* a row no output pixel read */
+        put(dst, NULL, row, stream);
         continue;
       }
       const float *src = dO + (size_t)g * Q * K;
@@ -220,9 +224,10 @@ static void in_place_rows(const cbp_problem *pb, const float *dO, const float *W
       }
       for (int w = 0; w < c->w; w++)
         if (w % c->stride_w != 0) /* unpadded: every other w was read, q = w / st_w < Q */
-          memset(dst + (size_t)w * C, 0, (size_t)C * sizeof(float));
+          put(dst + (size_t)w * C, NULL, (size_t)C, stream);
     }
   }
+  if (stream) cbp_stream_fence();
 }
 
 /* The dA rows [*h0, *h1) that output rows p0..p0+np-1 scatter into: p*sh - ph
@@ -243,6 +248,16 @@ static void zero_rows(const cbp_problem *pb, float *dA_n, int h0, int h1) {
   if (h1 > h0) memset(dA_n + (size_t)h0 * row, 0, (size_t)(h1 - h0) * row * sizeof(float));
 }
 
+/* A dA bigger than the threads' L2 goes to memory anyway: writing it by
+   streaming stores saves reading each line before writing it.  The price: dA
+   is not left in a shared cache for its next reader. */
+static int dA_streams(const cbp_problem *pb, int threads) {
+  const convbp_conv *c = &pb->conv;
+  const size_t l2 = cbp_l2_bytes();
+  return (size_t)c->n * c->h * c->w * c->c * sizeof(float) >
+         (l2 ? l2 : (size_t)1 << 20) * (size_t)threads;
+}
+
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
                void *ws) {
   const convbp_conv *c = &pb->conv;
@@ -254,19 +269,20 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   }
   if (cbp_strided_1x1_block(pb)) {
     const long g = (long)c->n * pb->p;
+    const int stream = dA_streams(pb, threads) && cbp_stream_between_stores();
     if (threads <= 1) {
       /* Not inside an inactive parallel region, where OpenBLAS may thread a
          call its small kernel does not take: with its Haswell kernels (no
          small kernel) and this path forced on, res3a_branch2a ran at 0.7
          GFLOP/s on one thread that way. */
       cbp_blas_threads(1);
-      in_place_rows(pb, dO, W, dA, 0, g);
+      in_place_rows(pb, dO, W, dA, 0, g, stream);
       return CONVBP_OK;
     }
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      in_place_rows(pb, dO, W, dA, g * t / nt, g * (t + 1) / nt);
+      in_place_rows(pb, dO, W, dA, g * t / nt, g * (t + 1) / nt, stream);
     }
     return CONVBP_OK;
   }
@@ -275,15 +291,11 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   const size_t buf_floats = ((size_t)rows * pb->q * rsc * sizeof(float) + 63) / 64 * 16;
   const int one_to_one = is_one_to_one(pb);
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  /* A dA bigger than the threads' L2 goes to memory anyway: placing it by
-     streaming stores saves reading each line before writing it.  Xeon model
-     167, medians of 6 alternating runs: one thread 4-17% faster on the five
-     strided 1x1 layers of resnet50 (res3a_branch1 122 -> 143 GFLOP/s,
-     res4a_branch2a 127 -> 140); two threads, with twice the bandwidth, -2% to
-     +5%.  The price: dA is not left in a shared cache for its next reader. */
-  size_t l2 = cbp_l2_bytes();
-  const int stream = one_to_one && (size_t)c->n * image * sizeof(float) >
-                                       (l2 ? l2 : (size_t)1 << 20) * (size_t)threads;
+  /* Placing dA by streaming stores (dA_streams), Xeon model 167, medians of 6
+     alternating runs: one thread 4-17% faster on the five strided 1x1 layers
+     of resnet50 (res3a_branch1 122 -> 143 GFLOP/s, res4a_branch2a 127 -> 140);
+     two threads, with twice the bandwidth, -2% to +5%. */
+  const int stream = one_to_one && dA_streams(pb, threads);
   if (buffers > 1) {
 #pragma omp parallel num_threads(buffers)
     {
