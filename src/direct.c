@@ -82,6 +82,11 @@ size_t cbp_l2_bytes(void) {
   return l2 > 0 ? (size_t)l2 : 0;
 }
 
+int cbp_beyond_l2(size_t bytes, int threads) {
+  const size_t l2 = cbp_l2_bytes();
+  return bytes > (l2 ? l2 : (size_t)1 << 20) * (size_t)(threads > 1 ? threads : 1);
+}
+
 static size_t panel_cap(void) {
   size_t l2 = cbp_l2_bytes();
   size_t cap = l2 > 0 ? l2 / 2 : (size_t)256 << 10;
@@ -213,13 +218,28 @@ static void pack_transposed(const cbp_dconv_desc *d, float *panel, int i0, int c
    pack an empty panel and store a register block at a time: 2-8% slower BPA on
    the strided 1x1 layers of resnet50 (res3a_branch1 146 against 142 GFLOP/s
    on one thread, 295 against 274 on two, medians of 5 alternating runs, Xeon
-   model 167).  Streaming stores gained nothing more here. */
+   model 167).  Streaming stores gained nothing more there; on a Zen 4 EPYC
+   they did, where the output goes to memory anyway (medians of 7 alternating
+   runs, 1 / 2 threads: res3a_branch2a 57.3 -> 82.3 / 111.0 -> 165.0 GFLOP/s,
+   res4a_branch2a 86.3 -> 101.2 / 179.0 -> 199.5, res3a_branch1 +11 / +10%,
+   res5a_branch2a +6 / +7%; oneDNN in the same runs -2.5..+5.8%), hence
+   cbp_stream_between_stores. */
 static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
   const size_t co = (size_t)d->co;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (long r = 0; r < (long)d->n * d->ho; r++) {
-    float *row = out + r / d->ho * d->out_img + r % d->ho * d->out_row;
-    for (int ow = 0; ow < d->wo; ow++) memset(row + ow * d->out_pix, 0, co * sizeof(float));
+  const int stream = cbp_stream_between_stores() &&
+                     cbp_beyond_l2((size_t)d->n * d->out_img * sizeof(float), threads);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#pragma omp for schedule(static)
+    for (long r = 0; r < (long)d->n * d->ho; r++) {
+      float *row = out + r / d->ho * d->out_img + r % d->ho * d->out_row;
+      for (int ow = 0; ow < d->wo; ow++)
+        if (stream)
+          cbp_stream_put(row + ow * d->out_pix, NULL, co);
+        else
+          memset(row + ow * d->out_pix, 0, co * sizeof(float));
+    }
+    if (stream) cbp_stream_fence();
   }
 }
 

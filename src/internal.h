@@ -111,6 +111,10 @@ typedef struct {
 
 /* One core's L2 in bytes as the C library reports it, 0 when unknown. */
 size_t cbp_l2_bytes(void);
+/* Whether an output of `bytes` exceeds the L2 of `threads` cores (1 MiB each
+   when unknown): written once, it goes to memory anyway, and streaming stores
+   (cbp_stream_put) save reading each line before writing it. */
+int cbp_beyond_l2(size_t bytes, int threads);
 
 /* The best kernel set this CPU runs (and CONVBP_ISA allows). */
 const cbp_direct_isa *cbp_direct_isa_get(void);
@@ -211,11 +215,13 @@ void cbp_sgemm_blas(int threads, int trans_b, int m, int n, int k, const float *
    are weakly ordered: cbp_stream_fence() before another thread reads dst. */
 void cbp_stream_put(float *dst, const float *src, size_t n);
 void cbp_stream_fence(void);
-/* Whether streaming stores pay between another writer's ordinary stores into
-   the same rows (the gaps of dA around the pixels sgemm writes in place), as
-   measured: on AMD (Zen 4, 1 MiB L2) res3a_branch2a BPA ran 1.17x / 1.25x
-   faster on 1 / 2 threads that way; on an Intel Xeon (model 167) it ran 13-15%
-   slower.  So AMD only: 1 there, 0 elsewhere. */
+/* Whether streaming stores pay for zeros written between another writer's
+   ordinary stores into the same rows: the gaps of dA around the pixels sgemm
+   writes in place (bpa_scatter_gemm) or a stride phase computes
+   (bpa_stride_phase_blocked).  As measured: on AMD (Zen 4) res3a_branch2a BPA
+   ran 1.17-1.49x faster on 1 and 2 threads that way; on an Intel Xeon (model
+   167) 13-15% slower in bpa_scatter_gemm and no faster in the stride phases.
+   So AMD only: 1 there, 0 elsewhere. */
 int cbp_stream_between_stores(void);
 
 /* out (c x b x a) from in (a x b x c): moves the outer dimension innermost and

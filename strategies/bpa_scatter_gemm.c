@@ -248,14 +248,11 @@ static void zero_rows(const cbp_problem *pb, float *dA_n, int h0, int h1) {
   if (h1 > h0) memset(dA_n + (size_t)h0 * row, 0, (size_t)(h1 - h0) * row * sizeof(float));
 }
 
-/* A dA bigger than the threads' L2 goes to memory anyway: writing it by
-   streaming stores saves reading each line before writing it.  The price: dA
-   is not left in a shared cache for its next reader. */
+/* dA goes to memory anyway (cbp_beyond_l2).  The price of streaming it: dA is
+   not left in a shared cache for its next reader. */
 static int dA_streams(const cbp_problem *pb, int threads) {
   const convbp_conv *c = &pb->conv;
-  const size_t l2 = cbp_l2_bytes();
-  return (size_t)c->n * c->h * c->w * c->c * sizeof(float) >
-         (l2 ? l2 : (size_t)1 << 20) * (size_t)threads;
+  return cbp_beyond_l2((size_t)c->n * c->h * c->w * c->c * sizeof(float), threads);
 }
 
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,

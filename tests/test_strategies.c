@@ -51,8 +51,9 @@ static const shape edges[] = {
     {"1x1 strided in place, column and row blocks", {2, 250, 8, 50, 400, 1, 1, 0, 0, 3, 2, 1, 1}},
     {"1x1 strided in place, one output row", {1, 16, 2, 49, 32, 1, 1, 0, 0, 2, 2, 1, 1}},
     /* The same over the L2 of 2 threads up to 4 MiB (dA 5.9 MB): on AMD CPUs
-       the zeros between sgemm's pixels go by streaming stores, and C = 125
-       leaves every pixel's floats off a line boundary. */
+       the zeros between sgemm's pixels (bpa_scatter_gemm) and those of the
+       stride phases no tap reaches (bpa_stride_phase_blocked) go by streaming
+       stores, and C = 125 leaves every pixel's floats off a line boundary. */
     {"1x1 strided in place, dA over L2", {3, 125, 62, 63, 8, 1, 1, 0, 0, 2, 2, 1, 1}},
     {"1x1 padded", {1, 3, 3, 4, 2, 1, 1, 1, 2, 1, 1, 1, 1}},
     {"1x1 stride 3 padded, unread rows and columns", {2, 5, 8, 7, 3, 1, 1, 2, 1, 3, 2, 1, 1}},
