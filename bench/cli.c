@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,15 @@ int cbp_parse_int_list(const char *text, int min_value, int **values, int *count
   *values = v;
   *count = n;
   return 0;
+}
+
+/* A row labelled T threads must have run on T: OMP_THREAD_LIMIT caps every
+   parallel region, so more would time (and verify) something else. */
+int cbp_threads_allowed(long threads, char *err, size_t err_len) {
+  const int limit = omp_get_thread_limit();
+  if (threads <= limit) return 0;
+  snprintf(err, err_len, "%ld threads requested, OMP_THREAD_LIMIT allows %d", threads, limit);
+  return -1;
 }
 
 /* Sets a field of a conv problem; the height fields also set their width twins

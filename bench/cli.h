@@ -39,6 +39,10 @@ const char *cbp_suite_names(void);
 int cbp_parse_int_list(const char *text, int min_value, int **values, int *count, char *err,
                        size_t err_len);
 
+/* 0 when OpenMP may run `threads` threads; else -1 and a message in err naming
+   OMP_THREAD_LIMIT. */
+int cbp_threads_allowed(long threads, char *err, size_t err_len);
+
 /* Grid over descriptor fields, applied to every conv base point. */
 typedef struct {
   const char *field; /* "mb", "ic", ... */

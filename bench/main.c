@@ -2,7 +2,6 @@
  * topo, peak, help. */
 #define _GNU_SOURCE
 #include <cblas.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -55,9 +54,9 @@ static int threads_arg(int argc, char **argv, int *threads) {
         fprintf(stderr, "convbp: --threads needs a whole number >= 1, got '%s'\n", argv[i]);
         return EXIT_USAGE;
       }
-      if (t > omp_get_thread_limit()) {
-        fprintf(stderr, "convbp: --threads: %ld threads requested, OMP_THREAD_LIMIT allows %d\n", t,
-                omp_get_thread_limit());
+      char err[128];
+      if (cbp_threads_allowed(t, err, sizeof err)) {
+        fprintf(stderr, "convbp: --threads: %s\n", err);
         return EXIT_USAGE;
       }
       *threads = (int)t;

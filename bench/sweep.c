@@ -150,15 +150,13 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       } else if (cbp_parse_int_list(v, 1, &o->threads, &o->nthreads, err, sizeof err)) {
         return usage_error("--threads: %s", err);
       }
-      /* A row labelled 2 threads must have run on 2: OMP_THREAD_LIMIT caps every
-         parallel region, so more would time (and verify) something else. */
-      const int limit = omp_get_thread_limit();
+      const int limit = omp_get_thread_limit(); /* "all" stops there */
       if (!strcmp(v, "all") && o->nthreads > limit) o->nthreads = limit;
       for (int t = 0; t < o->nthreads; t++)
         if (o->threads[t] > m.pus)
           return usage_error("--threads: %d threads requested, this machine has %d PUs", o->threads[t], m.pus);
-        else if (o->threads[t] > limit)
-          return usage_error("--threads: %d threads requested, OMP_THREAD_LIMIT allows %d", o->threads[t], limit);
+        else if (cbp_threads_allowed(o->threads[t], err, sizeof err))
+          return usage_error("--threads: %s", err);
     } else if (!strcmp(a, "--bind")) {
       NEED_VALUE();
       if (cbp_bind_parse(v, &o->bind)) return usage_error("--bind: '%s' is not compact, scatter or none", v);
