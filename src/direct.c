@@ -82,9 +82,13 @@ size_t cbp_l2_bytes(void) {
   return l2 > 0 ? (size_t)l2 : 0;
 }
 
-int cbp_beyond_l2(size_t bytes, int threads) {
+size_t cbp_l2_bytes_or_1mib(void) {
   const size_t l2 = cbp_l2_bytes();
-  return bytes > (l2 ? l2 : (size_t)1 << 20) * (size_t)(threads > 1 ? threads : 1);
+  return l2 ? l2 : (size_t)1 << 20;
+}
+
+int cbp_beyond_l2(size_t bytes, int threads) {
+  return bytes > cbp_l2_bytes_or_1mib() * (size_t)(threads > 1 ? threads : 1);
 }
 
 static size_t panel_cap(void) {
@@ -233,11 +237,7 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
 #pragma omp for schedule(static)
     for (long r = 0; r < (long)d->n * d->ho; r++) {
       float *row = out + r / d->ho * d->out_img + r % d->ho * d->out_row;
-      for (int ow = 0; ow < d->wo; ow++)
-        if (stream)
-          cbp_stream_put(row + ow * d->out_pix, NULL, co);
-        else
-          memset(row + ow * d->out_pix, 0, co * sizeof(float));
+      for (int ow = 0; ow < d->wo; ow++) cbp_put(row + ow * d->out_pix, NULL, co, stream);
     }
     if (stream) cbp_stream_fence();
   }

@@ -111,9 +111,11 @@ typedef struct {
 
 /* One core's L2 in bytes as the C library reports it, 0 when unknown. */
 size_t cbp_l2_bytes(void);
-/* Whether an output of `bytes` exceeds the L2 of `threads` cores (1 MiB each
-   when unknown): written once, it goes to memory anyway, and streaming stores
-   (cbp_stream_put) save reading each line before writing it. */
+/* The same, 1 MiB when unknown. */
+size_t cbp_l2_bytes_or_1mib(void);
+/* Whether an output of `bytes` exceeds the L2 of `threads` cores
+   (cbp_l2_bytes_or_1mib each): written once, it goes to memory anyway, and
+   streaming stores (cbp_put) save reading each line before writing it. */
 int cbp_beyond_l2(size_t bytes, int threads);
 
 /* The best kernel set this CPU runs (and CONVBP_ISA allows). */
@@ -215,6 +217,8 @@ void cbp_sgemm_blas(int threads, int trans_b, int m, int n, int k, const float *
    are weakly ordered: cbp_stream_fence() before another thread reads dst. */
 void cbp_stream_put(float *dst, const float *src, size_t n);
 void cbp_stream_fence(void);
+/* The same by streaming stores when `stream`, else by memcpy / memset. */
+void cbp_put(float *dst, const float *src, size_t n, int stream);
 /* Whether streaming stores pay for zeros written between another writer's
    ordinary stores into the same rows: the gaps of dA around the pixels sgemm
    writes in place (bpa_scatter_gemm) or a stride phase computes

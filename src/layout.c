@@ -38,6 +38,15 @@ void cbp_stream_put(float *dst, const float *src, size_t n) {
   for (; i < n; i++) dst[i] = src ? src[i] : 0.0f;
 }
 
+void cbp_put(float *dst, const float *src, size_t n, int stream) {
+  if (stream)
+    cbp_stream_put(dst, src, n);
+  else if (src)
+    memcpy(dst, src, n * sizeof(float));
+  else
+    memset(dst, 0, n * sizeof(float));
+}
+
 int cbp_stream_between_stores(void) {
 #if defined(STREAM_FLOATS) && (defined(__x86_64__) || defined(__i386__))
   __builtin_cpu_init();

@@ -148,16 +148,6 @@ static void place_rows(const cbp_problem *pb, int p0, int np, int *h0, int *h1) 
   *h1 = (int)(hi < 0 ? 0 : hi > c->h ? c->h : hi);
 }
 
-/* dst[0..n) = src[0..n), or 0 when src is NULL; by streaming stores or not */
-static void put(float *dst, const float *src, size_t n, int stream) {
-  if (stream)
-    cbp_stream_put(dst, src, n);
-  else if (src)
-    memcpy(dst, src, n * sizeof(float));
-  else
-    memset(dst, 0, n * sizeof(float));
-}
-
 /* 1x1: writes dA rows h0..h1-1 of image n, every element once:
  *   dA(n, h, w, :) = cols[(p - p0, q)][:]  if h = p*sh - ph and w = q*sw - pw,  else 0.
  * With `stream`, by streaming stores (see run). */
@@ -170,14 +160,14 @@ static void place(const cbp_problem *pb, const float *cols, int p0, int np, floa
     const long t = (long)h + c->pad_h;
     const long p = t / c->stride_h;
     if (t % c->stride_h != 0 || p < p0 || p >= p0 + np) {
-      put(dst, NULL, row, stream);
+      cbp_put(dst, NULL, row, stream);
       continue;
     }
     const float *src = cols + (size_t)(p - p0) * pb->q * C;
     for (int w = 0; w < c->w; w++) {
       const long u = (long)w + c->pad_w, q = u / c->stride_w;
       const int read = u % c->stride_w == 0 && q < pb->q;
-      put(dst + (size_t)w * C, read ? src + (size_t)q * C : NULL, C, stream);
+      cbp_put(dst + (size_t)w * C, read ? src + (size_t)q * C : NULL, C, stream);
     }
   }
   if (stream) cbp_stream_fence();
@@ -213,7 +203,7 @@ static void in_place_rows(const cbp_problem *pb, const float *dO, const float *W
     for (int h = h0; h < h1; h++) {
       float *dst = dA_n + (size_t)h * row;
       if (h != p * c->stride_h) { /* a row no output pixel read */
-        put(dst, NULL, row, stream);
+        cbp_put(dst, NULL, row, stream);
         continue;
       }
       const float *src = dO + (size_t)g * Q * K;
@@ -224,7 +214,7 @@ static void in_place_rows(const cbp_problem *pb, const float *dO, const float *W
       }
       for (int w = 0; w < c->w; w++)
         if (w % c->stride_w != 0) /* unpadded: every other w was read, q = w / st_w < Q */
-          put(dst + (size_t)w * C, NULL, (size_t)C, stream);
+          cbp_put(dst + (size_t)w * C, NULL, (size_t)C, stream);
     }
   }
   if (stream) cbp_stream_fence();
@@ -251,8 +241,7 @@ static void zero_rows(const cbp_problem *pb, float *dA_n, int h0, int h1) {
 /* dA goes to memory anyway (cbp_beyond_l2).  The price of streaming it: dA is
    not left in a shared cache for its next reader. */
 static int dA_streams(const cbp_problem *pb, int threads) {
-  const convbp_conv *c = &pb->conv;
-  return cbp_beyond_l2((size_t)c->n * c->h * c->w * c->c * sizeof(float), threads);
+  return cbp_beyond_l2(pb->out_elems * sizeof(float), threads);
 }
 
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,

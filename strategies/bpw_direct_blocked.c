@@ -44,12 +44,8 @@ static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 /* floor(a / b) for b > 0 and any sign of a */
 static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/* L2 per core, 1 MiB when the system does not say: what the chunks, the
-   threads' split and the packed dW are sized by. */
-static size_t l2_bytes(void) {
-  const size_t l2 = cbp_l2_bytes();
-  return l2 ? l2 : (size_t)1 << 20;
-}
+/* The chunks, the threads' split and the packed dW are sized by the L2 of a
+   core, 1 MiB when the system does not say (cbp_l2_bytes_or_1mib). */
 
 /* Bytes of dW a thread owns when the threads split dW. */
 static size_t dw_share_bytes(const cbp_problem *pb, int threads) {
@@ -71,7 +67,7 @@ static int swap_roles(const convbp_conv *c) { return c->c < 16 && c->k > c->c; }
 static int split_pixels(const cbp_problem *pb, int threads) {
   if (threads < 2) return 0;
   const convbp_conv *c = &pb->conv;
-  const size_t l2 = l2_bytes();
+  const size_t l2 = cbp_l2_bytes_or_1mib();
   const size_t dw = pb->out_elems * sizeof(float);
   const double data =
       ((double)c->h * c->w * c->c + (double)pb->p * pb->q * c->k) * c->n * sizeof(float);
@@ -112,7 +108,7 @@ static void plan_chunks(const cbp_problem *pb, int threads, int *chunk_rows, int
   const convbp_conv *c = &pb->conv;
   const int P = pb->p;
   enum { CHUNK_FLOATS = 512 * 1024 / sizeof(float) };
-  const size_t l2 = l2_bytes();
+  const size_t l2 = cbp_l2_bytes_or_1mib();
   const long half_l2 = (long)(l2 / 2 / sizeof(float));
   long row_floats = (long)pb->q * c->k + (long)c->stride_h * c->w * c->c;
   long row_budget = CHUNK_FLOATS, img_budget = half_l2 > CHUNK_FLOATS ? half_l2 : CHUNK_FLOATS;
@@ -182,7 +178,7 @@ static int pack_a(const convbp_conv *c) {
    by c block into dW in place, the threads splitting the c blocks:
    res4b_branch2a -3.8%. */
 static int pack_dw(const cbp_problem *pb, int threads) {
-  const size_t l2 = l2_bytes();
+  const size_t l2 = cbp_l2_bytes_or_1mib();
   const convbp_conv *c = &pb->conv;
   return threads > 1 && !split_pixels(pb, threads) && !swap_roles(c) && c->c > c->k &&
          dw_share_bytes(pb, threads) <= l2 / 4;
