@@ -46,6 +46,28 @@ static int count_type(hwloc_obj_type_t t) {
   return n > 0 ? n : 1;
 }
 
+/* "L1d 48 KiB x2, L2 2048 KiB x2, L3 ..." from hwloc's data and unified caches;
+   "unknown" when hwloc reports none (some containers hide them). */
+static void describe_caches(char *buf, size_t len) {
+  static const struct {
+    hwloc_obj_type_t type;
+    const char *name;
+  } levels[] = {{HWLOC_OBJ_L1CACHE, "L1d"}, {HWLOC_OBJ_L2CACHE, "L2"}, {HWLOC_OBJ_L3CACHE, "L3"},
+                {HWLOC_OBJ_L4CACHE, "L4"}};
+  size_t used = 0;
+  buf[0] = 0;
+  for (size_t i = 0; i < sizeof levels / sizeof levels[0] && topo_ready; i++) {
+    int n = hwloc_get_nbobjs_by_type(topo, levels[i].type);
+    hwloc_obj_t o = n > 0 ? hwloc_get_obj_by_type(topo, levels[i].type, 0) : NULL;
+    if (!o || !o->attr || !o->attr->cache.size) continue;
+    int w = snprintf(buf + used, len - used, "%s%s %llu KiB x%d", used ? ", " : "", levels[i].name,
+                     (unsigned long long)(o->attr->cache.size / 1024), n);
+    if (w < 0 || (size_t)w >= len - used) break;
+    used += (size_t)w;
+  }
+  if (!used) snprintf(buf, len, "unknown");
+}
+
 void cbp_machine_read(cbp_machine *m) {
   memset(m, 0, sizeof *m);
   snprintf(m->cpu, sizeof m->cpu, "unknown");
@@ -69,6 +91,7 @@ void cbp_machine_read(cbp_machine *m) {
   m->pus = count_type(HWLOC_OBJ_PU);
   m->packages = count_type(HWLOC_OBJ_PACKAGE);
   m->numa_nodes = count_type(HWLOC_OBJ_NUMANODE);
+  describe_caches(m->caches, sizeof m->caches);
   snprintf(m->openblas, sizeof m->openblas, "%s (core %s)", openblas_get_config(),
            openblas_get_corename());
   unsigned v = hwloc_get_api_version();
@@ -92,9 +115,9 @@ void cbp_machine_read(cbp_machine *m) {
 
 void cbp_machine_write(const cbp_machine *m, FILE *f) {
   fprintf(f, "cpu=%s\ncores=%d\npus=%d\npackages=%d\nnuma_nodes=%d\nopenblas=%s\nhwloc=%s\n"
-             "onednn=%s\ncompiler=%s\nrevision=%s\nisa=%s\n",
+             "onednn=%s\ncompiler=%s\nrevision=%s\nisa=%s\ncaches=%s\n",
           m->cpu, m->cores, m->pus, m->packages, m->numa_nodes, m->openblas, m->hwloc, m->onednn,
-          m->compiler, m->revision, m->isa);
+          m->compiler, m->revision, m->isa, m->caches);
 }
 
 static double now_s(void) {

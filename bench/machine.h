@@ -9,6 +9,11 @@ typedef struct {
   char cpu[128];
   int cores, pus, packages, numa_nodes;
   char openblas[160], hwloc[32], onednn[32], compiler[64], revision[48], isa[16];
+  /* Data caches as hwloc sees them, size of one and how many:
+     "L1d 32 KiB x2, L2 1024 KiB x2, L3 32768 KiB x1" (the strategies' blocking
+     and streaming choices depend on L2, so results of two machines compare only
+     with these beside them). */
+  char caches[128];
 } cbp_machine;
 
 void cbp_machine_read(cbp_machine *m);

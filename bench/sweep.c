@@ -610,6 +610,99 @@ static void sidecar_path(const char *csv, char *buf, size_t len) {
   strncat(buf, ".machine.txt", len - strlen(buf) - 1);
 }
 
+/* The sidecar read back as key=value lines, for --resume. */
+typedef struct {
+  int count;
+  char key[64][32], value[64][256];
+} sidecar_facts;
+
+/* 0 when the file was read (count may be 0), -1 when it does not exist or
+   cannot be read. */
+static int sidecar_read(const char *path, sidecar_facts *s) {
+  s->count = 0;
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  char line[320];
+  while (fgets(line, sizeof line, f) && s->count < 64) {
+    line[strcspn(line, "\n")] = 0;
+    char *eq = strchr(line, '=');
+    if (!eq || eq == line || (size_t)(eq - line) >= sizeof s->key[0]) continue;
+    size_t klen = (size_t)(eq - line), vlen = strlen(eq + 1);
+    if (vlen >= sizeof s->value[0]) vlen = sizeof s->value[0] - 1;
+    memcpy(s->key[s->count], line, klen);
+    s->key[s->count][klen] = 0;
+    memcpy(s->value[s->count], eq + 1, vlen);
+    s->value[s->count][vlen] = 0;
+    s->count++;
+  }
+  fclose(f);
+  return 0;
+}
+
+static const char *sidecar_get(const sidecar_facts *s, const char *key) {
+  for (int i = s->count - 1; i >= 0; i--)
+    if (!strcmp(s->key[i], key)) return s->value[i];
+  return NULL;
+}
+
+/* A CSV that mixes rows of two machines would let `best` rank times that were
+   never comparable, so --resume refuses a file whose sidecar names another CPU,
+   core or PU count.  0 when the machines agree or the sidecar is missing. */
+static int sidecar_same_machine(const sidecar_facts *s, const cbp_machine *m, char *err, size_t len) {
+  char cores[16], pus[16];
+  snprintf(cores, sizeof cores, "%d", m->cores);
+  snprintf(pus, sizeof pus, "%d", m->pus);
+  const struct {
+    const char *key, *here;
+  } facts[] = {{"cpu", m->cpu}, {"cores", cores}, {"pus", pus}};
+  for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++) {
+    const char *there = sidecar_get(s, facts[i].key);
+    if (there && strcmp(there, facts[i].here)) {
+      snprintf(err, len, "was measured on another machine (%s=%s there, %s here)", facts[i].key, there,
+               facts[i].here);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Writes the sidecar through a temporary file renamed over it.  A resumed sweep
+   keeps the lines already there (the rows already written were measured
+   against those peaks) and adds what is missing: the caches of an older
+   sidecar, the peak and bandwidth of a new thread count, and the revision that
+   resumed it when that differs. */
+static int sidecar_write(const char *path, const cbp_machine *m, const sidecar_facts *old,
+                         const sweep_opts *o, const double *peak, const double *bandwidth,
+                         const char *measured) {
+  char tmp[1100];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) return -1;
+  if (old && old->count) {
+    for (int i = 0; i < old->count; i++) fprintf(f, "%s=%s\n", old->key[i], old->value[i]);
+    if (!sidecar_get(old, "caches")) fprintf(f, "caches=%s\n", m->caches);
+    const char *rev = sidecar_get(old, "resumed_revision");
+    if (!rev) rev = sidecar_get(old, "revision");
+    if (!rev || strcmp(rev, m->revision)) fprintf(f, "resumed_revision=%s\n", m->revision);
+  } else {
+    cbp_machine_write(m, f);
+  }
+  for (int t = 0; t < o->nthreads; t++) {
+    const int n = o->threads[t];
+    if (n >= 256 || !measured[n]) continue;
+    fprintf(f, "peak_gflops_%dt=%.1f\nbandwidth_gbs_%dt=%.1f\n", n, peak[n], n, bandwidth[n]);
+  }
+  int failed = ferror(f);
+  failed |= fclose(f) != 0;
+  if (failed || rename(tmp, path)) {
+    int e = errno;
+    remove(tmp);
+    errno = e ? e : EIO;
+    return -1;
+  }
+  return 0;
+}
+
 int cbp_cmd_sweep(int argc, char **argv) {
   sweep_opts o;
   int rc = parse_opts(argc, argv, &o, 0);
@@ -618,6 +711,11 @@ int cbp_cmd_sweep(int argc, char **argv) {
     return rc;
   }
   key_set done = {0};
+  cbp_machine m;
+  cbp_machine_read(&m);
+  char side[1024];
+  sidecar_path(o.output, side, sizeof side);
+  sidecar_facts *old_side = NULL;
   if (o.resume && file_has_data(o.output)) {
     cbp_csv old;
     char err[512];
@@ -626,6 +724,17 @@ int cbp_cmd_sweep(int argc, char **argv) {
       cbp_csv_free(&old);
       free_opts(&o);
       return usage_error("--resume: %s", err);
+    }
+    old_side = malloc(sizeof *old_side);
+    if (old_side && (sidecar_read(side, old_side) || !old_side->count)) {
+      free(old_side); /* no sidecar to keep: this run writes a new one */
+      old_side = NULL;
+    }
+    if (old_side && sidecar_same_machine(old_side, &m, err, sizeof err)) {
+      cbp_csv_free(&old);
+      free(old_side);
+      free_opts(&o);
+      return usage_error("--resume: '%s' %s; finish it there or start a new file", o.output, err);
     }
     done.keys = malloc(((size_t)old.nrows + 1) * sizeof *done.keys);
     done.peer_points = malloc(((size_t)old.nrows + 1) * sizeof *done.peer_points);
@@ -655,6 +764,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
   out.f = fopen(o.output, appending ? "a" : "w");
   if (!out.f) {
     fprintf(stderr, "convbp: cannot write '%s': %s\n", o.output, strerror(errno));
+    free(old_side);
     free_opts(&o);
     return EXIT_OUTPUT;
   }
@@ -667,22 +777,32 @@ int cbp_cmd_sweep(int argc, char **argv) {
       return EXIT_OUTPUT;
     }
   }
-  /* Machine facts and the measured peak, in the sidecar. */
-  cbp_machine m;
-  cbp_machine_read(&m);
-  for (int t = 0; t < o.nthreads; t++)
-    if (o.threads[t] < 256) out.peak[o.threads[t]] = cbp_measure_peak(o.threads[t], 0.1);
-  char side[1024];
-  sidecar_path(o.output, side, sizeof side);
-  FILE *sf = fopen(side, "w");
-  if (sf) {
-    cbp_machine_write(&m, sf);
-    for (int t = 0; t < o.nthreads; t++)
-      if (o.threads[t] < 256)
-        fprintf(sf, "peak_gflops_%dt=%.1f\nbandwidth_gbs_%dt=%.1f\n", o.threads[t],
-                out.peak[o.threads[t]], o.threads[t], cbp_measure_bandwidth(o.threads[t], 0.2));
-    fclose(sf);
+  /* Machine facts and the measured peak, in the sidecar; a resumed sweep
+     reuses the peaks its earlier rows were measured against. */
+  double bandwidth[256] = {0};
+  char measured[256] = {0};
+  for (int t = 0; t < o.nthreads; t++) {
+    const int n = o.threads[t];
+    if (n >= 256) continue;
+    char key[32];
+    snprintf(key, sizeof key, "peak_gflops_%dt", n);
+    const char *known = old_side ? sidecar_get(old_side, key) : NULL;
+    if (known && atof(known) > 0) {
+      out.peak[n] = atof(known);
+    } else {
+      out.peak[n] = cbp_measure_peak(n, 0.1);
+      bandwidth[n] = cbp_measure_bandwidth(n, 0.2);
+      measured[n] = 1;
+    }
   }
+  if (sidecar_write(side, &m, old_side, &o, out.peak, bandwidth, measured)) {
+    fprintf(stderr, "convbp: cannot write '%s': %s\n", side, strerror(errno));
+    fclose(out.f);
+    free(old_side);
+    free_opts(&o);
+    return EXIT_OUTPUT;
+  }
+  free(old_side);
   /* Google Benchmark interleaves the strategies of a point in random order. */
   char *gb_args[] = {"convbp", "--benchmark_enable_random_interleaving=true", NULL};
   int gb_argc = 2;

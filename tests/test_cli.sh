@@ -3,8 +3,9 @@
 # message), then sweeps: grammar and grid expansion, shards that are disjoint and
 # cover the sweep, resume adding nothing, CSV quoting read back, binding read back,
 # vs_onednn recomputed from the medians (also across --resume), a CSV of an older
-# schema refused by --resume, and a sweep killed mid-run leaving a valid CSV that
-# --resume completes.
+# schema refused by --resume, the sidecar's caches and peaks kept by --resume
+# (which refuses a CSV of another machine), and a sweep killed mid-run leaving a
+# valid CSV that --resume completes.
 # Usage: test_cli.sh path/to/convbp
 set -u
 convbp=$1
@@ -81,6 +82,24 @@ case "$header" in problem,name,op,strategy,threads,bind,n,c,h,w,k,r,s,*status,re
 [ -s "$tmp/grid.machine.txt" ] && grep -q '^peak_gflops_1t=' "$tmp/grid.machine.txt" && ok || bad "no machine sidecar"
 # refusing to overwrite
 expect 2 "exists; --resume completes it, --force overwrites it" -- sweep --suite small --output "$out"
+
+# ---- the sidecar: caches recorded; --resume keeps its peaks and refuses another machine ----
+grep -q '^caches=' "$tmp/grid.machine.txt" && ok || bad "sidecar lacks caches=: $(cat "$tmp/grid.machine.txt")"
+out="$tmp/side.csv"
+"$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1 $fast --output "$out" 2>/dev/null
+peak1=$(grep '^peak_gflops_1t=' "$tmp/side.machine.txt")
+sed -i 's/^revision=.*/revision=0000000/' "$tmp/side.machine.txt"
+"$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1,2 $fast --resume --output "$out" 2>/dev/null
+[ "$(grep -c '^peak_gflops_1t=' "$tmp/side.machine.txt")" -eq 1 ] && grep -q "^$peak1\$" "$tmp/side.machine.txt" \
+  && grep -q '^peak_gflops_2t=' "$tmp/side.machine.txt" && grep -q '^revision=0000000$' "$tmp/side.machine.txt" \
+  && grep -q '^resumed_revision=' "$tmp/side.machine.txt" && ok || bad "resumed sidecar: $(cat "$tmp/side.machine.txt")"
+sed -i 's/^cpu=.*/cpu=Some Other CPU/' "$tmp/side.machine.txt"
+cp "$out" "$tmp/side.orig"
+cp "$tmp/side.machine.txt" "$tmp/side.machine.orig"
+expect 2 "was measured on another machine (cpu=Some Other CPU there" -- sweep --problem mb1ic2ih6oc2kh3 --op fwd --strategy fwd_direct $fast --resume --output "$out"
+cmp -s "$out" "$tmp/side.orig" && cmp -s "$tmp/side.machine.txt" "$tmp/side.machine.orig" && ok || bad "--resume on another machine touched the files"
+mkdir "$tmp/nosidecar.machine.txt"
+expect 3 "cannot write '$tmp/nosidecar.machine.txt'" -- sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct $fast --output "$tmp/nosidecar.csv"
 
 # ---- vs_onednn: every timed row against the best oneDNN median of its point ----
 # check_vs FILE: each row's vs_onednn is min(peer medians of its point) / its median,
