@@ -92,6 +92,18 @@ void cbp_machine_read(cbp_machine *m) {
   m->packages = count_type(HWLOC_OBJ_PACKAGE);
   m->numa_nodes = count_type(HWLOC_OBJ_NUMANODE);
   describe_caches(m->caches, sizeof m->caches);
+  static const char *const knobs[] = {"CONVBP_ISA", "CONVBP_STREAM", "OPENBLAS_CORETYPE",
+                                      "CONVBP_KEEP_BLAS_CORETYPE"};
+  size_t used = 0;
+  for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+    const char *v = getenv(knobs[i]);
+    if (!v) continue;
+    int w = snprintf(m->overrides + used, sizeof m->overrides - used, "%s%s=%.40s", used ? " " : "",
+                     knobs[i], v);
+    if (w < 0 || (size_t)w >= sizeof m->overrides - used) break;
+    used += (size_t)w;
+  }
+  if (!used) snprintf(m->overrides, sizeof m->overrides, "none");
   snprintf(m->openblas, sizeof m->openblas, "%s (core %s)", openblas_get_config(),
            openblas_get_corename());
   unsigned v = hwloc_get_api_version();
@@ -115,9 +127,9 @@ void cbp_machine_read(cbp_machine *m) {
 
 void cbp_machine_write(const cbp_machine *m, FILE *f) {
   fprintf(f, "cpu=%s\ncores=%d\npus=%d\npackages=%d\nnuma_nodes=%d\nopenblas=%s\nhwloc=%s\n"
-             "onednn=%s\ncompiler=%s\nrevision=%s\nisa=%s\ncaches=%s\n",
+             "onednn=%s\ncompiler=%s\nrevision=%s\nisa=%s\ncaches=%s\noverrides=%s\n",
           m->cpu, m->cores, m->pus, m->packages, m->numa_nodes, m->openblas, m->hwloc, m->onednn,
-          m->compiler, m->revision, m->isa, m->caches);
+          m->compiler, m->revision, m->isa, m->caches, m->overrides);
 }
 
 static double now_s(void) {

@@ -14,6 +14,9 @@ typedef struct {
      and streaming choices depend on L2, so results of two machines compare only
      with these beside them). */
   char caches[128];
+  /* The environment variables that change which code runs, as set:
+     "CONVBP_ISA=avx2 CONVBP_STREAM=0", or "none". */
+  char overrides[192];
 } cbp_machine;
 
 void cbp_machine_read(cbp_machine *m);

@@ -669,8 +669,8 @@ static int sidecar_same_machine(const sidecar_facts *s, const cbp_machine *m, ch
 /* Writes the sidecar through a temporary file renamed over it.  A resumed sweep
    keeps the lines already there (the rows already written were measured
    against those peaks) and adds what is missing: the caches of an older
-   sidecar, the peak and bandwidth of a new thread count, and the revision that
-   resumed it when that differs. */
+   sidecar, the peak and bandwidth of a new thread count, and the revision and
+   overrides (CONVBP_ISA, ...) that resumed it when those differ. */
 static int sidecar_write(const char *path, const cbp_machine *m, const sidecar_facts *old,
                          const sweep_opts *o, const double *peak, const double *bandwidth,
                          const char *measured) {
@@ -681,9 +681,16 @@ static int sidecar_write(const char *path, const cbp_machine *m, const sidecar_f
   if (old && old->count) {
     for (int i = 0; i < old->count; i++) fprintf(f, "%s=%s\n", old->key[i], old->value[i]);
     if (!sidecar_get(old, "caches")) fprintf(f, "caches=%s\n", m->caches);
-    const char *rev = sidecar_get(old, "resumed_revision");
-    if (!rev) rev = sidecar_get(old, "revision");
-    if (!rev || strcmp(rev, m->revision)) fprintf(f, "resumed_revision=%s\n", m->revision);
+    const struct {
+      const char *key, *resumed, *here;
+    } changes[] = {{"revision", "resumed_revision", m->revision},
+                   {"overrides", "resumed_overrides", m->overrides}};
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+      const char *last = sidecar_get(old, changes[i].resumed);
+      if (!last) last = sidecar_get(old, changes[i].key);
+      if (!last ? strcmp(changes[i].here, "none") != 0 : strcmp(last, changes[i].here) != 0)
+        fprintf(f, "%s=%s\n", changes[i].resumed, changes[i].here);
+    }
   } else {
     cbp_machine_write(m, f);
   }

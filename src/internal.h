@@ -225,7 +225,9 @@ void cbp_put(float *dst, const float *src, size_t n, int stream);
    (bpa_stride_phase_blocked).  As measured: on AMD (Zen 4) res3a_branch2a BPA
    ran 1.17-1.49x faster on 1 and 2 threads that way; on an Intel Xeon (model
    167) 13-15% slower in bpa_scatter_gemm and no faster in the stride phases.
-   So AMD only: 1 there, 0 elsewhere. */
+   So AMD only: 1 there, 0 elsewhere.  CONVBP_STREAM=1 or =0 overrides that
+   rule (where streaming stores exist), so that the tests run both paths on any
+   CPU and a user can time both on theirs. */
 int cbp_stream_between_stores(void);
 
 /* out (c x b x a) from in (a x b x c): moves the outer dimension innermost and

@@ -89,10 +89,12 @@ out="$tmp/side.csv"
 "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1 $fast --output "$out" 2>/dev/null
 peak1=$(grep '^peak_gflops_1t=' "$tmp/side.machine.txt")
 sed -i 's/^revision=.*/revision=0000000/' "$tmp/side.machine.txt"
-"$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1,2 $fast --resume --output "$out" 2>/dev/null
+CONVBP_ISA=portable "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1,2 $fast --resume --output "$out" 2>/dev/null
 [ "$(grep -c '^peak_gflops_1t=' "$tmp/side.machine.txt")" -eq 1 ] && grep -q "^$peak1\$" "$tmp/side.machine.txt" \
   && grep -q '^peak_gflops_2t=' "$tmp/side.machine.txt" && grep -q '^revision=0000000$' "$tmp/side.machine.txt" \
-  && grep -q '^resumed_revision=' "$tmp/side.machine.txt" && ok || bad "resumed sidecar: $(cat "$tmp/side.machine.txt")"
+  && grep -q '^resumed_revision=' "$tmp/side.machine.txt" && grep -q '^overrides=CONVBP_KEEP_BLAS_CORETYPE=1$' "$tmp/side.machine.txt" \
+  && grep -q '^resumed_overrides=CONVBP_ISA=portable CONVBP_KEEP_BLAS_CORETYPE=1$' "$tmp/side.machine.txt" \
+  && ok || bad "resumed sidecar: $(cat "$tmp/side.machine.txt")"
 sed -i 's/^cpu=.*/cpu=Some Other CPU/' "$tmp/side.machine.txt"
 cp "$out" "$tmp/side.orig"
 cp "$tmp/side.machine.txt" "$tmp/side.machine.orig"
