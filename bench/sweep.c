@@ -610,45 +610,53 @@ static void sidecar_path(const char *csv, char *buf, size_t len) {
   strncat(buf, ".machine.txt", len - strlen(buf) - 1);
 }
 
-/* The sidecar read back as key=value lines, for --resume. */
-typedef struct {
-  int count;
-  char key[64][32], value[64][256];
-} sidecar_facts;
-
-/* 0 when the file was read (count may be 0), -1 when it does not exist or
-   cannot be read. */
-static int sidecar_read(const char *path, sidecar_facts *s) {
-  s->count = 0;
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  char line[320];
-  while (fgets(line, sizeof line, f) && s->count < 64) {
-    line[strcspn(line, "\n")] = 0;
-    char *eq = strchr(line, '=');
-    if (!eq || eq == line || (size_t)(eq - line) >= sizeof s->key[0]) continue;
-    size_t klen = (size_t)(eq - line), vlen = strlen(eq + 1);
-    if (vlen >= sizeof s->value[0]) vlen = sizeof s->value[0] - 1;
-    memcpy(s->key[s->count], line, klen);
-    s->key[s->count][klen] = 0;
-    memcpy(s->value[s->count], eq + 1, vlen);
-    s->value[s->count][vlen] = 0;
-    s->count++;
+/* The sidecar as written, read back whole for --resume: NULL when it does not
+   exist, cannot be read or is empty.  A resumed sweep copies it verbatim, so no
+   line of it is lost, however long. */
+static char *sidecar_load(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 4096, len = 0, got;
+  char *text = malloc(cap);
+  while (text && (got = fread(text + len, 1, cap - 1 - len, f)) > 0) {
+    len += got;
+    if (len + 1 == cap) {
+      char *bigger = realloc(text, cap * 2);
+      if (!bigger) free(text);
+      text = bigger, cap *= 2;
+    }
   }
+  const int failed = ferror(f);
   fclose(f);
-  return 0;
+  if (!text || failed || !len) {
+    free(text);
+    return NULL;
+  }
+  text[len] = 0;
+  return text;
 }
 
-static const char *sidecar_get(const sidecar_facts *s, const char *key) {
-  for (int i = s->count - 1; i >= 0; i--)
-    if (!strcmp(s->key[i], key)) return s->value[i];
-  return NULL;
+/* The value of the last "key=value" line of the sidecar text into out; 0 when
+   no line has that key. */
+static int sidecar_get(const char *text, const char *key, char *out, size_t len) {
+  const size_t klen = strlen(key);
+  int found = 0;
+  for (const char *line = text; line && *line;) {
+    const char *eol = strchr(line, '\n');
+    const size_t n = eol ? (size_t)(eol - line) : strlen(line);
+    if (n > klen && !strncmp(line, key, klen) && line[klen] == '=') {
+      snprintf(out, len, "%.*s", (int)(n - klen - 1), line + klen + 1);
+      found = 1;
+    }
+    line = eol ? eol + 1 : NULL;
+  }
+  return found;
 }
 
 /* A CSV that mixes rows of two machines would let `best` rank times that were
    never comparable, so --resume refuses a file whose sidecar names another CPU,
    core or PU count.  0 when the machines agree or the sidecar is missing. */
-static int sidecar_same_machine(const sidecar_facts *s, const cbp_machine *m, char *err, size_t len) {
+static int sidecar_same_machine(const char *text, const cbp_machine *m, char *err, size_t len) {
   char cores[16], pus[16];
   snprintf(cores, sizeof cores, "%d", m->cores);
   snprintf(pus, sizeof pus, "%d", m->pus);
@@ -656,8 +664,8 @@ static int sidecar_same_machine(const sidecar_facts *s, const cbp_machine *m, ch
     const char *key, *here;
   } facts[] = {{"cpu", m->cpu}, {"cores", cores}, {"pus", pus}};
   for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++) {
-    const char *there = sidecar_get(s, facts[i].key);
-    if (there && strcmp(there, facts[i].here)) {
+    char there[256];
+    if (sidecar_get(text, facts[i].key, there, sizeof there) && strcmp(there, facts[i].here)) {
       snprintf(err, len, "was measured on another machine (%s=%s there, %s here)", facts[i].key, there,
                facts[i].here);
       return -1;
@@ -671,24 +679,27 @@ static int sidecar_same_machine(const sidecar_facts *s, const cbp_machine *m, ch
    against those peaks) and adds what is missing: the caches of an older
    sidecar, the peak and bandwidth of a new thread count, and the revision and
    overrides (CONVBP_ISA, ...) that resumed it when those differ. */
-static int sidecar_write(const char *path, const cbp_machine *m, const sidecar_facts *old,
+static int sidecar_write(const char *path, const cbp_machine *m, const char *old,
                          const sweep_opts *o, const double *peak, const double *bandwidth,
                          const char *measured) {
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   FILE *f = fopen(tmp, "w");
   if (!f) return -1;
-  if (old && old->count) {
-    for (int i = 0; i < old->count; i++) fprintf(f, "%s=%s\n", old->key[i], old->value[i]);
-    if (!sidecar_get(old, "caches")) fprintf(f, "caches=%s\n", m->caches);
+  if (old) {
+    const size_t len = strlen(old);
+    fwrite(old, 1, len, f);
+    if (old[len - 1] != '\n') fputc('\n', f);
+    char last[256];
+    if (!sidecar_get(old, "caches", last, sizeof last)) fprintf(f, "caches=%s\n", m->caches);
     const struct {
       const char *key, *resumed, *here;
     } changes[] = {{"revision", "resumed_revision", m->revision},
                    {"overrides", "resumed_overrides", m->overrides}};
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
-      const char *last = sidecar_get(old, changes[i].resumed);
-      if (!last) last = sidecar_get(old, changes[i].key);
-      if (!last ? strcmp(changes[i].here, "none") != 0 : strcmp(last, changes[i].here) != 0)
+      const int known = sidecar_get(old, changes[i].resumed, last, sizeof last) ||
+                        sidecar_get(old, changes[i].key, last, sizeof last);
+      if (strcmp(known ? last : "none", changes[i].here))
         fprintf(f, "%s=%s\n", changes[i].resumed, changes[i].here);
     }
   } else {
@@ -722,7 +733,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
   cbp_machine_read(&m);
   char side[1024];
   sidecar_path(o.output, side, sizeof side);
-  sidecar_facts *old_side = NULL;
+  char *old_side = NULL; /* the sidecar a resumed sweep keeps */
   if (o.resume && file_has_data(o.output)) {
     cbp_csv old;
     char err[512];
@@ -732,11 +743,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
       free_opts(&o);
       return usage_error("--resume: %s", err);
     }
-    old_side = malloc(sizeof *old_side);
-    if (old_side && (sidecar_read(side, old_side) || !old_side->count)) {
-      free(old_side); /* no sidecar to keep: this run writes a new one */
-      old_side = NULL;
-    }
+    old_side = sidecar_load(side); /* NULL: none to keep, this run writes a new one */
     if (old_side && sidecar_same_machine(old_side, &m, err, sizeof err)) {
       cbp_csv_free(&old);
       free(old_side);
@@ -793,8 +800,8 @@ int cbp_cmd_sweep(int argc, char **argv) {
     if (n >= 256) continue;
     char key[32];
     snprintf(key, sizeof key, "peak_gflops_%dt", n);
-    const char *known = old_side ? sidecar_get(old_side, key) : NULL;
-    if (known && atof(known) > 0) {
+    char known[64];
+    if (old_side && sidecar_get(old_side, key, known, sizeof known) && atof(known) > 0) {
       out.peak[n] = atof(known);
     } else {
       out.peak[n] = cbp_measure_peak(n, 0.1);
