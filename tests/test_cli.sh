@@ -175,6 +175,9 @@ python3 "$merge" "$tmp/merged.csv" "$tmp/s1.csv" "$tmp/s2.csv" "$tmp/s3.csv" 2>/
 key "$tmp/merged.csv" | cmp -s - "$tmp/all.keys" && ok || bad "merged shards differ from the whole sweep"
 python3 "$merge" "$tmp/dup.csv" "$tmp/s1.csv" "$tmp/s1.csv" 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q "is also in" "$tmp/err" && [ ! -e "$tmp/dup.csv" ] && ok || bad "merge accepted overlapping shards"
+sed 's/^cpu=.*/cpu=Some Other CPU/' "$tmp/s2.machine.txt" > "$tmp/s2.other" && mv "$tmp/s2.other" "$tmp/s2.machine.txt"
+python3 "$merge" "$tmp/mixed.csv" "$tmp/s1.csv" "$tmp/s2.csv" 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "measured on another machine than" "$tmp/err" && [ ! -e "$tmp/mixed.csv" ] && ok || bad "merge accepted shards of two machines: $(cat "$tmp/err")"
 before=$(wc -l < "$tmp/all.csv")
 "$convbp" sweep $args --resume --output "$tmp/all.csv" 2>/dev/null
 [ "$(wc -l < "$tmp/all.csv")" -eq "$before" ] && ok || bad "resume of a complete sweep added rows"
