@@ -67,6 +67,32 @@ static int usage_error(const char *fmt, ...) {
   return EXIT_USAGE;
 }
 
+/* A problem (same canonical descriptor and name) or a thread count given twice,
+   by overlapping suites, files, grids or lists, is measured once: two rows with
+   one key would make --resume, scripts/merge and best disagree about which
+   one counts.  Order is kept; stderr says what was dropped.  O(n^2) over the
+   points, which number in the hundreds. */
+static void drop_repeats(sweep_opts *o) {
+  int kept = 0, dropped = 0;
+  for (int i = 0; i < o->points.count; i++) {
+    int seen = 0;
+    for (int j = 0; j < kept && !seen; j++) seen = !strcmp(o->points.items[j].desc, o->points.items[i].desc);
+    if (seen) dropped++;
+    else o->points.items[kept++] = o->points.items[i];
+  }
+  o->points.count = kept;
+  if (dropped) fprintf(stderr, "convbp: %d repeated problem(s) will be measured once\n", dropped);
+  kept = dropped = 0;
+  for (int i = 0; i < o->nthreads; i++) {
+    int seen = 0;
+    for (int j = 0; j < kept && !seen; j++) seen = o->threads[j] == o->threads[i];
+    if (seen) dropped++;
+    else o->threads[kept++] = o->threads[i];
+  }
+  o->nthreads = kept;
+  if (dropped) fprintf(stderr, "convbp: %d repeated thread count(s) will be measured once\n", dropped);
+}
+
 static int strategy_selected(const sweep_opts *o, const char *name) {
   for (int i = 0; i < o->nstrategies; i++)
     if (!strcmp(o->strategies[i], "all") || fnmatch(o->strategies[i], name, 0) == 0) return 1;
@@ -240,6 +266,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
     o->threads[0] = 1;
     o->nthreads = 1;
   }
+  drop_repeats(o);
   (void)nsuites;
   return 0;
 }

@@ -83,6 +83,12 @@ case "$header" in problem,name,op,strategy,threads,bind,n,c,h,w,k,r,s,*status,re
 # refusing to overwrite
 expect 2 "exists; --resume completes it, --force overwrites it" -- sweep --suite small --output "$out"
 
+# ---- a problem or thread count given twice is measured once (one row per key) ----
+"$convbp" sweep --problem mb1ic2ih4oc2kh3 --problem mb1ic2ih4oc2oh2kh3ph0 --mb 1,1 --op fwd --strategy fwd_direct \
+  --threads 1,2,1 $fast --output "$tmp/rep.csv" 2>"$tmp/err"
+[ "$(tail -n +2 "$tmp/rep.csv" | wc -l)" -eq 2 ] && grep -q "3 repeated problem(s) will be measured once" "$tmp/err" \
+  && grep -q "1 repeated thread count(s)" "$tmp/err" && ok || bad "repeats: $(cat "$tmp/err"; cat "$tmp/rep.csv")"
+
 # ---- the sidecar: caches recorded; --resume keeps its peaks and refuses another machine ----
 grep -q '^caches=' "$tmp/grid.machine.txt" && ok || bad "sidecar lacks caches=: $(cat "$tmp/grid.machine.txt")"
 out="$tmp/side.csv"
