@@ -32,6 +32,12 @@ static void print_help(FILE *f) {
           "           --max-workspace BYTES (8 GiB)   --no-verify   --seed N\n"
           "output:    --output FILE (results/sweep.csv)   --resume   --force   --shard K/N   --quiet\n"
           "\n"
+          "environment (recorded in the sidecar's overrides= line):\n"
+          "  CONVBP_ISA=avx2|portable     narrower kernels for the blocked strategies\n"
+          "  CONVBP_STREAM=0|1            plain or streaming stores for a strided BPA's zeros\n"
+          "                               (default: streaming on AMD when dA exceeds L2)\n"
+          "  CONVBP_KEEP_BLAS_CORETYPE=1  keep OpenBLAS's own kernel choice\n"
+          "\n"
           "exit codes: 0 ok, 1 a strategy was wrong or failed, 2 usage or input error,\n"
           "            3 output not writable, 130 interrupted (rows written stay valid)\n",
           cbp_suite_names());
