@@ -62,6 +62,9 @@ typedef struct {
   int nrows, ncols;
   int *col; /* col[i]: this file's column for schema column i, or -1 */
 } cbp_csv;
+/* The whole file, NUL-terminated, its length in len (the NUL not counted);
+   NULL with errno set when it cannot be opened or read. */
+char *cbp_read_file(const char *path, size_t *len);
 int cbp_csv_read(const char *path, cbp_csv *csv, char *err, size_t err_len);
 void cbp_csv_free(cbp_csv *csv);
 const char *cbp_csv_get(const cbp_csv *csv, int row, const char *column);

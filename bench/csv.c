@@ -110,17 +110,26 @@ static char **split_record(const char *text, size_t *pos, int *nfields) {
   return fields;
 }
 
-static char *read_all(const char *path, size_t *len) {
+char *cbp_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
-  size_t cap = 1 << 16, n = 0;
+  size_t cap = 1 << 16, n = 0, got;
   char *buf = malloc(cap + 1);
-  size_t got;
   while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
     n += got;
-    if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+    if (n == cap) {
+      char *bigger = realloc(buf, (cap *= 2) + 1);
+      if (!bigger) free(buf);
+      buf = bigger;
+    }
   }
+  const int failed = ferror(f);
   fclose(f);
+  if (failed) {
+    free(buf);
+    errno = EIO;
+    return NULL;
+  }
   if (buf) buf[n] = 0;
   *len = n;
   return buf;
@@ -139,7 +148,7 @@ void cbp_csv_free(cbp_csv *csv) {
 int cbp_csv_read(const char *path, cbp_csv *csv, char *err, size_t err_len) {
   memset(csv, 0, sizeof *csv);
   size_t len;
-  char *text = read_all(path, &len);
+  char *text = cbp_read_file(path, &len);
   if (!text) return err_out(err, err_len, "cannot read '%s': %s", path, strerror(errno));
   if (memchr(text, 0, len)) {
     free(text);

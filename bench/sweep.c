@@ -641,25 +641,12 @@ static void sidecar_path(const char *csv, char *buf, size_t len) {
    exist, cannot be read or is empty.  A resumed sweep copies it verbatim, so no
    line of it is lost, however long. */
 static char *sidecar_load(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 4096, len = 0, got;
-  char *text = malloc(cap);
-  while (text && (got = fread(text + len, 1, cap - 1 - len, f)) > 0) {
-    len += got;
-    if (len + 1 == cap) {
-      char *bigger = realloc(text, cap * 2);
-      if (!bigger) free(text);
-      text = bigger, cap *= 2;
-    }
-  }
-  const int failed = ferror(f);
-  fclose(f);
-  if (!text || failed || !len) {
+  size_t len;
+  char *text = cbp_read_file(path, &len);
+  if (text && !len) {
     free(text);
     return NULL;
   }
-  text[len] = 0;
   return text;
 }
 
