@@ -230,8 +230,7 @@ static void pack_transposed(const cbp_dconv_desc *d, float *panel, int i0, int c
    cbp_stream_between_stores. */
 static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
   const size_t co = (size_t)d->co;
-  const int stream = cbp_stream_between_stores() &&
-                     cbp_beyond_l2((size_t)d->n * d->out_img * sizeof(float), threads);
+  const int stream = cbp_stream_between_stores((size_t)d->n * d->out_img * sizeof(float), threads);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
 #pragma omp for schedule(static)

@@ -219,16 +219,18 @@ void cbp_stream_put(float *dst, const float *src, size_t n);
 void cbp_stream_fence(void);
 /* The same by streaming stores when `stream`, else by memcpy / memset. */
 void cbp_put(float *dst, const float *src, size_t n, int stream);
-/* Whether streaming stores pay for zeros written between another writer's
-   ordinary stores into the same rows: the gaps of dA around the pixels sgemm
-   writes in place (bpa_scatter_gemm) or a stride phase computes
-   (bpa_stride_phase_blocked).  As measured: on AMD (Zen 4) res3a_branch2a BPA
-   ran 1.17-1.49x faster on 1 and 2 threads that way; on an Intel Xeon (model
-   167) 13-15% slower in bpa_scatter_gemm and no faster in the stride phases.
-   So AMD only: 1 there, 0 elsewhere.  CONVBP_STREAM=1 or =0 overrides that
-   rule (where streaming stores exist), so that the tests run both paths on any
-   CPU and a user can time both on theirs. */
-int cbp_stream_between_stores(void);
+/* Whether to write by streaming stores the zeros that lie between another
+   writer's ordinary stores into the same rows of an output of `out_bytes`:
+   the gaps of dA around the pixels sgemm writes in place (bpa_scatter_gemm)
+   or a stride phase computes (bpa_stride_phase_blocked).  Only when the
+   output exceeds the threads' L2 (cbp_beyond_l2), and then by vendor, as
+   measured: on AMD (Zen 4) res3a_branch2a BPA ran 1.17-1.49x faster on 1 and
+   2 threads that way; on an Intel Xeon (model 167) 13-15% slower in
+   bpa_scatter_gemm and no faster in the stride phases.  So AMD only.
+   CONVBP_STREAM=1 or =0 overrides the vendor (where streaming stores exist),
+   so that the tests run both paths on any CPU and a user can time both on
+   theirs. */
+int cbp_stream_between_stores(size_t out_bytes, int threads);
 
 /* out (c x b x a) from in (a x b x c): moves the outer dimension innermost and
    back, e.g. NHWC -> CHWN with a=N, b=H*W, c=C.  Threaded over b. */

@@ -50,13 +50,15 @@ void cbp_put(float *dst, const float *src, size_t n, int stream) {
     memset(dst, 0, n * sizeof(float));
 }
 
-int cbp_stream_between_stores(void) {
+int cbp_stream_between_stores(size_t out_bytes, int threads) {
 #if defined(STREAM_FLOATS) && (defined(__x86_64__) || defined(__i386__))
+  if (!cbp_beyond_l2(out_bytes, threads)) return 0;
   const char *want = getenv("CONVBP_STREAM");
   if (want && (!strcmp(want, "0") || !strcmp(want, "1"))) return want[0] == '1';
   __builtin_cpu_init();
   return __builtin_cpu_is("amd");
 #else
+  (void)out_bytes, (void)threads;
   return 0;
 #endif
 }

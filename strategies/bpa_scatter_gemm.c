@@ -183,8 +183,8 @@ static void place(const cbp_problem *pb, const float *cols, int p0, int np, floa
  * 167, medians of 4 alternating runs, GFLOP/s at 1 / 2 threads: res3a_branch2a
  * 115 -> 138 / 226 -> 269, res3a_branch1 (C in four blocks) 153 -> 175 /
  * 306 -> 344.
- * The zeros go by streaming stores when dA goes to memory anyway (dA_streams)
- * and the CPU gains by it (cbp_stream_between_stores), else by plain stores.
+ * The zeros go by streaming stores when dA goes to memory anyway and the CPU
+ * gains by it (cbp_stream_between_stores), else by plain stores.
  * On that Xeon streaming them made res3a_branch2a 13-15% slower.  On a Zen 4
  * EPYC, medians of 7 alternating runs: res3a_branch2a 74.9 -> 87.6 / 157.8 ->
  * 197.4 GFLOP/s, res3a_branch1 92.6 -> 95.8 / 173.7 -> 187.3, and the time
@@ -255,7 +255,7 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   }
   if (cbp_strided_1x1_block(pb)) {
     const long g = (long)c->n * pb->p;
-    const int stream = dA_streams(pb, threads) && cbp_stream_between_stores();
+    const int stream = cbp_stream_between_stores(pb->out_elems * sizeof(float), threads);
     if (threads <= 1) {
       /* Not inside an inactive parallel region, where OpenBLAS may thread a
          call its small kernel does not take: with its Haswell kernels (no
