@@ -55,15 +55,26 @@ static int err_out(char *err, size_t len, const char *fmt, ...) {
   return -1;
 }
 
-/* Splits one record starting at *pos; returns fields, or NULL at a quote that
-   never closes (a file cut mid-row). */
+static void free_fields(char **fields, size_t n) {
+  for (size_t j = 0; j < n; j++) free(fields[j]);
+  free(fields);
+}
+
+/* Splits one record starting at *pos; returns fields, or NULL with *nfields
+   0 at a quote that never closes (a file cut mid-row), -1 out of memory. */
 static char **split_record(const char *text, size_t *pos, int *nfields) {
   size_t cap = 16, n = 0;
   char **fields = malloc(cap * sizeof *fields);
   size_t i = *pos;
+  *nfields = -1;
+  if (!fields) return NULL;
   for (;;) {
     size_t bcap = 32, blen = 0;
     char *buf = malloc(bcap);
+    if (!buf) {
+      free_fields(fields, n);
+      return NULL;
+    }
     int quoted = text[i] == '"';
     if (quoted) i++;
     for (;;) {
@@ -71,8 +82,8 @@ static char **split_record(const char *text, size_t *pos, int *nfields) {
       if (quoted) {
         if (!ch) {
           free(buf);
-          for (size_t j = 0; j < n; j++) free(fields[j]);
-          free(fields);
+          free_fields(fields, n);
+          *nfields = 0;
           return NULL;
         }
         if (ch == '"') {
@@ -91,11 +102,27 @@ static char **split_record(const char *text, size_t *pos, int *nfields) {
         if (!ch || ch == ',' || ch == '\n' || ch == '\r') break;
         i++;
       }
-      if (blen + 1 >= bcap) buf = realloc(buf, bcap *= 2);
+      if (blen + 1 >= bcap) {
+        char *bigger = realloc(buf, bcap *= 2);
+        if (!bigger) {
+          free(buf);
+          free_fields(fields, n);
+          return NULL;
+        }
+        buf = bigger;
+      }
       buf[blen++] = ch;
     }
     buf[blen] = 0;
-    if (n == cap) fields = realloc(fields, (cap *= 2) * sizeof *fields);
+    if (n == cap) {
+      char **more = realloc(fields, (cap *= 2) * sizeof *fields);
+      if (!more) {
+        free(buf);
+        free_fields(fields, n);
+        return NULL;
+      }
+      fields = more;
+    }
     fields[n++] = buf;
     if (text[i] == ',') {
       i++;
@@ -155,16 +182,22 @@ int cbp_csv_read(const char *path, cbp_csv *csv, char *err, size_t err_len) {
     return err_out(err, err_len, "'%s' is not a convbp CSV (binary data)", path);
   }
   size_t pos = 0;
-  int ncols;
+  int ncols = 0;
   char **header = len ? split_record(text, &pos, &ncols) : NULL;
   if (!header) {
     free(text);
+    if (ncols < 0) return err_out(err, err_len, "'%s': out of memory reading it", path);
     return err_out(err, err_len, "'%s' is not a convbp CSV (no header)", path);
   }
-  int rc = 0;
   int schema = cbp_csv_column_count();
   csv->ncols = ncols;
   csv->col = malloc((size_t)schema * sizeof *csv->col);
+  if (!csv->col) {
+    free_fields(header, (size_t)ncols);
+    free(text);
+    return err_out(err, err_len, "'%s': out of memory reading it", path);
+  }
+  int rc = 0;
   for (int i = 0; i < schema; i++) {
     csv->col[i] = -1;
     for (int c = 0; c < ncols; c++)
@@ -181,27 +214,35 @@ int cbp_csv_read(const char *path, cbp_csv *csv, char *err, size_t err_len) {
     int nf;
     char **fields = split_record(text, &pos, &nf);
     if (!fields) {
-      rc = err_out(err, err_len, "'%s' line %d: truncated (a quoted field never ends)", path, line);
+      rc = nf < 0 ? err_out(err, err_len, "'%s' line %d: out of memory reading it", path, line)
+                  : err_out(err, err_len, "'%s' line %d: truncated (a quoted field never ends)",
+                            path, line);
       break;
     }
     if (nf == 1 && !fields[0][0]) { /* blank line */
-      free(fields[0]);
-      free(fields);
+      free_fields(fields, 1);
       continue;
     }
     int cut = pos == len && text[len - 1] != '\n'; /* the last row has no end of line */
     if (nf != ncols || cut) {
-      for (int j = 0; j < nf; j++) free(fields[j]);
-      free(fields);
+      free_fields(fields, (size_t)nf);
       rc = err_out(err, err_len, "'%s' line %d: %s (%d fields, header has %d)", path, line,
                    cut ? "truncated mid-row" : "wrong number of fields", nf, ncols);
       break;
     }
-    if (csv->nrows == cap) csv->rows = realloc(csv->rows, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *csv->rows);
+    if (csv->nrows == cap) {
+      char ***more = realloc(csv->rows, (size_t)(cap ? 2 * cap : 64) * sizeof *csv->rows);
+      if (!more) {
+        free_fields(fields, (size_t)nf);
+        rc = err_out(err, err_len, "'%s' line %d: out of memory reading it", path, line);
+        break;
+      }
+      csv->rows = more;
+      cap = cap ? 2 * cap : 64;
+    }
     csv->rows[csv->nrows++] = fields;
   }
-  for (int c = 0; c < ncols; c++) free(header[c]);
-  free(header);
+  free_fields(header, (size_t)ncols);
   free(text);
   if (rc) cbp_csv_free(csv);
   return rc;

@@ -179,7 +179,7 @@ double cbp_measure_peak(int threads, double seconds) {
     float sink = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : flops)
     {
-      float local;
+      float local = 0;
       long iters = 1 << 20;
       double t_start = now_s();
       while (now_s() - t_start < seconds) flops += fma_loop(iters, &local);
