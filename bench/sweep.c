@@ -116,6 +116,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
   o->output = "results/sweep.csv";
   o->seed = 1;
   o->gb_argv = calloc((size_t)argc + 4, sizeof *o->gb_argv);
+  if (!o->gb_argv) return usage_error("out of memory for the options");
   o->gb_argv[o->gb_argc++] = "convbp";
   int ops_given = 0, nsuites = 0;
   cbp_grid_axis axes[13];
@@ -171,6 +172,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       if (!strcmp(v, "all")) {
         free(o->threads);
         o->threads = malloc((size_t)m.cores * sizeof(int));
+        if (!o->threads) return usage_error("--threads: out of memory");
         o->nthreads = m.cores;
         for (int t = 0; t < m.cores; t++) o->threads[t] = t + 1;
       } else if (cbp_parse_int_list(v, 1, &o->threads, &o->nthreads, err, sizeof err)) {
@@ -263,6 +265,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
   if (!o->nstrategies) o->strategies[o->nstrategies++] = "all";
   if (!o->nthreads) {
     o->threads = malloc(sizeof(int));
+    if (!o->threads) return usage_error("out of memory for the options");
     o->threads[0] = 1;
     o->nthreads = 1;
   }
@@ -432,6 +435,12 @@ typedef struct {
   double *peer_s;
   int npeers;
 } key_set;
+
+static void free_key_set(key_set *k) {
+  for (int i = 0; i < k->count; i++) free(k->keys[i]);
+  for (int i = 0; i < k->npeers; i++) free(k->peer_points[i]);
+  free(k->keys), free(k->peer_points), free(k->peer_s);
+}
 
 static void point_key_of(char *buf, size_t len, const char *problem, const char *op, int threads,
                          const char *bind) {
@@ -767,21 +776,35 @@ int cbp_cmd_sweep(int argc, char **argv) {
     done.keys = malloc(((size_t)old.nrows + 1) * sizeof *done.keys);
     done.peer_points = malloc(((size_t)old.nrows + 1) * sizeof *done.peer_points);
     done.peer_s = malloc(((size_t)old.nrows + 1) * sizeof *done.peer_s);
-    for (int r = 0; r < old.nrows; r++) {
+    int oom = !done.keys || !done.peer_points || !done.peer_s;
+    for (int r = 0; r < old.nrows && !oom; r++) {
       char key[512];
       const char *problem = cbp_csv_get(&old, r, "problem"), *op = cbp_csv_get(&old, r, "op");
       const char *strategy = cbp_csv_get(&old, r, "strategy"), *bind = cbp_csv_get(&old, r, "bind");
       const int threads = atoi(cbp_csv_get(&old, r, "threads"));
       key_of(key, sizeof key, problem, op, strategy, threads, bind);
-      done.keys[done.count++] = strdup(key);
+      if (!(done.keys[done.count] = strdup(key))) {
+        oom = 1;
+        break;
+      }
+      done.count++;
       const double ms = atof(cbp_csv_get(&old, r, "time_median_ms"));
       if (cbp_is_peer(strategy) && !strcmp(cbp_csv_get(&old, r, "status"), "ok") && ms > 0) {
         point_key_of(key, sizeof key, problem, op, threads, bind);
-        done.peer_points[done.npeers] = strdup(key);
+        if (!(done.peer_points[done.npeers] = strdup(key))) {
+          oom = 1;
+          break;
+        }
         done.peer_s[done.npeers++] = ms * 1e-3;
       }
     }
     cbp_csv_free(&old);
+    if (oom) {
+      free_key_set(&done);
+      free(old_side);
+      free_opts(&o);
+      return usage_error("--resume: out of memory reading '%s'", o.output);
+    }
   } else if (!o.resume && !o.force && file_has_data(o.output)) {
     free_opts(&o);
     return usage_error("output '%s' exists; --resume completes it, --force overwrites it", o.output);
@@ -877,9 +900,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
     fprintf(stderr, "convbp: cannot write '%s': %s\n", o.output, strerror(errno));
     write_failed = 1;
   }
-  for (int i = 0; i < done.count; i++) free(done.keys[i]);
-  for (int i = 0; i < done.npeers; i++) free(done.peer_points[i]);
-  free(done.keys), free(done.peer_points), free(done.peer_s);
+  free_key_set(&done);
   free_opts(&o);
   if (write_failed) return EXIT_OUTPUT;
   if (interrupted) {
@@ -898,8 +919,16 @@ int cbp_cmd_gbench(int argc, char **argv) {
     return rc;
   }
   cbp_gb_initialize(&o.gb_argc, o.gb_argv);
-  int cap = 4096, n = 0;
-  bench_case *cases = calloc((size_t)cap, sizeof *cases);
+  /* At most one case per (point, strategy, threads): each strategy has one op. */
+  const size_t per_point = (size_t)convbp_strategy_count() * (size_t)o.nthreads;
+  const size_t cap = per_point * (size_t)o.points.count;
+  bench_case *cases = cap / per_point == (size_t)o.points.count ? calloc(cap, sizeof *cases) : NULL;
+  if (!cases) {
+    free_opts(&o);
+    return usage_error("gbench: out of memory for %d problems x %d thread counts",
+                       o.points.count, o.nthreads);
+  }
+  size_t n = 0;
   for (int p = 0; p < o.points.count; p++) {
     const cbp_point *pt = &o.points.items[p];
     for (int op = 0; op < CONVBP_OP_COUNT; op++) {
@@ -909,12 +938,17 @@ int cbp_cmd_gbench(int argc, char **argv) {
                      : convbp_conv_op_sizes(op, &pt->conv, &nx, &ny, &nout))
         continue;
       float *x = convbp_alloc(nx * 4), *y = convbp_alloc(ny * 4), *out = convbp_alloc(nout * 4);
-      if (!x || !y || !out) continue;
+      if (!x || !y || !out) {
+        fprintf(stderr, "convbp: gbench: %s %s skipped: out of memory for the tensors\n",
+                convbp_op_name((convbp_op)op), pt->desc);
+        convbp_free(x), convbp_free(y), convbp_free(out);
+        continue;
+      }
       convbp_fill(x, nx, o.seed);
       convbp_fill(y, ny, o.seed + 1);
       for (int s = 0; s < convbp_strategy_count(); s++) {
         if (convbp_strategy_op(s) != (convbp_op)op || !strategy_selected(&o, convbp_strategy_name(s))) continue;
-        for (int t = 0; t < o.nthreads && n < cap; t++) {
+        for (int t = 0; t < o.nthreads; t++) {
           bench_case *c = &cases[n];
           c->strategy = convbp_strategy_name(s), c->pt = pt, c->threads = o.threads[t];
           c->x = x, c->y = y, c->out = out;
@@ -925,11 +959,21 @@ int cbp_cmd_gbench(int argc, char **argv) {
           size_t ws = 0;
           if (pt->is_mma) convbp_mma_workspace(c->strategy, &pt->mma, c->threads, &ws);
           else convbp_conv_workspace(c->strategy, &pt->conv, c->threads, &ws);
-          if (ws > o.max_workspace || prepare_case(c)) continue;
           char name[400];
           snprintf(name, sizeof name, "%s/%s/%s/threads:%d", convbp_op_name((convbp_op)op), c->strategy, pt->desc, c->threads);
+          /* as sweep's skipped rows: said, not silently left out */
+          if (ws > o.max_workspace) {
+            fprintf(stderr, "convbp: gbench: %s skipped: workspace %zu bytes over --max-workspace\n",
+                    name, ws);
+            continue;
+          }
+          const int prc = prepare_case(c);
+          if (prc) {
+            fprintf(stderr, "convbp: gbench: %s skipped: %s\n", name, convbp_strerror(prc));
+            continue;
+          }
           cbp_gb_options gopt = {0, 0};
-          cbp_gb_register(name, n, bench_fn, c, &gopt);
+          cbp_gb_register(name, (int)n, bench_fn, c, &gopt);
           n++;
         }
       }
@@ -982,6 +1026,7 @@ int cbp_cmd_run(int argc, char **argv) {
 int cbp_cmd_tune(int argc, char **argv) {
   const char *path = "results/wisdom.txt";
   char **rest = calloc((size_t)argc + 1, sizeof *rest);
+  if (!rest) return usage_error("out of memory for the options");
   int nrest = 0;
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--wisdom")) {

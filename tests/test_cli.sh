@@ -249,6 +249,11 @@ fi
 "$convbp" best --markdown "$tmp/all.csv" | grep -q '^| problem | op |' && ok || bad "markdown table"
 "$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_format=json \
   --benchmark_min_time=0.001 2>/dev/null | grep -q '"name": "bpa/bpa_direct/' && ok || bad "gbench json"
+# a case gbench cannot register is named on stderr, as sweep writes a skipped row
+"$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct,bpa_zero_insert_gemm \
+  --max-workspace 0 --benchmark_min_time=0.001 >"$tmp/out" 2>"$tmp/err"
+grep -q 'bpa/bpa_zero_insert_gemm/.* skipped: workspace [0-9]* bytes over --max-workspace' "$tmp/err" &&
+  grep -q 'bpa/bpa_direct/' "$tmp/out" && ok || bad "gbench skipped a case without a word: $(cat "$tmp/err")"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
