@@ -157,8 +157,12 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       }
     } else if (!strcmp(a, "--strategy")) {
       NEED_VALUE();
-      char *copy = strdup(v);
-      for (char *t = strtok(copy, ","); t && o->nstrategies < 64; t = strtok(NULL, ",")) {
+      char *copy = strdup(v); /* the names point into it for the whole run */
+      if (!copy) return usage_error("--strategy: out of memory");
+      for (char *t = strtok(copy, ","); t; t = strtok(NULL, ",")) {
+        const int max = (int)(sizeof o->strategies / sizeof o->strategies[0]);
+        if (o->nstrategies == max)
+          return usage_error("--strategy: more than %d names or patterns; use a pattern ('bpa_*')", max);
         int known = !strcmp(t, "all");
         for (int s = 0; s < convbp_strategy_count() && !known; s++)
           known = fnmatch(t, convbp_strategy_name(s), 0) == 0;
