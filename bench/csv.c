@@ -320,28 +320,39 @@ int cbp_cmd_best(int argc, char **argv) {
   int estimate = 0;
   double cv_limit = 0.05;
   int nfiles = 0;
-  const char *files[64];
+  const char **files = calloc((size_t)argc + 1, sizeof *files);
+  if (!files) {
+    fprintf(stderr, "convbp best: out of memory\n");
+    return EXIT_USAGE;
+  }
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--csv")) fmt = FMT_CSV;
     else if (!strcmp(argv[i], "--estimate")) estimate = 1;
     else if (!strcmp(argv[i], "--markdown")) fmt = FMT_MARKDOWN;
-    else if (!strcmp(argv[i], "--noise") && i + 1 < argc) {
-      char *end;
-      cv_limit = strtod(argv[++i], &end);
-      if (*end || !(cv_limit >= 0)) {
-        fprintf(stderr, "convbp best: --noise needs a number >= 0, got '%s'\n", argv[i]);
+    else if (!strcmp(argv[i], "--noise")) {
+      char *end = NULL;
+      if (i + 1 < argc) cv_limit = strtod(argv[++i], &end);
+      if (!end || *end || !(cv_limit >= 0)) {
+        fprintf(stderr, "convbp best: --noise needs a number >= 0, got %s%s%s\n", end ? "'" : "",
+                end ? argv[i] : "nothing", end ? "'" : "");
+        free(files);
         return EXIT_USAGE;
       }
     } else if (argv[i][0] == '-') {
       fprintf(stderr, "convbp best: unknown option '%s'\n", argv[i]);
+      free(files);
       return EXIT_USAGE;
-    } else if (nfiles < 64) files[nfiles++] = argv[i];
+    } else {
+      files[nfiles++] = argv[i];
+    }
   }
-  if (!nfiles) {
-    fprintf(stderr, "usage: convbp best [--csv|--markdown] [--noise CV] FILE.csv...\n");
+  cbp_csv *csvs = nfiles ? calloc((size_t)nfiles, sizeof *csvs) : NULL;
+  if (!csvs) {
+    if (nfiles) fprintf(stderr, "convbp best: out of memory\n");
+    else fprintf(stderr, "usage: convbp best [--csv|--markdown] [--noise CV] [--estimate] FILE.csv...\n");
+    free(files);
     return EXIT_USAGE;
   }
-  cbp_csv csvs[64];
   int rc = 0, loaded = 0;
   size_t total = 0;
   for (int f = 0; f < nfiles; f++) {
@@ -355,6 +366,13 @@ int cbp_cmd_best(int argc, char **argv) {
     total += (size_t)csvs[f].nrows;
   }
   entry *e = rc ? NULL : calloc(total ? total : 1, sizeof *e);
+  char *done = rc ? NULL : calloc(total ? total : 1, 1); /* rows already in a group */
+  if (!rc && (!e || !done)) {
+    fprintf(stderr, "convbp best: out of memory for %zu rows\n", total);
+    free(e), free(done);
+    e = NULL;
+    rc = EXIT_USAGE;
+  }
   size_t n = 0;
   for (int f = 0; f < loaded && e; f++)
     for (int r = 0; r < csvs[f].nrows; r++) {
@@ -381,7 +399,6 @@ int cbp_cmd_best(int argc, char **argv) {
     } else {
       print_row(fmt, head, NC, widths);
     }
-    char *done = calloc(n ? n : 1, 1);
     int est_total = 0, est_agree = 0, est_measured = 0;
     double est_lost_log = 0, est_worst = 1;
     /* Wins per op and strategy, for the summary. */
@@ -471,5 +488,7 @@ int cbp_cmd_best(int argc, char **argv) {
     free(e);
   }
   for (int f = 0; f < loaded; f++) cbp_csv_free(&csvs[f]);
+  free(csvs);
+  free(files);
   return rc;
 }
