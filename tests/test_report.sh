@@ -1,0 +1,45 @@
+#!/bin/sh
+# scripts/report, which makes the per-layer tables quoted in README: on the
+# fixture CSV, lines worked out by hand from its rows (best convbp median
+# against best oneDNN median), then inputs it must refuse with exit 2.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+report="/usr/bin/python3 $here/../scripts/report"
+fixture="$here/fixtures/small.csv"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+
+$report "$fixture" --ops bpa,bpw > "$tmp/out" 2>"$tmp/err" || bad "report failed: $(cat "$tmp/err")"
+# small_3x3 bpa, 1 thread: bpa_scatter_gemm 0.0987059 ms against bpa_onednn_blocked
+# 0.0140717 ms: 0.14x.  bpw, 2 threads: bpw_conv_do_a 0.181261 ms is the best convbp
+# (bpw_im2col_gemm's 2.47 ms is not).
+for want in '| small_3x3 | bpa | 1 | bpa_scatter_gemm | 18.3 | 11% | 0.14x |' \
+            '| small_3x3 | bpw | 2 | bpw_conv_do_a | 10.0 | 3% |' \
+            '| bpa | 1 | 4 | 0 |'; do
+  grep -qF -- "$want" "$tmp/out" && ok || bad "no line '$want' in: $(cat "$tmp/out")"
+done
+# peers are compared with, never reported as the best convbp strategy
+grep -q '| [a-z_]*onednn' "$tmp/out" && bad "a oneDNN strategy reported as convbp's best" || ok
+
+# refuse (exit 2, a message naming what is wrong): expect WORDS ARGS...
+expect() {
+  words=$1
+  shift
+  $report "$@" > "$tmp/out" 2>"$tmp/err"
+  code=$?
+  [ "$code" -eq 2 ] && grep -q -- "$words" "$tmp/err" && ok ||
+    bad "report $*: exit $code, stderr '$(cat "$tmp/err")', want 2 and '$words'"
+}
+printf 'garbage\n1\n' > "$tmp/garbage.csv"
+expect "no column 'problem'" "$tmp/garbage.csv"
+expect "cannot read" "$tmp/none.csv"
+expect "unknown op 'bpx'" "$fixture" --ops bpa,bpx
+grep -v ',fwd,' "$fixture" > "$tmp/nofwd.csv"
+expect "no timed row (status ok) for fwd" "$tmp/nofwd.csv" --ops fwd
+sed '2s/,ok,/,ok,/; 2s/^\(\([^,]*,\)\{26\}\)[^,]*/\1abc/' "$fixture" > "$tmp/nan.csv"
+expect "must be numbers" "$tmp/nan.csv"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
