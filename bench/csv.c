@@ -387,6 +387,13 @@ int cbp_cmd_best(int argc, char **argv) {
                  atof(cbp_csv_get(&csvs[f], r, "gflops"))};
       if (x.median > 0) e[n++] = x;
     }
+  if (e && n == 0) { /* an empty table would read as "no winner"; say why */
+    if (nfiles > 1) fprintf(stderr, "convbp best: no timed row (status ok) in the %d files given\n", nfiles);
+    else fprintf(stderr, "convbp best: no timed row (status ok) in '%s'\n", files[0]);
+    free(e), free(done);
+    e = NULL;
+    rc = EXIT_USAGE;
+  }
   if (e) {
     static const char *const head[] = {"problem", "op", "thr", "winner", "median_ms", "GFLOP/s",
                                        "vs_2nd", "vs_direct", "vs_onednn", "verdict"};

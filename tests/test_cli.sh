@@ -253,6 +253,8 @@ fi
   > "$tmp/best65.csv" 2>"$tmp/err" && grep -q '^mb1ic2ih4oc2oh2kh3ph0,fwd,' "$tmp/best65.csv" && ok ||
   bad "best left out its 65th file: $(cat "$tmp/err"; head -3 "$tmp/best65.csv")"
 expect 2 "needs a number >= 0, got nothing" -- best "$tmp/grid.csv" --noise
+head -1 "$tmp/grid.csv" > "$tmp/empty.csv"
+expect 2 "no timed row (status ok) in '$tmp/empty.csv'" -- best "$tmp/empty.csv"
 "$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_format=json \
   --benchmark_min_time=0.001 2>/dev/null | grep -q '"name": "bpa/bpa_direct/' && ok || bad "gbench json"
 # a case gbench cannot register is named on stderr, as sweep writes a skipped row
