@@ -2,7 +2,9 @@
 # Example: a convbp sweep split over a Slurm job array, one shard per task.
 #   sbatch --array=1-8 scripts/slurm-sweep.sh resnet50
 # then, once every task has finished:
-#   scripts/merge results/resnet50.csv results/resnet50.shard*.csv
+#   scripts/merge results/resnet50_slurm.csv results/resnet50.shard*.csv
+# (merge keeps an existing output, such as the committed results/resnet50.csv,
+# unless given --force)
 #SBATCH --job-name=convbp-sweep
 #SBATCH --nodes=1
 #SBATCH --exclusive

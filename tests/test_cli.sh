@@ -180,6 +180,12 @@ cmp -s "$tmp/all.keys" "$tmp/shards.keys" && ok || bad "shards do not partition 
 merge=$(dirname "$0")/../scripts/merge
 python3 "$merge" "$tmp/merged.csv" "$tmp/s1.csv" "$tmp/s2.csv" "$tmp/s3.csv" 2>/dev/null
 key "$tmp/merged.csv" | cmp -s - "$tmp/all.keys" && ok || bad "merged shards differ from the whole sweep"
+# an existing output is kept unless --force, as sweep keeps its own
+python3 "$merge" "$tmp/merged.csv" "$tmp/s1.csv" 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "exists; --force replaces it" "$tmp/err" && key "$tmp/merged.csv" | cmp -s - "$tmp/all.keys" &&
+  ok || bad "merge overwrote an existing output: $(cat "$tmp/err")"
+python3 "$merge" --force "$tmp/merged.csv" "$tmp/s1.csv" 2>/dev/null &&
+  [ "$(key "$tmp/merged.csv" | wc -l)" -eq "$(key "$tmp/s1.csv" | wc -l)" ] && ok || bad "merge --force did not replace"
 python3 "$merge" "$tmp/dup.csv" "$tmp/s1.csv" "$tmp/s1.csv" 2>"$tmp/err"
 [ $? -eq 2 ] && grep -q "is also in" "$tmp/err" && [ ! -e "$tmp/dup.csv" ] && ok || bad "merge accepted overlapping shards"
 sed 's/^cpu=.*/cpu=Some Other CPU/' "$tmp/s2.machine.txt" > "$tmp/s2.other" && mv "$tmp/s2.other" "$tmp/s2.machine.txt"
