@@ -957,15 +957,18 @@ int cbp_cmd_gbench(int argc, char **argv) {
           c->strategy = convbp_strategy_name(s), c->pt = pt, c->threads = o.threads[t];
           c->x = x, c->y = y, c->out = out;
           c->flops = pt->is_mma ? convbp_mma_flops(&pt->mma) : convbp_conv_flops(&pt->conv);
-          if (pt->is_mma ? convbp_mma_supports(c->strategy, &pt->mma, NULL)
-                         : convbp_conv_supports(c->strategy, &pt->conv, NULL))
+          char name[400];
+          snprintf(name, sizeof name, "%s/%s/%s/threads:%d", convbp_op_name((convbp_op)op), c->strategy, pt->desc, c->threads);
+          /* as sweep's unsupported and skipped rows: said, not silently left out */
+          const char *why = NULL;
+          if (pt->is_mma ? convbp_mma_supports(c->strategy, &pt->mma, &why)
+                         : convbp_conv_supports(c->strategy, &pt->conv, &why)) {
+            fprintf(stderr, "convbp: gbench: %s unsupported: %s\n", name, why ? why : "no reason given");
             continue;
+          }
           size_t ws = 0;
           if (pt->is_mma) convbp_mma_workspace(c->strategy, &pt->mma, c->threads, &ws);
           else convbp_conv_workspace(c->strategy, &pt->conv, c->threads, &ws);
-          char name[400];
-          snprintf(name, sizeof name, "%s/%s/%s/threads:%d", convbp_op_name((convbp_op)op), c->strategy, pt->desc, c->threads);
-          /* as sweep's skipped rows: said, not silently left out */
           if (ws > o.max_workspace) {
             fprintf(stderr, "convbp: gbench: %s skipped: workspace %zu bytes over --max-workspace\n",
                     name, ws);

@@ -238,6 +238,11 @@ if "$convbp" list | grep -q '^bpa_seed_as_written'; then
   [ "$(grep -c ',ok,' "$tmp/wrong.csv")" -eq 2 ] && ok || bad "the other strategies did not run"
   "$convbp" best "$tmp/wrong.csv" | grep -q bpa_seed_as_written && bad "best crowned a wrong strategy" || ok
   expect 1 "" -- run --problem mb2ic4ih7oc4kh3sh2ph0 --strategy bpa_seed_as_written
+  # gbench names a strategy that declines the shape, with its reason (as sweep's unsupported row)
+  "$convbp" gbench --problem mb1ic2ih1oc2kh3sh4ph2 --op bpa --strategy bpa_seed_as_written,bpa_direct \
+    --benchmark_min_time=0.001 >/dev/null 2>"$tmp/err"
+  grep -q 'bpa/bpa_seed_as_written/.* unsupported: the recipe as written yields no output' "$tmp/err" && ok ||
+    bad "gbench left out an unsupported case without a word: $(cat "$tmp/err")"
   grep -q "^FAILED  bpa bpa_seed_as_written" "$tmp/out" && ok || bad "run does not say FAILED: $(cat "$tmp/out")"
 fi
 
