@@ -313,6 +313,42 @@ static int prepare_case(bench_case *c) {
                        : convbp_conv_prepare(c->strategy, &c->pt->conv, c->threads, &c->pr);
 }
 
+/* Whether the case can be timed: its strategy takes the shape, its workspace is
+   known and within --max-workspace, and its set-up succeeded.  0 when ready;
+   else -1 with c->status ("unsupported", "error", "skipped") and c->reason,
+   which sweep writes as the row and gbench as a line on stderr. */
+static int admit_case(bench_case *c, const sweep_opts *o) {
+  const cbp_point *pt = c->pt;
+  const char *why = NULL;
+  int st = pt->is_mma ? convbp_mma_supports(c->strategy, &pt->mma, &why)
+                      : convbp_conv_supports(c->strategy, &pt->conv, &why);
+  if (st == CONVBP_ERR_UNSUPPORTED) {
+    c->status = "unsupported";
+    c->reason = why ? why : convbp_strerror(st);
+    return -1;
+  }
+  st = st ? st : pt->is_mma ? convbp_mma_workspace(c->strategy, &pt->mma, c->threads, &c->ws_bytes)
+                            : convbp_conv_workspace(c->strategy, &pt->conv, c->threads, &c->ws_bytes);
+  if (st) {
+    c->status = "error";
+    c->reason = convbp_strerror(st);
+    return -1;
+  }
+  if (c->ws_bytes > o->max_workspace) {
+    c->status = "skipped";
+    snprintf(c->reason_buf, sizeof c->reason_buf, "workspace %zu bytes over --max-workspace %zu",
+             c->ws_bytes, o->max_workspace);
+    c->reason = c->reason_buf;
+    return -1;
+  }
+  if ((st = prepare_case(c))) {
+    c->status = st == CONVBP_ERR_UNSUPPORTED ? "unsupported" : "error";
+    c->reason = convbp_strerror(st);
+    return -1;
+  }
+  return 0;
+}
+
 static void bench_fn(cbp_gb_state *st, void *arg) {
   bench_case *c = arg;
   while (cbp_gb_keep_running(st)) {
@@ -553,33 +589,7 @@ static int run_point(const sweep_opts *o, const cbp_point *pt, convbp_op op, int
       c->reason = point_skip;
       continue;
     }
-    const char *why = NULL;
-    st = pt->is_mma ? convbp_mma_supports(c->strategy, &pt->mma, &why)
-                    : convbp_conv_supports(c->strategy, &pt->conv, &why);
-    if (st == CONVBP_ERR_UNSUPPORTED) {
-      c->status = "unsupported";
-      c->reason = why;
-      continue;
-    }
-    st = st ? st : pt->is_mma ? convbp_mma_workspace(c->strategy, &pt->mma, threads, &c->ws_bytes)
-                              : convbp_conv_workspace(c->strategy, &pt->conv, threads, &c->ws_bytes);
-    if (st) {
-      c->status = "error";
-      c->reason = convbp_strerror(st);
-      continue;
-    }
-    if (c->ws_bytes > o->max_workspace) {
-      c->status = "skipped";
-      snprintf(c->reason_buf, sizeof c->reason_buf, "workspace %zu bytes over --max-workspace %zu",
-               c->ws_bytes, o->max_workspace);
-      c->reason = c->reason_buf;
-      continue;
-    }
-    if ((st = prepare_case(c))) {
-      c->status = st == CONVBP_ERR_UNSUPPORTED ? "unsupported" : "error";
-      c->reason = convbp_strerror(st);
-      continue;
-    }
+    if (admit_case(c, o)) continue;
     /* The verification run doubles as warm-up and as the time estimate. */
     for (size_t e = 0; e < nout; e++) res[e] = NAN;
     double t0 = now_s();
@@ -959,24 +969,9 @@ int cbp_cmd_gbench(int argc, char **argv) {
           c->flops = pt->is_mma ? convbp_mma_flops(&pt->mma) : convbp_conv_flops(&pt->conv);
           char name[400];
           snprintf(name, sizeof name, "%s/%s/%s/threads:%d", convbp_op_name((convbp_op)op), c->strategy, pt->desc, c->threads);
-          /* as sweep's unsupported and skipped rows: said, not silently left out */
-          const char *why = NULL;
-          if (pt->is_mma ? convbp_mma_supports(c->strategy, &pt->mma, &why)
-                         : convbp_conv_supports(c->strategy, &pt->conv, &why)) {
-            fprintf(stderr, "convbp: gbench: %s unsupported: %s\n", name, why ? why : "no reason given");
-            continue;
-          }
-          size_t ws = 0;
-          if (pt->is_mma) convbp_mma_workspace(c->strategy, &pt->mma, c->threads, &ws);
-          else convbp_conv_workspace(c->strategy, &pt->conv, c->threads, &ws);
-          if (ws > o.max_workspace) {
-            fprintf(stderr, "convbp: gbench: %s skipped: workspace %zu bytes over --max-workspace\n",
-                    name, ws);
-            continue;
-          }
-          const int prc = prepare_case(c);
-          if (prc) {
-            fprintf(stderr, "convbp: gbench: %s skipped: %s\n", name, convbp_strerror(prc));
+          /* as sweep's unsupported, error and skipped rows: said, not silently left out */
+          if (admit_case(c, &o)) {
+            fprintf(stderr, "convbp: gbench: %s %s: %s\n", name, c->status, c->reason);
             continue;
           }
           cbp_gb_options gopt = {0, 0};

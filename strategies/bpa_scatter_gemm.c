@@ -238,12 +238,6 @@ static void zero_rows(const cbp_problem *pb, float *dA_n, int h0, int h1) {
   if (h1 > h0) memset(dA_n + (size_t)h0 * row, 0, (size_t)(h1 - h0) * row * sizeof(float));
 }
 
-/* dA goes to memory anyway (cbp_beyond_l2).  The price of streaming it: dA is
-   not left in a shared cache for its next reader. */
-static int dA_streams(const cbp_problem *pb, int threads) {
-  return cbp_beyond_l2(pb->out_elems * sizeof(float), threads);
-}
-
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
                void *ws) {
   const convbp_conv *c = &pb->conv;
@@ -277,11 +271,13 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   const size_t buf_floats = ((size_t)rows * pb->q * rsc * sizeof(float) + 63) / 64 * 16;
   const int one_to_one = is_one_to_one(pb);
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  /* Placing dA by streaming stores (dA_streams), Xeon model 167, medians of 6
-     alternating runs: one thread 4-17% faster on the five strided 1x1 layers
-     of resnet50 (res3a_branch1 122 -> 143 GFLOP/s, res4a_branch2a 127 -> 140);
-     two threads, with twice the bandwidth, -2% to +5%. */
-  const int stream = one_to_one && dA_streams(pb, threads);
+  /* Placing dA by streaming stores when it goes to memory anyway
+     (cbp_beyond_l2), Xeon model 167, medians of 6 alternating runs: one thread
+     4-17% faster on the five strided 1x1 layers of resnet50 (res3a_branch1 122
+     -> 143 GFLOP/s, res4a_branch2a 127 -> 140); two threads, with twice the
+     bandwidth, -2% to +5%.  The price: dA is not left in a shared cache for
+     its next reader. */
+  const int stream = one_to_one && cbp_beyond_l2(pb->out_elems * sizeof(float), threads);
   if (buffers > 1) {
 #pragma omp parallel num_threads(buffers)
     {
