@@ -41,7 +41,7 @@ typedef struct { int m, n, k; } convbp_mma;  /* X: m x k, W: k x n, Y: m x n, ro
   X(CONVBP_ERR_UNKNOWN_STRATEGY, -4, "unknown strategy name")                              \
   X(CONVBP_ERR_WRONG_OP, -5, "strategy computes another operation")                        \
   X(CONVBP_ERR_UNSUPPORTED, -6, "strategy does not support this problem")                  \
-  X(CONVBP_ERR_NOMEM, -7, "out of memory: workspace could not be allocated")               \
+  X(CONVBP_ERR_NOMEM, -7, "out of memory: a workspace or buffer could not be allocated")     \
   X(CONVBP_ERR_WORKSPACE_LIMIT, -8, "workspace over the limit")                            \
   X(CONVBP_ERR_PARSE, -9, "malformed problem descriptor")                                  \
   X(CONVBP_ERR_WRONG_RESULT, -10, "result outside the error bound of the reference")      \

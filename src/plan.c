@@ -72,21 +72,27 @@ static void machine_signature(char *buf, size_t len) {
            CONVBP_VERSION);
 }
 
+/* Room for `need` entries, so that the adds after it cannot fail half-way. */
+static int wisdom_reserve_locked(int need) {
+  if (need <= wisdom_cap) return CONVBP_OK;
+  int cap = wisdom_cap ? wisdom_cap : 32;
+  while (cap < need) cap *= 2;
+  wisdom_entry *w = realloc(wisdom, (size_t)cap * sizeof *w);
+  if (!w) return CONVBP_ERR_NOMEM;
+  wisdom = w;
+  wisdom_cap = cap;
+  return CONVBP_OK;
+}
+
 static int wisdom_add_locked(const wisdom_entry *e) {
   for (int i = 0; i < wisdom_n; i++)
     if (wisdom[i].op == e->op && wisdom[i].threads == e->threads && !strcmp(wisdom[i].desc, e->desc)) {
       wisdom[i] = *e;
       return CONVBP_OK;
     }
-  if (wisdom_n == wisdom_cap) {
-    int cap = wisdom_cap ? 2 * wisdom_cap : 32;
-    wisdom_entry *w = realloc(wisdom, (size_t)cap * sizeof *w);
-    if (!w) return CONVBP_ERR_NOMEM;
-    wisdom = w;
-    wisdom_cap = cap;
-  }
-  wisdom[wisdom_n++] = *e;
-  return CONVBP_OK;
+  int st = wisdom_reserve_locked(wisdom_n + 1);
+  if (!st) wisdom[wisdom_n++] = *e;
+  return st;
 }
 
 static const char *wisdom_lookup(convbp_op op, int threads, const char *desc) {
@@ -223,7 +229,9 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
   if (!st && !ended) st = wisdom_fail(err, err_len, "'%s' is truncated: no 'end' line", path);
   fclose(f);
   if (!st) {
+    /* Room for all first: an import is taken whole or not at all. */
     pthread_mutex_lock(&wisdom_lock);
+    st = wisdom_reserve_locked(wisdom_n + n);
     for (int i = 0; i < n && !st; i++) st = wisdom_add_locked(&entries[i]);
     pthread_mutex_unlock(&wisdom_lock);
   }
@@ -323,6 +331,7 @@ static int measure(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
   float *out = convbp_alloc(nout * sizeof(float));
   double *ref = malloc(nout * sizeof *ref), *abs_ref = malloc(nout * sizeof *abs_ref);
   double best = INFINITY;
+  int short_of_memory = 0;
   *winner = NULL;
   if (!x || !y || !out || !ref || !abs_ref) {
     st = CONVBP_ERR_NOMEM;
@@ -338,9 +347,10 @@ static int measure(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
     const cbp_strategy *s = cbp_strategy_at(i);
     if (s->op != op) continue;
     convbp_prepared *pr;
-    if (is_mma ? convbp_mma_prepare(s->name, mma, threads, &pr)
-               : convbp_conv_prepare(s->name, conv, threads, &pr))
-      continue; /* unsupported, or its workspace cannot be had: not a candidate */
+    int pst = is_mma ? convbp_mma_prepare(s->name, mma, threads, &pr)
+                     : convbp_conv_prepare(s->name, conv, threads, &pr);
+    if (pst == CONVBP_ERR_NOMEM) short_of_memory = 1;
+    if (pst) continue; /* unsupported, or its workspace cannot be had: not a candidate */
     for (size_t e = 0; e < nout; e++) out[e] = NAN;
     convbp_check check;
     if (convbp_prepared_run(pr, x, y, out) == 0) {
@@ -352,7 +362,8 @@ static int measure(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
     }
     convbp_prepared_destroy(pr);
   }
-  if (!*winner) st = CONVBP_ERR_UNSUPPORTED;
+  /* No candidate: say so truly when it was memory, not the problem. */
+  if (!*winner) st = short_of_memory ? CONVBP_ERR_NOMEM : CONVBP_ERR_UNSUPPORTED;
 done:
   convbp_free(x), convbp_free(y), convbp_free(out);
   free(ref), free(abs_ref);

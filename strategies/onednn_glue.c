@@ -15,6 +15,7 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
   dnnl_engine_t engine;
@@ -28,8 +29,8 @@ typedef struct {
   int args[3];                 /* DNNL_ARG_* of x, y, out */
 } onednn_state;
 
-static void destroy(onednn_state *s) {
-  if (!s) return;
+/* oneDNN's handles of s, not s itself. */
+static void release_handles(onednn_state *s) {
   for (int i = 0; i < 3; i++) {
     if (s->reorder[i]) dnnl_primitive_destroy(s->reorder[i]);
     if (s->inner[i]) dnnl_memory_destroy(s->inner[i]);
@@ -41,6 +42,11 @@ static void destroy(onednn_state *s) {
   if (s->fwd_pd) dnnl_primitive_desc_destroy(s->fwd_pd);
   if (s->stream) dnnl_stream_destroy(s->stream);
   if (s->engine) dnnl_engine_destroy(s->engine);
+}
+
+static void destroy(onednn_state *s) {
+  if (!s) return;
+  release_handles(s);
   free(s);
 }
 
@@ -91,11 +97,13 @@ static const char *create_pds(const cbp_problem *pb, int blocked, onednn_state *
   return why;
 }
 
+/* A state on the stack: out of memory is prepare's to report, not a reason
+   the problem is unsupported. */
 const char *cbp_onednn_supports(const cbp_problem *pb, int blocked) {
-  onednn_state *s = calloc(1, sizeof *s);
-  if (!s) return "oneDNN: out of memory";
-  const char *why = create_pds(pb, blocked, s);
-  destroy(s);
+  onednn_state s;
+  memset(&s, 0, sizeof s);
+  const char *why = create_pds(pb, blocked, &s);
+  release_handles(&s);
   return why;
 }
 

@@ -1,0 +1,263 @@
+/* Out of memory, at every allocation in turn.
+ *
+ * Each scenario below is called again and again; on the k-th call its k-th heap
+ * allocation fails (once, or that one and every later one). The call must then
+ * return its out-of-memory status (CONVBP_ERR_NOMEM; the CSV reader's message),
+ * keep what it promises to keep (wisdom on a failed import), and free what it
+ * took: LeakSanitizer, in CI's sanitizer pass, checks the last at exit. When no
+ * allocation was failed the call must succeed, which ends the scenario.
+ *
+ * malloc, calloc, realloc and aligned_alloc of the library and of the CLI's CSV
+ * reader reach the wrappers here through ld --wrap (tests/CMakeLists.txt);
+ * OpenBLAS, oneDNN, libgomp and libc are shared libraries, and their own
+ * allocations are not counted.
+ *
+ *   test_nomem FIXTURE.csv */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "convbp.h"
+#include "testing.h"
+
+/* ---- The failing allocator ---------------------------------------------- */
+
+static atomic_long countdown = -1; /* allocations left before the failure; < 0: none */
+static atomic_long failed;         /* allocations failed since arming */
+static atomic_int persistent;      /* after the first failure, fail every later one */
+
+static int fail_now(void) {
+  if (atomic_load(&persistent) && atomic_load(&failed) > 0) {
+    atomic_fetch_add(&failed, 1);
+    return 1;
+  }
+  if (atomic_load(&countdown) < 0) return 0;
+  if (atomic_fetch_sub(&countdown, 1) != 0) return 0;
+  atomic_fetch_add(&failed, 1);
+  return 1;
+}
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
+
+/* errno as a real allocator sets it: messages quote strerror(errno). */
+void *__wrap_malloc(size_t n) { return fail_now() ? (errno = ENOMEM, NULL) : __real_malloc(n); }
+void *__wrap_calloc(size_t n, size_t size) {
+  return fail_now() ? (errno = ENOMEM, NULL) : __real_calloc(n, size);
+}
+void *__wrap_realloc(void *p, size_t n) {
+  return fail_now() ? (errno = ENOMEM, NULL) : __real_realloc(p, n);
+}
+void *__wrap_aligned_alloc(size_t align, size_t n) {
+  return fail_now() ? (errno = ENOMEM, NULL) : __real_aligned_alloc(align, n);
+}
+
+static void arm(long k, int always) {
+  atomic_store(&failed, 0);
+  atomic_store(&persistent, always);
+  atomic_store(&countdown, k);
+}
+
+static long disarm(void) {
+  atomic_store(&countdown, -1);
+  atomic_store(&persistent, 0);
+  return atomic_load(&failed);
+}
+
+/* ---- Scenarios ---------------------------------------------------------- */
+
+/* A small problem on which every strategy has a workspace to allocate:
+   3x3, stride 2, pad 1 (strided BPA, im2col, zero insertion). */
+static const convbp_conv conv = {2, 8, 9, 9, 16, 3, 3, 1, 1, 2, 2, 1, 1};
+static const convbp_mma mma = {24, 20, 16};
+
+static float x[4096], y[4096], out[4096];
+static char wisdom_path[96], wisdom_start[96];
+static const char *csv_path;
+
+typedef struct scenario scenario;
+struct scenario {
+  char name[96];
+  int (*call)(const scenario *sc);
+  int nomem;                        /* the status a failed allocation must give */
+  void (*setup)(void);              /* before each call, not counted */
+  int (*kept)(const scenario *sc);  /* after a failure: 1 if what must be kept is */
+  const char *strategy;
+};
+
+static int run_strategy(const scenario *sc) {
+  int idx = convbp_strategy_find(sc->strategy);
+  return convbp_op_is_mma(convbp_strategy_op(idx)) ? convbp_mma_run(sc->strategy, &mma, 2, x, y, out)
+                                                    : convbp_conv_run(sc->strategy, &conv, 2, x, y, out);
+}
+
+static int check_strategy(const scenario *sc) {
+  convbp_check res;
+  int idx = convbp_strategy_find(sc->strategy);
+  int st = convbp_op_is_mma(convbp_strategy_op(idx))
+               ? convbp_mma_check(sc->strategy, &mma, 1, 7, &res)
+               : convbp_conv_check(sc->strategy, &conv, 1, 7, &res);
+  return st ? st : res.passed ? CONVBP_OK : CONVBP_ERR_WRONG_RESULT;
+}
+
+static int adjoint(const scenario *sc) {
+  double gap;
+  int passed;
+  int st = convbp_conv_adjoint("fwd_im2col_gemm", sc->strategy, &conv, 1, 3, &gap, &passed);
+  return st ? st : passed ? CONVBP_OK : CONVBP_ERR_WRONG_RESULT;
+}
+
+/* A plan made, run and destroyed (set up with empty wisdom, so MEASURE measures). */
+static int plan(const scenario *sc, convbp_plan_mode mode) {
+  convbp_op op = convbp_strategy_op(convbp_strategy_find(sc->strategy));
+  convbp_plan *p;
+  int st = convbp_plan_create(&p, op, convbp_op_is_mma(op) ? NULL : &conv,
+                              convbp_op_is_mma(op) ? &mma : NULL, 1, mode);
+  if (st) return st;
+  st = convbp_plan_execute(p, x, y, out);
+  convbp_plan_destroy(p);
+  return st;
+}
+static int plan_estimate(const scenario *sc) { return plan(sc, CONVBP_ESTIMATE); }
+static int plan_measure(const scenario *sc) { return plan(sc, CONVBP_MEASURE); }
+
+/* Wisdom import over one entry already held: a failed import takes nothing. */
+static int import_wisdom(const scenario *sc) {
+  (void)sc;
+  char err[256];
+  int st = convbp_wisdom_import(wisdom_path, err, sizeof err);
+  if (st && st != CONVBP_ERR_NOMEM) fprintf(stderr, "import: %s\n", err);
+  return st;
+}
+static int wisdom_unchanged(const scenario *sc) {
+  (void)sc;
+  return convbp_wisdom_count() == 1;
+}
+static void wisdom_reset(void) {
+  char err[256];
+  convbp_wisdom_forget();
+  if (convbp_wisdom_import(wisdom_start, err, sizeof err))
+    fprintf(stderr, "setting up wisdom: %s\n", err);
+}
+
+/* The CLI's CSV reader on the fixture: the out-of-memory message, nothing else. */
+static int read_csv(const scenario *sc) {
+  (void)sc;
+  cbp_csv csv;
+  char err[512];
+  int rc = cbp_csv_read(csv_path, &csv, err, sizeof err);
+  if (!rc) {
+    cbp_csv_free(&csv);
+    return CONVBP_OK;
+  }
+  if (strstr(err, "out of memory") || strstr(err, strerror(ENOMEM))) return CONVBP_ERR_NOMEM;
+  fprintf(stderr, "csv: %s\n", err);
+  return CONVBP_ERR_IO;
+}
+
+/* Writes the wisdom files: wisdom_start holds one entry, wisdom_path 40 others
+   (more than the 32 slots wisdom starts with, so both tables must grow). */
+static int write_wisdom_files(void) {
+  char tmp[64], line[256], machine[256] = "";
+  snprintf(tmp, sizeof tmp, "/tmp/convbp-nomem-%d", (int)getpid());
+  snprintf(wisdom_start, sizeof wisdom_start, "%s.start", tmp);
+  snprintf(wisdom_path, sizeof wisdom_path, "%s.forty", tmp);
+  convbp_wisdom_forget();
+  if (convbp_wisdom_export(tmp)) return -1;
+  FILE *f = fopen(tmp, "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (!strncmp(line, "machine ", 8)) snprintf(machine, sizeof machine, "%s", line);
+  fclose(f);
+  remove(tmp);
+  FILE *a = fopen(wisdom_start, "w"), *b = fopen(wisdom_path, "w");
+  if (!a || !b || !*machine) return -1;
+  fprintf(a, "convbp-wisdom 1\n%sentry mma_bpw 1 mma_bpw_gemm m1n1k1\nend 1\n", machine);
+  fprintf(b, "convbp-wisdom 1\n%s", machine);
+  for (int i = 0; i < 40; i++) fprintf(b, "entry mma_bpw 1 mma_bpw_gemm m%dn8k8\n", i + 2);
+  fprintf(b, "end 40\n");
+  return (fclose(a) | fclose(b)) ? -1 : 0;
+}
+
+/* ---- The driver --------------------------------------------------------- */
+
+/* Fails allocation k = 0, 1, 2, ... until a call goes through with none failed. */
+static void exercise(const scenario *sc, int always) {
+  const long limit = 100000;
+  long k;
+  for (k = 0; k < limit; k++) {
+    if (sc->setup) sc->setup();
+    arm(k, always);
+    int st = sc->call(sc);
+    long n_failed = disarm();
+    if (!n_failed) {
+      CHECK(st == CONVBP_OK, "%s: %s with no allocation failed", sc->name, convbp_strerror(st));
+      break;
+    }
+    /* MEASURE passes over a candidate whose workspace it cannot have: a plan
+       from another candidate is a success too, when one allocation failed. */
+    int ok = st == sc->nomem || (st == CONVBP_OK && sc->call == plan_measure && !always);
+    CHECK(ok, "%s: allocation %ld failed%s: %s", sc->name, k, always ? " (and all after)" : "",
+          convbp_strerror(st));
+    if (sc->kept) CHECK(sc->kept(sc), "%s: allocation %ld failed: changed what it keeps", sc->name, k);
+    if (!ok) break;
+  }
+  CHECK(k < limit, "%s: still failing after %ld allocations", sc->name, limit);
+  if (always) printf("%-44s %ld allocations\n", sc->name, k);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_nomem FIXTURE.csv\n");
+    return 2;
+  }
+  csv_path = argv[1];
+  convbp_fill(x, 4096, 1);
+  convbp_fill(y, 4096, 2);
+  if (write_wisdom_files()) {
+    fprintf(stderr, "cannot write the wisdom files in /tmp\n");
+    return 1;
+  }
+
+  /* Every strategy that supports the problems, run; then the calls that
+     allocate beyond a workspace. */
+  static scenario table[64 + 8];
+  int n = 0;
+  for (int i = 0; i < convbp_strategy_count() && n < 64; i++) {
+    const char *name = convbp_strategy_name(i);
+    int is_mma = convbp_op_is_mma(convbp_strategy_op(i));
+    if (is_mma ? convbp_mma_supports(name, &mma, NULL) : convbp_conv_supports(name, &conv, NULL))
+      continue;
+    table[n] = (scenario){"", run_strategy, CONVBP_ERR_NOMEM, NULL, NULL, name};
+    snprintf(table[n].name, sizeof table[n].name, "run %s", name);
+    n++;
+  }
+  const scenario more[] = {
+      {"check bpw_im2col_gemm", check_strategy, CONVBP_ERR_NOMEM, NULL, NULL, "bpw_im2col_gemm"},
+      {"check mma_bpa_gemm", check_strategy, CONVBP_ERR_NOMEM, NULL, NULL, "mma_bpa_gemm"},
+      {"adjoint bpa_scatter_gemm", adjoint, CONVBP_ERR_NOMEM, NULL, NULL, "bpa_scatter_gemm"},
+      {"plan ESTIMATE bpa", plan_estimate, CONVBP_ERR_NOMEM, convbp_wisdom_forget, NULL, "bpa_direct"},
+      {"plan MEASURE mma_bpw", plan_measure, CONVBP_ERR_NOMEM, convbp_wisdom_forget, NULL,
+       "mma_bpw_direct"},
+      {"wisdom import of 40 entries", import_wisdom, CONVBP_ERR_NOMEM, wisdom_reset,
+       wisdom_unchanged, NULL},
+      {"csv read of the fixture", read_csv, CONVBP_ERR_NOMEM, NULL, NULL, NULL},
+  };
+  for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) table[n++] = more[i];
+
+  for (int i = 0; i < n; i++) {
+    exercise(&table[i], 0);
+    exercise(&table[i], 1);
+  }
+  convbp_wisdom_forget();
+  remove(wisdom_start);
+  remove(wisdom_path);
+  TEST_END();
+}
