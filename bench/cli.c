@@ -172,7 +172,8 @@ int cbp_points_load_suite(cbp_point_list *l, const char *suite, char *err, size_
     if (strcmp(suites[i].name, suite)) continue;
     for (const char *const *s = suites[i].lines; *s; s++) {
       cbp_point pt;
-      if (cbp_point_parse(*s, &pt, err, err_len) || cbp_points_add(l, &pt)) return -1;
+      if (cbp_point_parse(*s, &pt, err, err_len)) return -1;
+      if (cbp_points_add(l, &pt)) return err_out(err, err_len, "out of memory");
     }
     return 0;
   }

@@ -137,7 +137,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       NEED_VALUE();
       cbp_point pt;
       if (cbp_point_parse(v, &pt, err, sizeof err)) return usage_error("--problem: %s", err);
-      cbp_points_add(&o->points, &pt);
+      if (cbp_points_add(&o->points, &pt)) return usage_error("--problem: out of memory");
     } else if (!strcmp(a, "--problems")) {
       NEED_VALUE();
       if (cbp_points_load_file(&o->points, v, err, sizeof err)) return usage_error("%s", err);
@@ -259,7 +259,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
   if (naxes && o->points.count == 0) {
     cbp_point base;
     cbp_point_parse("mb1ic16ih14oc16kh3ph1n\"grid\"", &base, err, sizeof err);
-    cbp_points_add(&o->points, &base);
+    if (cbp_points_add(&o->points, &base)) return usage_error("grid: out of memory");
   }
   if (cbp_grid_expand(&o->points, axes, naxes, err, sizeof err)) return usage_error("%s", err);
   for (int a = 0; a < naxes; a++) free(axes[a].values);

@@ -147,18 +147,96 @@ static void wisdom_reset(void) {
     fprintf(stderr, "setting up wisdom: %s\n", err);
 }
 
-/* The CLI's CSV reader on the fixture: the out-of-memory message, nothing else. */
+/* A CLI-core call's out-of-memory message as the status the driver expects. */
+static int says_nomem(const char *msg) {
+  return strstr(msg, "out of memory") || strstr(msg, strerror(ENOMEM));
+}
+static int cli_status(int rc, const char *what, const char *err) {
+  if (!rc) return CONVBP_OK;
+  if (says_nomem(err)) return CONVBP_ERR_NOMEM;
+  fprintf(stderr, "%s: %s\n", what, err);
+  return CONVBP_ERR_IO;
+}
+
+/* The CLI's CSV reader on the fixture. */
 static int read_csv(const scenario *sc) {
   (void)sc;
   cbp_csv csv;
-  char err[512];
+  char err[512] = "";
   int rc = cbp_csv_read(csv_path, &csv, err, sizeof err);
-  if (!rc) {
-    cbp_csv_free(&csv);
-    return CONVBP_OK;
-  }
-  if (strstr(err, "out of memory") || strstr(err, strerror(ENOMEM))) return CONVBP_ERR_NOMEM;
-  fprintf(stderr, "csv: %s\n", err);
+  if (!rc) cbp_csv_free(&csv);
+  return cli_status(rc, "csv", err);
+}
+
+static int load_suite(const scenario *sc) {
+  (void)sc;
+  cbp_point_list l = {0};
+  char err[512] = "";
+  int rc = cbp_points_load_suite(&l, "resnet50", err, sizeof err);
+  cbp_points_free(&l);
+  return cli_status(rc, "suite", err);
+}
+
+static char problems_path[96];
+static int load_problems(const scenario *sc) {
+  (void)sc;
+  cbp_point_list l = {0};
+  char err[512] = "";
+  int rc = cbp_points_load_file(&l, problems_path, err, sizeof err);
+  cbp_points_free(&l);
+  return cli_status(rc, "problems file", err);
+}
+
+static int int_list(const scenario *sc) {
+  (void)sc;
+  int *v = NULL, n = 0;
+  char err[512] = "";
+  int rc = cbp_parse_int_list("1:100", 1, &v, &n, err, sizeof err);
+  free(v);
+  return cli_status(rc, "int list", err);
+}
+
+/* The small suite (one MMA point, kept as is) over a 2 x 4 grid of mb and ic. */
+static int grid(const scenario *sc) {
+  (void)sc;
+  cbp_point_list l = {0};
+  char err[512] = "";
+  int mb[] = {1, 2}, ic[] = {8, 16, 24, 32};
+  cbp_grid_axis axes[] = {{"mb", mb, 2}, {"ic", ic, 4}};
+  int rc = cbp_points_load_suite(&l, "small", err, sizeof err);
+  if (!rc) rc = cbp_grid_expand(&l, axes, 2, err, sizeof err);
+  cbp_points_free(&l);
+  return cli_status(rc, "grid", err);
+}
+
+/* `convbp best FIXTURE` with its table sent to /dev/null and its stderr read
+   back: exit 2 with "out of memory" is the answer to a failed allocation. */
+static int best(const scenario *sc) {
+  (void)sc;
+  char *argv[] = {(char *)csv_path, NULL};
+  fflush(stdout);
+  fflush(stderr);
+  int outfd = dup(1), errfd = dup(2);
+  FILE *sink = fopen("/dev/null", "w"), *log = tmpfile();
+  if (outfd < 0 || errfd < 0 || !sink || !log) return CONVBP_ERR_IO;
+  dup2(fileno(sink), 1);
+  dup2(fileno(log), 2);
+  int rc = cbp_cmd_best(1, argv);
+  fflush(stdout);
+  fflush(stderr);
+  dup2(outfd, 1);
+  dup2(errfd, 2);
+  close(outfd);
+  close(errfd);
+  char msg[512] = "";
+  rewind(log);
+  size_t got = fread(msg, 1, sizeof msg - 1, log);
+  msg[got] = 0;
+  fclose(log);
+  fclose(sink);
+  if (rc == 0) return CONVBP_OK;
+  if (rc == 2 && says_nomem(msg)) return CONVBP_ERR_NOMEM;
+  fprintf(stderr, "best: exit %d: %s\n", rc, msg);
   return CONVBP_ERR_IO;
 }
 
@@ -221,8 +299,11 @@ int main(int argc, char **argv) {
   csv_path = argv[1];
   convbp_fill(x, 4096, 1);
   convbp_fill(y, 4096, 2);
-  if (write_wisdom_files()) {
-    fprintf(stderr, "cannot write the wisdom files in /tmp\n");
+  snprintf(problems_path, sizeof problems_path, "/tmp/convbp-nomem-%d.problems", (int)getpid());
+  FILE *pf = fopen(problems_path, "w");
+  for (int i = 0; pf && i < 20; i++) fprintf(pf, "mb1ic%dih8oc8kh3ph1 # line %d\n", i + 1, i + 1);
+  if (!pf || fclose(pf) || write_wisdom_files()) {
+    fprintf(stderr, "cannot write the problems and wisdom files in /tmp\n");
     return 1;
   }
 
@@ -249,6 +330,11 @@ int main(int argc, char **argv) {
       {"wisdom import of 40 entries", import_wisdom, CONVBP_ERR_NOMEM, wisdom_reset,
        wisdom_unchanged, NULL},
       {"csv read of the fixture", read_csv, CONVBP_ERR_NOMEM, NULL, NULL, NULL},
+      {"suite resnet50", load_suite, CONVBP_ERR_NOMEM, NULL, NULL, NULL},
+      {"problems file of 20 lines", load_problems, CONVBP_ERR_NOMEM, NULL, NULL, NULL},
+      {"integer list 1:100", int_list, CONVBP_ERR_NOMEM, NULL, NULL, NULL},
+      {"grid of mb x ic over the small suite", grid, CONVBP_ERR_NOMEM, NULL, NULL, NULL},
+      {"best over the fixture", best, CONVBP_ERR_NOMEM, NULL, NULL, NULL},
   };
   for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) table[n++] = more[i];
 
@@ -259,5 +345,6 @@ int main(int argc, char **argv) {
   convbp_wisdom_forget();
   remove(wisdom_start);
   remove(wisdom_path);
+  remove(problems_path);
   TEST_END();
 }
