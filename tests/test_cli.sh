@@ -34,6 +34,14 @@ expect() {
 printf 'mb2ic3ih5oc2kh3\n# comment\nmb2ic3ih5oc2kh3zz1\n' > "$tmp/bad.txt"
 printf 'problem,op\nx,y\n' > "$tmp/foreign.csv"
 expect 2 "unknown command 'frobnicate'" -- frobnicate
+# --help or -h after any command: the help on stdout, exit 0, nothing run.
+for cmd in list run sweep gbench best tune topo peak; do
+  for h in --help -h; do
+    if "$convbp" $cmd --suite small $h >"$tmp/out" 2>"$tmp/err" && grep -q "^usage: convbp COMMAND" "$tmp/out" &&
+      ! [ -s "$tmp/err" ]; then ok; else bad "convbp $cmd $h: no help on stdout with exit 0"; fi
+  done
+done
+expect 2 "unknown command 'frobnicate'" -- frobnicate --help
 expect 2 "'mb' must be >= 1, got 0" -- run --problem mb0ic3ih5oc2kh3
 expect 2 "'ic' must be >= 1, got -4" -- run --problem mb2ic-4ih5oc2kh3
 expect 2 "field 'ih' needs a number" -- run --problem mb2ic3ih_oc2kh3
