@@ -395,16 +395,18 @@ int cbp_cmd_best(int argc, char **argv) {
     rc = EXIT_USAGE;
   }
   if (e) {
-    static const char *const head[] = {"problem", "op", "thr", "winner", "median_ms", "GFLOP/s",
-                                       "vs_2nd", "vs_direct", "vs_onednn", "verdict"};
-    enum { NC = 10 };
-    int widths[NC] = {40, 7, 3, 24, 10, 8, 7, 9, 9, 10};
+    /* With --estimate, two more columns: ESTIMATE's pick, and how much slower it
+       measured than the fastest of all, peers included, as in the summary. */
+    static const char *const head[] = {"problem",  "op",        "thr",      "winner",
+                                       "median_ms", "GFLOP/s",  "vs_2nd",   "vs_direct",
+                                       "vs_onednn", "verdict",  "estimate", "est_vs_fastest"};
+    enum { NC = 12 };
+    const int ncols = estimate ? NC : NC - 2;
+    int widths[NC] = {40, 7, 3, 24, 10, 8, 7, 9, 9, 10, 24, 14};
+    print_row(fmt, head, ncols, widths);
     if (fmt == FMT_MARKDOWN) {
-      print_row(fmt, head, NC, widths);
-      for (int i = 0; i < NC; i++) printf("|---");
+      for (int i = 0; i < ncols; i++) printf("|---");
       printf("|\n");
-    } else {
-      print_row(fmt, head, NC, widths);
     }
     int est_total = 0, est_agree = 0, est_measured = 0;
     double est_lost_log = 0, est_worst = 1;
@@ -430,23 +432,27 @@ int cbp_cmd_best(int argc, char **argv) {
         }
       }
       if (best == none) continue; /* only peers measured */
+      const char *guess = NULL;
+      char est_slower[32] = "-"; /* no estimate */
       if (estimate) {
         /* The ESTIMATE heuristic against the fastest of all (peers included, as plans are). */
         size_t fastest = peer != none && e[peer].median < e[best].median ? peer : best;
         cbp_point pt;
         char perr[256];
-        const char *guess = NULL;
         convbp_op op;
         if (!cbp_point_parse(e[best].problem, &pt, perr, sizeof perr) && !convbp_op_parse(e[best].op, &op))
           guess = convbp_plan_estimate(op, &pt.conv, &pt.mma, atoi(e[best].threads));
         est_total++;
         if (guess && !strcmp(guess, e[fastest].strategy)) {
+          snprintf(est_slower, sizeof est_slower, "fastest");
           est_agree++;
         } else {
           double guess_t = 0;
           for (size_t j = i; j < n; j++)
             if (same_group(&e[i], &e[j]) && guess && !strcmp(e[j].strategy, guess)) guess_t = e[j].median;
+          snprintf(est_slower, sizeof est_slower, "not timed"); /* not in the CSV */
           if (guess_t > 0) {
+            snprintf(est_slower, sizeof est_slower, "%.2fx", guess_t / e[fastest].median);
             est_lost_log += log(guess_t / e[fastest].median);
             est_measured++;
             if (guess_t / e[fastest].median > est_worst) est_worst = guess_t / e[fastest].median;
@@ -467,8 +473,9 @@ int cbp_cmd_best(int argc, char **argv) {
       }
       if (direct != (size_t)-1) snprintf(vd, sizeof vd, "%.2fx", e[direct].median / w->median);
       if (peer != (size_t)-1) snprintf(vp, sizeof vp, "%.2fx", e[peer].median / w->median);
-      const char *cells[NC] = {w->problem, w->op, w->threads, w->strategy, med, gf, v2, vd, vp, verdict};
-      print_row(fmt, cells, NC, widths);
+      const char *cells[NC] = {w->problem, w->op, w->threads, w->strategy, med, gf, v2, vd, vp,
+                               verdict,    guess ? guess : "-", est_slower};
+      print_row(fmt, cells, ncols, widths);
       int t = 0;
       while (t < ntally && (strcmp(tally[t].op, w->op) || strcmp(tally[t].strategy, w->strategy))) t++;
       if (t == ntally && ntally < 256) tally[ntally++] = (win_tally){w->op, w->strategy, 0};

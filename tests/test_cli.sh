@@ -272,6 +272,16 @@ fi
   > "$tmp/best65.csv" 2>"$tmp/err" && grep -q '^mb1ic2ih4oc2oh2kh3ph0,fwd,' "$tmp/best65.csv" && ok ||
   bad "best left out its 65th file: $(cat "$tmp/err"; head -3 "$tmp/best65.csv")"
 expect 2 "needs a number >= 0, got nothing" -- best "$tmp/grid.csv" --noise
+# --estimate adds ESTIMATE's pick and its time over the fastest (peers included) to
+# each row. From the fixture's rows: small_3x3 fwd on 1 thread, fwd_im2col_gemm
+# 0.0863433 ms against fwd_onednn_blocked 0.0129647 ms is 6.66x; on small_dilated
+# bpa on 2 threads the pick is the fastest.
+fixture=$(dirname "$0")/fixtures/small.csv
+"$convbp" best --estimate --csv "$fixture" > "$tmp/est.csv" 2>"$tmp/err" || bad "best --estimate: $(cat "$tmp/err")"
+head -1 "$tmp/est.csv" | grep -q ',verdict,estimate,est_vs_fastest$' && ok || bad "estimate columns: $(head -1 "$tmp/est.csv")"
+grep -q '"small_3x3""",fwd,1,fwd_im2col_gemm,.*,fwd_im2col_gemm,6.66x$' "$tmp/est.csv" && ok || bad "estimate of small_3x3 fwd 1"
+grep -q '"small_dilated""",bpa,2,.*,bpa_scatter_gemm,fastest$' "$tmp/est.csv" && ok || bad "estimate of small_dilated bpa 2"
+"$convbp" best --csv "$fixture" | head -1 | grep -q ',verdict$' && ok || bad "estimate columns without --estimate"
 head -1 "$tmp/grid.csv" > "$tmp/empty.csv"
 expect 2 "no timed row (status ok) in '$tmp/empty.csv'" -- best "$tmp/empty.csv"
 "$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_format=json \
