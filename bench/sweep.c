@@ -652,12 +652,19 @@ static int file_has_data(const char *path) {
   return stat(path, &sb) == 0 && sb.st_size > 0;
 }
 
-/* <dir>/<stem>.machine.txt beside <dir>/<stem>.csv */
-static void sidecar_path(const char *csv, char *buf, size_t len) {
-  snprintf(buf, len, "%s", csv);
+enum { SIDECAR_PATH_MAX = 4096 }; /* Linux's PATH_MAX */
+
+/* <dir>/<stem>.machine.txt beside <dir>/<stem>.csv; -1 when it does not fit in
+   len (cut short, it could name the CSV itself, which the sidecar's rename
+   would then replace). */
+static int sidecar_path(const char *csv, char *buf, size_t len) {
+  static const char suffix[] = ".machine.txt";
+  if (snprintf(buf, len, "%s", csv) >= (int)len) return -1;
   char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
   if (dot && (!slash || dot > slash)) *dot = 0;
-  strncat(buf, ".machine.txt", len - strlen(buf) - 1);
+  if (strlen(buf) + sizeof suffix > len) return -1;
+  strcat(buf, suffix);
+  return 0;
 }
 
 /* The sidecar as written, read back whole for --resume: NULL when it does not
@@ -719,8 +726,8 @@ static int sidecar_same_machine(const char *text, const cbp_machine *m, char *er
 static int sidecar_write(const char *path, const cbp_machine *m, const char *old,
                          const sweep_opts *o, const double *peak, const double *bandwidth,
                          const char *measured) {
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  char tmp[SIDECAR_PATH_MAX + 32]; /* per process: two sweeps must not share it */
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "w");
   if (!f) return -1;
   if (old) {
@@ -768,8 +775,12 @@ int cbp_cmd_sweep(int argc, char **argv) {
   key_set done = {0};
   cbp_machine m;
   cbp_machine_read(&m);
-  char side[1024];
-  sidecar_path(o.output, side, sizeof side);
+  char side[SIDECAR_PATH_MAX];
+  if (sidecar_path(o.output, side, sizeof side)) {
+    free_opts(&o);
+    return usage_error("--output: path too long (its sidecar needs at most %d characters)",
+                       SIDECAR_PATH_MAX - 1);
+  }
   char *old_side = NULL; /* the sidecar a resumed sweep keeps */
   if (o.resume && file_has_data(o.output)) {
     cbp_csv old;

@@ -89,6 +89,14 @@ grep -q '^"mb1ic2ih5oc3oh3kh3ph0n""a,b c""",fwd,' "$tmp/best.csv" && ok || bad "
 header=$(head -1 "$out")
 case "$header" in problem,name,op,strategy,threads,bind,n,c,h,w,k,r,s,*status,reason,vs_onednn) ok ;; *) bad "header: $header" ;; esac
 [ -s "$tmp/grid.machine.txt" ] && grep -q '^peak_gflops_1t=' "$tmp/grid.machine.txt" && ok || bad "no machine sidecar"
+# the sidecar beside an output path over 1023 characters (a fixed 1024-byte
+# buffer once cut its name short); one that cannot fit is refused up front
+deep=$tmp/deep
+while [ ${#deep} -lt 1030 ]; do deep=$deep/dddddddddddddddddddddddddddddddddddddddd; done
+mkdir -p "$deep"
+"$convbp" sweep --problem mb1ic2ih5oc2kh3 --op fwd --strategy fwd_direct $fast --output "$deep/r.csv" 2>"$tmp/err" &&
+  [ -s "$deep/r.machine.txt" ] && [ "$(ls "$deep" | wc -l)" -eq 2 ] && ok || bad "deep output: $(cat "$tmp/err"; ls "$deep")"
+expect 2 "--output: path too long" -- sweep --problem mb1ic2ih5oc2kh3 --output "$tmp/$(printf 'x%.0s' $(seq 4100)).csv"
 # refusing to overwrite
 expect 2 "exists; --resume completes it, --force overwrites it" -- sweep --suite small --output "$out"
 
