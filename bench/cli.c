@@ -85,6 +85,12 @@ int cbp_points_load_file(cbp_point_list *l, const char *path, char *err, size_t 
   int lineno = 0, rc = 0;
   while (fgets(line, sizeof line, f)) {
     lineno++;
+    /* fgets would hand the rest of a longer line back as the next one */
+    if (!strchr(line, '\n') && !feof(f)) {
+      rc = err_out(err, err_len, "%s:%d: line longer than %d characters", path, lineno,
+                   (int)sizeof line - 2);
+      break;
+    }
     line[strcspn(line, "#\r\n")] = 0;
     char *s = line;
     while (isspace((unsigned char)*s)) s++;

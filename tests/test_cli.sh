@@ -66,6 +66,8 @@ expect 2 "OMP_THREAD_LIMIT allows 1" -- peak --threads 2
 unset OMP_THREAD_LIMIT
 expect 2 "cannot read problems file" -- sweep --problems "$tmp/missing.txt"
 expect 2 "bad.txt:3: unknown field 'zz'" -- sweep --problems "$tmp/bad.txt"
+{ printf 'mb2ic3ih5oc2kh3\n# %s\nmb2ic3ih5oc2kh3\n' "$(printf 'c%.0s' $(seq 1100))"; } > "$tmp/long.txt"
+expect 2 "long.txt:2: line longer than 1022 characters" -- sweep --problems "$tmp/long.txt"
 expect 2 "unknown suite 'resnet51'" -- sweep --suite resnet51
 expect 2 "--shard: needs K/N" -- sweep --suite small --shard 3/2
 expect 2 "is not compact, scatter or none" -- sweep --suite small --bind loose
