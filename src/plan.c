@@ -16,6 +16,7 @@
  * before it takes any, so a bad file changes nothing. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -75,6 +76,7 @@ static void machine_signature(char *buf, size_t len) {
 /* Room for `need` entries, so that the adds after it cannot fail half-way. */
 static int wisdom_reserve_locked(int need) {
   if (need <= wisdom_cap) return CONVBP_OK;
+  if (need > INT_MAX / 2) return CONVBP_ERR_NOMEM; /* the doubling below would overflow */
   int cap = wisdom_cap ? wisdom_cap : 32;
   while (cap < need) cap *= 2;
   wisdom_entry *w = realloc(wisdom, (size_t)cap * sizeof *w);
