@@ -450,12 +450,14 @@ int cbp_cmd_best(int argc, char **argv) {
           double guess_t = 0;
           for (size_t j = i; j < n; j++)
             if (same_group(&e[i], &e[j]) && guess && !strcmp(e[j].strategy, guess)) guess_t = e[j].median;
-          snprintf(est_slower, sizeof est_slower, "not timed"); /* not in the CSV */
           if (guess_t > 0) {
-            snprintf(est_slower, sizeof est_slower, "%.2fx", guess_t / e[fastest].median);
-            est_lost_log += log(guess_t / e[fastest].median);
+            const double slower = guess_t / e[fastest].median;
+            snprintf(est_slower, sizeof est_slower, "%.2fx", slower);
+            est_lost_log += log(slower);
             est_measured++;
-            if (guess_t / e[fastest].median > est_worst) est_worst = guess_t / e[fastest].median;
+            if (slower > est_worst) est_worst = slower;
+          } else {
+            snprintf(est_slower, sizeof est_slower, "not timed"); /* not in the CSV */
           }
         }
       }

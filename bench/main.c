@@ -83,12 +83,14 @@ int main(int argc, char **argv) {
   /* `convbp CMD --help` (or -h) after a known command: the help, exit 0, as
      `convbp help`; the options of every command are listed there. */
   static const char *const commands[] = {"list", "run", "sweep", "gbench", "best", "tune", "topo", "peak"};
-  for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
-    for (int i = 2; !strcmp(cmd, commands[c]) && i < argc; i++)
-      if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-        print_help(stdout);
-        return 0;
-      }
+  int known = 0;
+  for (size_t c = 0; c < sizeof commands / sizeof commands[0] && !known; c++)
+    known = !strcmp(cmd, commands[c]);
+  for (int i = 2; known && i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      print_help(stdout);
+      return 0;
+    }
   if (!strcmp(cmd, "sweep") || !strcmp(cmd, "gbench") || !strcmp(cmd, "tune") || !strcmp(cmd, "peak"))
     cbp_fix_blas_coretype(argv);
   int sub_argc = argc - 2;
