@@ -24,7 +24,7 @@ static void print_help(FILE *f) {
           "  peak   [--threads N] measured fp32 FMA peak (GFLOP/s) and memory bandwidth (GB/s)\n"
           "\n"
           "problems:  --problem DESC (repeatable)   --problems FILE   --suite %s\n"
-          "           grids: --mb --ic --oc --ih --iw --kh --kw --sh --sw --ph --pw --dh --dw LIST\n"
+          "           grids: --mb --ic --oc --ih --iw --kh --kw --sh --sw --ph --pw --dh --dw LIST (each once)\n"
           "           LIST: 1,8,32 | 1:4 | 1:9:2 | 64:512:x2\n"
           "selection: --op fwd,bpa,bpw,mma_bpa,mma_bpw   --strategy all|NAME|GLOB,...\n"
           "           --threads 1,2|all   --bind compact|scatter|none\n"

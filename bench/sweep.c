@@ -52,6 +52,8 @@ typedef struct {
   int shard_k, shard_n;
   const char *output;
   uint64_t seed;
+  cbp_grid_axis axes[13]; /* one per grid field; freed by free_opts */
+  int naxes;
   /* gbench pass-through */
   int gb_argc;
   char **gb_argv;
@@ -118,9 +120,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
   o->gb_argv = calloc((size_t)argc + 4, sizeof *o->gb_argv);
   if (!o->gb_argv) return usage_error("out of memory for the options");
   o->gb_argv[o->gb_argc++] = "convbp";
-  int ops_given = 0, nsuites = 0;
-  cbp_grid_axis axes[13];
-  int naxes = 0;
+  int ops_given = 0;
   char err[512];
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -143,18 +143,22 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       if (cbp_points_load_file(&o->points, v, err, sizeof err)) return usage_error("%s", err);
     } else if (!strcmp(a, "--suite")) {
       NEED_VALUE();
-      nsuites++;
       if (cbp_points_load_suite(&o->points, v, err, sizeof err)) return usage_error("--suite: %s", err);
     } else if (!strcmp(a, "--op")) {
       NEED_VALUE();
       ops_given = 1;
-      char buf[256];
-      snprintf(buf, sizeof buf, "%s", v);
-      for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+      char *copy = strdup(v); /* whole, however long: a cut-short list would drop ops */
+      if (!copy) return usage_error("--op: out of memory");
+      for (char *t = strtok(copy, ","); t; t = strtok(NULL, ",")) {
         convbp_op op;
-        if (convbp_op_parse(t, &op)) return usage_error("--op: unknown op '%s' (fwd, bpa, bpw, mma_bpa, mma_bpw)", t);
+        if (convbp_op_parse(t, &op)) {
+          int rc = usage_error("--op: unknown op '%s' (fwd, bpa, bpw, mma_bpa, mma_bpw)", t);
+          free(copy);
+          return rc;
+        }
         o->ops[op] = 1;
       }
+      free(copy);
     } else if (!strcmp(a, "--strategy")) {
       NEED_VALUE();
       char *copy = strdup(v); /* the names point into it for the whole run */
@@ -173,8 +177,10 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       NEED_VALUE();
       cbp_machine m;
       cbp_machine_read(&m);
+      free(o->threads); /* the last --threads wins, as for every other option */
+      o->threads = NULL;
+      o->nthreads = 0;
       if (!strcmp(v, "all")) {
-        free(o->threads);
         o->threads = malloc((size_t)m.cores * sizeof(int));
         if (!o->threads) return usage_error("--threads: out of memory");
         o->nthreads = m.cores;
@@ -244,11 +250,17 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
         if (strcmp(a + 2, grid_fields[f])) continue;
         NEED_VALUE();
         is_axis = 1;
-        axes[naxes].field = grid_fields[f];
+        /* One axis per field: a second one would silently win over the first
+           (both set the same field), so the user is asked for one list. */
+        for (int x = 0; x < o->naxes; x++)
+          if (o->axes[x].field == grid_fields[f])
+            return usage_error("'%s' given twice; give all its values in one list (%s 1,8)", a, a);
+        cbp_grid_axis *axis = &o->axes[o->naxes];
+        axis->field = grid_fields[f];
         int min = (a[3] == 'h' || a[3] == 'w') && (a[2] == 'p' || a[2] == 'd') ? 0 : 1;
-        if (cbp_parse_int_list(v, min, &axes[naxes].values, &axes[naxes].count, err, sizeof err))
+        if (cbp_parse_int_list(v, min, &axis->values, &axis->count, err, sizeof err))
           return usage_error("%s: %s", a, err);
-        naxes++;
+        o->naxes++;
       }
       if (!is_axis) return usage_error("unknown option '%s' (see 'convbp help')", a);
     } else {
@@ -256,13 +268,12 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
     }
 #undef NEED_VALUE
   }
-  if (naxes && o->points.count == 0) {
+  if (o->naxes && o->points.count == 0) {
     cbp_point base;
     cbp_point_parse("mb1ic16ih14oc16kh3ph1n\"grid\"", &base, err, sizeof err);
     if (cbp_points_add(&o->points, &base)) return usage_error("grid: out of memory");
   }
-  if (cbp_grid_expand(&o->points, axes, naxes, err, sizeof err)) return usage_error("%s", err);
-  for (int a = 0; a < naxes; a++) free(axes[a].values);
+  if (cbp_grid_expand(&o->points, o->axes, o->naxes, err, sizeof err)) return usage_error("%s", err);
   if (o->points.count == 0) return usage_error("no problems: give --problem, --problems, --suite or a grid");
   if (!ops_given)
     for (int op = 0; op < CONVBP_OP_COUNT; op++) o->ops[op] = 1;
@@ -274,12 +285,12 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
     o->nthreads = 1;
   }
   drop_repeats(o);
-  (void)nsuites;
   return 0;
 }
 
 static void free_opts(sweep_opts *o) {
   cbp_points_free(&o->points);
+  for (int a = 0; a < o->naxes; a++) free(o->axes[a].values);
   free(o->threads);
   free(o->gb_argv);
 }

@@ -58,6 +58,13 @@ expect 2 "'1:0' in '1:0' is empty" -- sweep --ic 1:0
 expect 2 "needs LO:HI" -- sweep --ic :x0
 expect 2 "'a' in 'a,b' is not a whole number" -- sweep --mb a,b
 expect 2 "step must be" -- sweep --ic 1:8:x1
+# A field given twice would have two axes that both set it (the last silently
+# winning), and 14 of them overran the axis table.
+expect 2 "'--mb' given twice" -- sweep --mb 1 --mb 2
+expect 2 "'--kh' given twice" -- sweep $(for i in $(seq 16); do printf -- '--kh 1 '; done)
+# An --op list is read whole, however long (it was cut at 255 characters).
+"$convbp" run --problem mb2ic3ih5oc2kh3 --op "$(printf 'fwd,%.0s' $(seq 100))bpa" --strategy bpa_direct \
+  2>"$tmp/err" | grep -q '^PASSED  bpa bpa_direct' && ok || bad "long --op list lost bpa: $(cat "$tmp/err")"
 expect 2 "not a whole number >= 1" -- sweep --threads 0 --problem mb2ic3ih5oc2kh3
 expect 2 "this machine has" -- sweep --threads 4096 --problem mb2ic3ih5oc2kh3
 export OMP_THREAD_LIMIT=1  # a row labelled 2 threads must not have run on 1
