@@ -88,7 +88,9 @@ int convbp_mma_op_sizes(convbp_op op, const convbp_mma *p, size_t *x, size_t *y,
      given without ph, then ph is deduced.  dh/dw are 0-based (dh0 = dense):
      convbp's dil_h = dh + 1.  g1 is accepted; other groups are not supported.
    mma:  m64n128k256n"name"  (all three dimensions required).
-   On error the message names the field and value; name may be NULL.  */
+   On error the message names the field and value; name may be NULL (the
+   name is then ignored), else a name of name_len characters or more is an
+   error rather than cut short.  */
 int convbp_conv_parse(const char *text, convbp_conv *p, char *name, size_t name_len,
                       char *err, size_t err_len);
 int convbp_conv_format(const convbp_conv *p, const char *name, char *buf, size_t len);

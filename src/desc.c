@@ -54,7 +54,10 @@ static int scan_fields(const char *text, field *fields, int nfields, char *name,
       have_name = 1;
       size_t nlen = (size_t)(s - n0);
       if (name && name_len) {
-        if (nlen >= name_len) nlen = name_len - 1;
+        /* Cut short, two names could become one problem in the CSV's keys. */
+        if (nlen >= name_len)
+          return fail(err, err_len, "name '%.*s' in '%s' is longer than %zu characters", (int)nlen, n0,
+                      text, name_len - 1);
         memcpy(name, n0, nlen);
         name[nlen] = '\0';
       }

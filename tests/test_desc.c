@@ -51,6 +51,8 @@ static const invalid_case invalid[] = {
     {"mb2ic3ih5oc1kh3 ", "unexpected ' '"},
     {"mb2ic3ih5oc1kh3n\"abc", "unterminated name"},
     {"mb2ic3ih5oc1kh3n\"a\"n\"b\"", "duplicate field 'n'"},
+    {"mb2ic3ih5oc1kh3n\"" "0123456789012345678901234567890123456789012345678901234567890123" "\"",
+     "is longer than 63 characters"},
     {"mb2ic3ih5oc1kh3ph-1", "'ph' must be >= 0, got -1"},
     {"mb2ic3ih5oc1kh3sh0", "'sh' must be >= 1, got 0"},
     {"mb2ic3ih5oc1kh3dh-1", "'dh' must be >= 0, got -1"},
@@ -75,6 +77,8 @@ static const mma_case mma_cases[] = {
     {"m0n1k1", {0, 0, 0}, "'m' must be >= 1, got 0"},
     {"m1n1k1x2", {0, 0, 0}, "unknown field 'x'"},
     {"m1n1k3000000000", {0, 0, 0}, "exceeds"},
+    {"m1n1k1n\"" "0123456789012345678901234567890123456789012345678901234567890123" "\"", {0, 0, 0},
+     "is longer than 63 characters"},
 };
 
 int main(void) {
@@ -101,7 +105,7 @@ int main(void) {
   for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
     convbp_conv p = {0};
     err[0] = 0;
-    int st = convbp_conv_parse(invalid[i].text, &p, NULL, 0, err, sizeof err);
+    int st = convbp_conv_parse(invalid[i].text, &p, name, sizeof name, err, sizeof err);
     CHECK(st == CONVBP_ERR_PARSE, "'%s' should be rejected", invalid[i].text);
     CHECK(strstr(err, invalid[i].must_contain) != NULL, "'%s': error '%s' lacks '%s'",
           invalid[i].text, err, invalid[i].must_contain);
