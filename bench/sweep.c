@@ -101,6 +101,19 @@ static int strategy_selected(const sweep_opts *o, const char *name) {
   return 0;
 }
 
+/* Whether some point, selected op and selected strategy meet: a selection that
+   names none (--op bpa on MMA problems, --op bpa --strategy 'bpw_*') would
+   otherwise end in exit 0 and an empty CSV, as if all had run. */
+static int selection_meets(const sweep_opts *o) {
+  for (int s = 0; s < convbp_strategy_count(); s++) {
+    const convbp_op op = convbp_strategy_op(s);
+    if (!o->ops[op] || !strategy_selected(o, convbp_strategy_name(s))) continue;
+    for (int p = 0; p < o->points.count; p++)
+      if (o->points.items[p].is_mma == convbp_op_is_mma(op)) return 1;
+  }
+  return 0;
+}
+
 static const char *const grid_fields[] = {"mb", "ic", "oc", "ih", "iw", "kh", "kw",
                                           "sh", "sw", "ph", "pw", "dh", "dw"};
 
@@ -285,6 +298,18 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
     o->nthreads = 1;
   }
   drop_repeats(o);
+  if (!selection_meets(o)) {
+    char ops[96] = "", names[160] = "";
+    for (int op = 0; op < CONVBP_OP_COUNT; op++)
+      if (o->ops[op]) snprintf(ops + strlen(ops), sizeof ops - strlen(ops), "%s%s", *ops ? "," : "", convbp_op_name((convbp_op)op));
+    for (int i = 0; i < o->nstrategies; i++)
+      snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? "," : "", o->strategies[i]);
+    int nmma = 0;
+    for (int p = 0; p < o->points.count; p++) nmma += o->points.items[p].is_mma;
+    return usage_error("nothing to run: no strategy of --strategy %s does an op of --op %s on the "
+                       "%d conv and %d mma problem(s) given (conv: fwd, bpa, bpw; mma: mma_bpa, mma_bpw)",
+                       names, ops, o->points.count - nmma, nmma);
+  }
   return 0;
 }
 
@@ -1066,6 +1091,8 @@ int cbp_cmd_tune(int argc, char **argv) {
   sweep_opts o;
   int rc = parse_opts(nrest, rest, &o, 0);
   free(rest);
+  if (!rc && (o.nstrategies != 1 || strcmp(o.strategies[0], "all")))
+    rc = usage_error("tune: --strategy does not apply; MEASURE times every strategy that takes the problem");
   if (rc) {
     free_opts(&o);
     return rc;

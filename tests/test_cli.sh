@@ -62,6 +62,12 @@ expect 2 "step must be" -- sweep --ic 1:8:x1
 # winning), and 14 of them overran the axis table.
 expect 2 "'--mb' given twice" -- sweep --mb 1 --mb 2
 expect 2 "'--kh' given twice" -- sweep $(for i in $(seq 16); do printf -- '--kh 1 '; done)
+# A selection where no point, op and strategy meet is an error, not an empty CSV.
+expect 2 "nothing to run: no strategy of --strategy bpw_\* does an op of --op bpa" -- \
+  sweep --problem mb2ic3ih5oc2kh3 --op bpa --strategy 'bpw_*' --output "$tmp/none.csv"
+expect 2 "on the 0 conv and 1 mma problem(s)" -- run --problem m4n4k4 --op bpa
+[ ! -e "$tmp/none.csv" ] && ok || bad "an empty selection wrote $tmp/none.csv"
+expect 2 "tune: --strategy does not apply" -- tune --problem m4n4k4 --strategy 'mma*' --wisdom "$tmp/w.txt"
 # An --op list is read whole, however long (it was cut at 255 characters).
 "$convbp" run --problem mb2ic3ih5oc2kh3 --op "$(printf 'fwd,%.0s' $(seq 100))bpa" --strategy bpa_direct \
   2>"$tmp/err" | grep -q '^PASSED  bpa bpa_direct' && ok || bad "long --op list lost bpa: $(cat "$tmp/err")"
