@@ -817,6 +817,11 @@ int cbp_cmd_sweep(int argc, char **argv) {
     return usage_error("--output: path too long (its sidecar needs at most %d characters)",
                        SIDECAR_PATH_MAX - 1);
   }
+  struct stat out_sb;
+  if (stat(o.output, &out_sb) == 0 && S_ISDIR(out_sb.st_mode)) {
+    free_opts(&o);
+    return usage_error("--output: '%s' is a directory; name a CSV file", o.output);
+  }
   char *old_side = NULL; /* the sidecar a resumed sweep keeps */
   if (o.resume && file_has_data(o.output)) {
     cbp_csv old;
