@@ -402,7 +402,9 @@ int cbp_cmd_best(int argc, char **argv) {
                                        "vs_onednn", "verdict",  "estimate", "est_vs_fastest"};
     enum { NC = 12 };
     const int ncols = estimate ? NC : NC - 2;
-    int widths[NC] = {40, 7, 3, 24, 10, 8, 7, 9, 9, 10, 24, 14};
+    int widths[NC] = {7, 7, 3, 24, 10, 8, 7, 9, 9, 10, 24, 14};
+    for (size_t i = 0; i < n; i++) /* the problem column fits its longest descriptor */
+      if ((int)strlen(e[i].problem) > widths[0]) widths[0] = (int)strlen(e[i].problem);
     print_row(fmt, head, ncols, widths);
     if (fmt == FMT_MARKDOWN) {
       for (int i = 0; i < ncols; i++) printf("|---");

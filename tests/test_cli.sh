@@ -296,6 +296,10 @@ fi
   > "$tmp/best65.csv" 2>"$tmp/err" && grep -q '^mb1ic2ih4oc2oh2kh3ph0,fwd,' "$tmp/best65.csv" && ok ||
   bad "best left out its 65th file: $(cat "$tmp/err"; head -3 "$tmp/best65.csv")"
 expect 2 "needs a number >= 0, got nothing" -- best "$tmp/grid.csv" --noise
+# The plain table's columns line up: the fixture's small_dilated descriptor is
+# 42 characters, past the 40 the problem column had.
+cols=$("$convbp" best "$(dirname "$0")/fixtures/small.csv" | awk 'NF == 0 { exit } { match($0, /^[^ ]+ +/); print RLENGTH }' | sort -u | wc -l)
+[ "$cols" -eq 1 ] && ok || bad "best's plain table has the op column at $cols offsets"
 # --estimate adds ESTIMATE's pick and its time over the fastest (peers included) to
 # each row. From the fixture's rows: small_3x3 fwd on 1 thread, fwd_im2col_gemm
 # 0.0863433 ms against fwd_onednn_blocked 0.0129647 ms is 6.66x; on small_dilated
