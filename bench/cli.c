@@ -386,3 +386,52 @@ void cbp_fix_blas_coretype(char **argv) {
   execv("/proc/self/exe", argv);
   /* execv failed: go on with OpenBLAS's own choice, which is correct, only slower. */
 }
+
+/* ---- The machine sidecar beside a CSV ----------------------------------- */
+
+/* <dir>/<stem>.machine.txt beside <dir>/<stem>.csv; -1 when it does not fit in
+   len (cut short, it could name the CSV itself, which the sidecar's rename
+   would then replace). */
+int cbp_sidecar_path(const char *csv, char *buf, size_t len) {
+  static const char suffix[] = ".machine.txt";
+  if (snprintf(buf, len, "%s", csv) >= (int)len) return -1;
+  char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
+  if (dot && (!slash || dot > slash)) *dot = 0;
+  if (strlen(buf) + sizeof suffix > len) return -1;
+  strcat(buf, suffix);
+  return 0;
+}
+
+/* The sidecar read back whole (for --resume and compare) into *text: NULL
+   when there is none (or it is empty).  -1 with errno set when it exists but
+   cannot be read, out of memory included: a resumed sweep would otherwise
+   write a new sidecar over the one its rows were measured with.  A resumed
+   sweep copies it verbatim, so no line of it is lost, however long. */
+int cbp_sidecar_load(const char *path, char **text) {
+  size_t len;
+  errno = 0;
+  *text = cbp_read_file(path, &len);
+  if (!*text) return errno == ENOENT ? 0 : -1;
+  if (!len) {
+    free(*text);
+    *text = NULL;
+  }
+  return 0;
+}
+
+/* The value of the last "key=value" line of the sidecar text into out; 0 when
+   no line has that key. */
+int cbp_sidecar_get(const char *text, const char *key, char *out, size_t len) {
+  const size_t klen = strlen(key);
+  int found = 0;
+  for (const char *line = text; line && *line;) {
+    const char *eol = strchr(line, '\n');
+    const size_t n = eol ? (size_t)(eol - line) : strlen(line);
+    if (n > klen && !strncmp(line, key, klen) && line[klen] == '=') {
+      snprintf(out, len, "%.*s", (int)(n - klen - 1), line + klen + 1);
+      found = 1;
+    }
+    line = eol ? eol + 1 : NULL;
+  }
+  return found;
+}

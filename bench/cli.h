@@ -76,12 +76,39 @@ int cbp_csv_check_appendable(const cbp_csv *csv, const char *path, char *err, si
 /* The oneDNN peers ("*_onednn*"): compared with, never a winner. */
 int cbp_is_peer(const char *strategy);
 
+/* A timed row of a CSV (status ok, median > 0); the strings point into it. */
+typedef struct {
+  const char *problem, *op, *strategy, *threads, *bind;
+  double median, min, max, cv, gflops; /* ms, ms, ms, -, GFLOP/s */
+} cbp_timed;
+/* Appends csv's timed rows to rows, which has room for csv->nrows; returns how many. */
+size_t cbp_timed_rows(const cbp_csv *csv, cbp_timed *rows);
+/* Whether two timings differ beyond noise: their [min, max] ranges are disjoint
+   and neither cv is over cv_limit (best's "clear", compare's "faster"/"slower"). */
+int cbp_timings_differ(const cbp_timed *a, const cbp_timed *b, double cv_limit);
+
+/* The tables of best and compare: aligned text, CSV or Markdown on stdout. */
+typedef enum { CBP_TABLE_TEXT, CBP_TABLE_CSV, CBP_TABLE_MARKDOWN } cbp_table_format;
+void cbp_table_header(cbp_table_format fmt, const char *const *cells, int ncells, const int *widths);
+void cbp_table_row(cbp_table_format fmt, const char *const *cells, int ncells, const int *widths);
+/* argv[*i] as one of --csv, --markdown, --noise CV (moving *i past the value):
+   1 when it was one, 0 when not, -1 after a message on stderr when its value is bad. */
+int cbp_table_option(const char *cmd, int argc, char **argv, int *i, cbp_table_format *fmt,
+                     double *cv_limit);
+
+/* The sidecar X.machine.txt beside X.csv: what machine the rows were measured on. */
+enum { CBP_SIDECAR_PATH_MAX = 4096 }; /* Linux's PATH_MAX */
+int cbp_sidecar_path(const char *csv, char *buf, size_t len);
+int cbp_sidecar_load(const char *path, char **text);
+int cbp_sidecar_get(const char *text, const char *key, char *out, size_t len);
+
 /* Runs the program again with OPENBLAS_CORETYPE set when OpenBLAS fell back to
    its generic kernels on a CPU it does not know (see cli.c). */
 void cbp_fix_blas_coretype(char **argv);
 int cbp_cmd_sweep(int argc, char **argv);
 int cbp_cmd_gbench(int argc, char **argv);
 int cbp_cmd_best(int argc, char **argv);
+int cbp_cmd_compare(int argc, char **argv);
 int cbp_cmd_run(int argc, char **argv);
 int cbp_cmd_tune(int argc, char **argv);
 

@@ -275,10 +275,28 @@ const char *cbp_csv_get(const cbp_csv *csv, int row, const char *column) {
 
 /* ---- convbp best ---------------------------------------------------------- */
 
-typedef struct {
-  const char *problem, *op, *strategy, *threads, *bind;
-  double median, min, max, cv, gflops;
-} entry;
+size_t cbp_timed_rows(const cbp_csv *csv, cbp_timed *rows) {
+  size_t n = 0;
+  for (int r = 0; r < csv->nrows; r++) {
+    if (strcmp(cbp_csv_get(csv, r, "status"), "ok")) continue;
+    cbp_timed x = {cbp_csv_get(csv, r, "problem"), cbp_csv_get(csv, r, "op"),
+                   cbp_csv_get(csv, r, "strategy"), cbp_csv_get(csv, r, "threads"),
+                   cbp_csv_get(csv, r, "bind"),
+                   atof(cbp_csv_get(csv, r, "time_median_ms")),
+                   atof(cbp_csv_get(csv, r, "time_min_ms")),
+                   atof(cbp_csv_get(csv, r, "time_max_ms")),
+                   atof(cbp_csv_get(csv, r, "time_cv")),
+                   atof(cbp_csv_get(csv, r, "gflops"))};
+    if (x.median > 0) rows[n++] = x;
+  }
+  return n;
+}
+
+int cbp_timings_differ(const cbp_timed *a, const cbp_timed *b, double cv_limit) {
+  return (a->max < b->min || b->max < a->min) && a->cv <= cv_limit && b->cv <= cv_limit;
+}
+
+typedef cbp_timed entry;
 
 static int same_group(const entry *a, const entry *b) {
   return !strcmp(a->problem, b->problem) && !strcmp(a->op, b->op) &&
@@ -300,13 +318,11 @@ typedef struct {
   int wins;
 } win_tally;
 
-typedef enum { FMT_TEXT, FMT_CSV, FMT_MARKDOWN } table_format;
-
-static void print_row(table_format fmt, const char *const *cells, int ncells, const int *widths) {
+void cbp_table_row(cbp_table_format fmt, const char *const *cells, int ncells, const int *widths) {
   for (int i = 0; i < ncells; i++) {
-    if (fmt == FMT_CSV) {
+    if (fmt == CBP_TABLE_CSV) {
       cbp_csv_write_field(stdout, cells[i], i == ncells - 1);
-    } else if (fmt == FMT_MARKDOWN) {
+    } else if (fmt == CBP_TABLE_MARKDOWN) {
       printf("| %s ", cells[i]);
       if (i == ncells - 1) printf("|\n");
     } else {
@@ -315,8 +331,34 @@ static void print_row(table_format fmt, const char *const *cells, int ncells, co
   }
 }
 
+void cbp_table_header(cbp_table_format fmt, const char *const *cells, int ncells, const int *widths) {
+  cbp_table_row(fmt, cells, ncells, widths);
+  if (fmt != CBP_TABLE_MARKDOWN) return;
+  for (int i = 0; i < ncells; i++) printf("|---");
+  printf("|\n");
+}
+
+int cbp_table_option(const char *cmd, int argc, char **argv, int *i, cbp_table_format *fmt,
+                     double *cv_limit) {
+  const char *a = argv[*i];
+  if (!strcmp(a, "--csv")) *fmt = CBP_TABLE_CSV;
+  else if (!strcmp(a, "--markdown")) *fmt = CBP_TABLE_MARKDOWN;
+  else if (!strcmp(a, "--noise")) {
+    char *end = NULL;
+    if (*i + 1 < argc) *cv_limit = strtod(argv[++*i], &end);
+    if (!end || *end || !(*cv_limit >= 0)) {
+      fprintf(stderr, "convbp %s: --noise needs a number >= 0, got %s%s%s\n", cmd, end ? "'" : "",
+              end ? argv[*i] : "nothing", end ? "'" : "");
+      return -1;
+    }
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
 int cbp_cmd_best(int argc, char **argv) {
-  table_format fmt = FMT_TEXT;
+  cbp_table_format fmt = CBP_TABLE_TEXT;
   int estimate = 0;
   double cv_limit = 0.05;
   int nfiles = 0;
@@ -326,18 +368,14 @@ int cbp_cmd_best(int argc, char **argv) {
     return EXIT_USAGE;
   }
   for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--csv")) fmt = FMT_CSV;
-    else if (!strcmp(argv[i], "--estimate")) estimate = 1;
-    else if (!strcmp(argv[i], "--markdown")) fmt = FMT_MARKDOWN;
-    else if (!strcmp(argv[i], "--noise")) {
-      char *end = NULL;
-      if (i + 1 < argc) cv_limit = strtod(argv[++i], &end);
-      if (!end || *end || !(cv_limit >= 0)) {
-        fprintf(stderr, "convbp best: --noise needs a number >= 0, got %s%s%s\n", end ? "'" : "",
-                end ? argv[i] : "nothing", end ? "'" : "");
-        free(files);
-        return EXIT_USAGE;
-      }
+    const int table_opt = cbp_table_option("best", argc, argv, &i, &fmt, &cv_limit);
+    if (table_opt < 0) {
+      free(files);
+      return EXIT_USAGE;
+    } else if (table_opt) {
+      continue;
+    } else if (!strcmp(argv[i], "--estimate")) {
+      estimate = 1;
     } else if (argv[i][0] == '-') {
       fprintf(stderr, "convbp best: unknown option '%s'\n", argv[i]);
       free(files);
@@ -374,19 +412,7 @@ int cbp_cmd_best(int argc, char **argv) {
     rc = EXIT_USAGE;
   }
   size_t n = 0;
-  for (int f = 0; f < loaded && e; f++)
-    for (int r = 0; r < csvs[f].nrows; r++) {
-      if (strcmp(cbp_csv_get(&csvs[f], r, "status"), "ok")) continue;
-      entry x = {cbp_csv_get(&csvs[f], r, "problem"), cbp_csv_get(&csvs[f], r, "op"),
-                 cbp_csv_get(&csvs[f], r, "strategy"), cbp_csv_get(&csvs[f], r, "threads"),
-                 cbp_csv_get(&csvs[f], r, "bind"),
-                 atof(cbp_csv_get(&csvs[f], r, "time_median_ms")),
-                 atof(cbp_csv_get(&csvs[f], r, "time_min_ms")),
-                 atof(cbp_csv_get(&csvs[f], r, "time_max_ms")),
-                 atof(cbp_csv_get(&csvs[f], r, "time_cv")),
-                 atof(cbp_csv_get(&csvs[f], r, "gflops"))};
-      if (x.median > 0) e[n++] = x;
-    }
+  for (int f = 0; f < loaded && e; f++) n += cbp_timed_rows(&csvs[f], e + n);
   if (e && n == 0) { /* an empty table would read as "no winner"; say why */
     if (nfiles > 1) fprintf(stderr, "convbp best: no timed row (status ok) in the %d files given\n", nfiles);
     else fprintf(stderr, "convbp best: no timed row (status ok) in '%s'\n", files[0]);
@@ -405,11 +431,7 @@ int cbp_cmd_best(int argc, char **argv) {
     int widths[NC] = {7, 7, 3, 24, 10, 8, 7, 9, 9, 10, 24, 14};
     for (size_t i = 0; i < n; i++) /* the problem column fits its longest descriptor */
       if ((int)strlen(e[i].problem) > widths[0]) widths[0] = (int)strlen(e[i].problem);
-    print_row(fmt, head, ncols, widths);
-    if (fmt == FMT_MARKDOWN) {
-      for (int i = 0; i < ncols; i++) printf("|---");
-      printf("|\n");
-    }
+    cbp_table_header(fmt, head, ncols, widths);
     int est_total = 0, est_agree = 0, est_measured = 0;
     double est_lost_log = 0, est_worst = 1;
     /* Wins per op and strategy, for the summary. */
@@ -470,8 +492,7 @@ int cbp_cmd_best(int argc, char **argv) {
       const char *verdict = "clear";
       if (second != (size_t)-1) {
         snprintf(v2, sizeof v2, "%.2fx", e[second].median / w->median);
-        int overlap = e[second].min <= w->max;
-        if (overlap || w->cv > cv_limit || e[second].cv > cv_limit) verdict = "tie";
+        if (!cbp_timings_differ(w, &e[second], cv_limit)) verdict = "tie";
       } else {
         verdict = "only one";
       }
@@ -479,13 +500,13 @@ int cbp_cmd_best(int argc, char **argv) {
       if (peer != (size_t)-1) snprintf(vp, sizeof vp, "%.2fx", e[peer].median / w->median);
       const char *cells[NC] = {w->problem, w->op, w->threads, w->strategy, med, gf, v2, vd, vp,
                                verdict,    guess ? guess : "-", est_slower};
-      print_row(fmt, cells, ncols, widths);
+      cbp_table_row(fmt, cells, ncols, widths);
       int t = 0;
       while (t < ntally && (strcmp(tally[t].op, w->op) || strcmp(tally[t].strategy, w->strategy))) t++;
       if (t == ntally && ntally < 256) tally[ntally++] = (win_tally){w->op, w->strategy, 0};
       if (t < 256) tally[t].wins++;
     }
-    if (fmt != FMT_CSV) {
+    if (fmt != CBP_TABLE_CSV) {
       printf("\nwins per op:\n");
       for (int op = 0; op < CONVBP_OP_COUNT; op++) {
         const char *name = convbp_op_name((convbp_op)op);

@@ -1,5 +1,5 @@
 /* convbp: the command-line tool.  Subcommands: list, run, sweep, gbench, best,
- * topo, peak, help. */
+ * compare, tune, topo, peak, help. */
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <stdlib.h>
@@ -19,6 +19,8 @@ static void print_help(FILE *f) {
           "  gbench PROBLEMS...   the same points as Google Benchmark benchmarks (--benchmark_* flags)\n"
           "  best   FILE.csv...   winner table per (problem, op, threads) [--csv|--markdown] [--noise CV]\n"
           "                       [--estimate: how often the ESTIMATE heuristic picks the measured winner]\n"
+          "  compare BASE.csv NEW.csv  speedup of NEW over BASE per timed row, faster/slower/same\n"
+          "                       by the noise rule, geometric means per op [--csv|--markdown] [--noise CV]\n"
           "  tune   PROBLEMS...   MEASURE a plan per point and write wisdom [--wisdom FILE]\n"
           "  topo   [--threads N] hwloc topology and the binding plan\n"
           "  peak   [--threads N] measured fp32 FMA peak (GFLOP/s) and memory bandwidth (GB/s)\n"
@@ -82,7 +84,8 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   /* `convbp CMD --help` (or -h) after a known command: the help, exit 0, as
      `convbp help`; the options of every command are listed there. */
-  static const char *const commands[] = {"list", "run", "sweep", "gbench", "best", "tune", "topo", "peak"};
+  static const char *const commands[] = {"list", "run",  "sweep", "gbench", "best",
+                                         "compare", "tune", "topo", "peak"};
   int known = 0;
   for (size_t c = 0; c < sizeof commands / sizeof commands[0] && !known; c++)
     known = !strcmp(cmd, commands[c]);
@@ -100,6 +103,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "sweep")) return cbp_cmd_sweep(sub_argc, sub_argv);
   if (!strcmp(cmd, "gbench")) return cbp_cmd_gbench(sub_argc, sub_argv);
   if (!strcmp(cmd, "best")) return cbp_cmd_best(sub_argc, sub_argv);
+  if (!strcmp(cmd, "compare")) return cbp_cmd_compare(sub_argc, sub_argv);
   if (!strcmp(cmd, "tune")) return cbp_cmd_tune(sub_argc, sub_argv);
   if (!strcmp(cmd, "topo") || !strcmp(cmd, "peak")) {
     int threads, rc = threads_arg(sub_argc, sub_argv, &threads);

@@ -688,51 +688,6 @@ static int file_has_data(const char *path) {
   return stat(path, &sb) == 0 && sb.st_size > 0;
 }
 
-enum { SIDECAR_PATH_MAX = 4096 }; /* Linux's PATH_MAX */
-
-/* <dir>/<stem>.machine.txt beside <dir>/<stem>.csv; -1 when it does not fit in
-   len (cut short, it could name the CSV itself, which the sidecar's rename
-   would then replace). */
-static int sidecar_path(const char *csv, char *buf, size_t len) {
-  static const char suffix[] = ".machine.txt";
-  if (snprintf(buf, len, "%s", csv) >= (int)len) return -1;
-  char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
-  if (dot && (!slash || dot > slash)) *dot = 0;
-  if (strlen(buf) + sizeof suffix > len) return -1;
-  strcat(buf, suffix);
-  return 0;
-}
-
-/* The sidecar as written, read back whole for --resume: NULL when it does not
-   exist, cannot be read or is empty.  A resumed sweep copies it verbatim, so no
-   line of it is lost, however long. */
-static char *sidecar_load(const char *path) {
-  size_t len;
-  char *text = cbp_read_file(path, &len);
-  if (text && !len) {
-    free(text);
-    return NULL;
-  }
-  return text;
-}
-
-/* The value of the last "key=value" line of the sidecar text into out; 0 when
-   no line has that key. */
-static int sidecar_get(const char *text, const char *key, char *out, size_t len) {
-  const size_t klen = strlen(key);
-  int found = 0;
-  for (const char *line = text; line && *line;) {
-    const char *eol = strchr(line, '\n');
-    const size_t n = eol ? (size_t)(eol - line) : strlen(line);
-    if (n > klen && !strncmp(line, key, klen) && line[klen] == '=') {
-      snprintf(out, len, "%.*s", (int)(n - klen - 1), line + klen + 1);
-      found = 1;
-    }
-    line = eol ? eol + 1 : NULL;
-  }
-  return found;
-}
-
 /* A CSV that mixes rows of two machines would let `best` rank times that were
    never comparable, so --resume refuses a file whose sidecar names another CPU,
    core or PU count.  0 when the machines agree or the sidecar is missing. */
@@ -745,7 +700,7 @@ static int sidecar_same_machine(const char *text, const cbp_machine *m, char *er
   } facts[] = {{"cpu", m->cpu}, {"cores", cores}, {"pus", pus}};
   for (size_t i = 0; i < sizeof facts / sizeof facts[0]; i++) {
     char there[256];
-    if (sidecar_get(text, facts[i].key, there, sizeof there) && strcmp(there, facts[i].here)) {
+    if (cbp_sidecar_get(text, facts[i].key, there, sizeof there) && strcmp(there, facts[i].here)) {
       snprintf(err, len, "was measured on another machine (%s=%s there, %s here)", facts[i].key, there,
                facts[i].here);
       return -1;
@@ -762,7 +717,7 @@ static int sidecar_same_machine(const char *text, const cbp_machine *m, char *er
 static int sidecar_write(const char *path, const cbp_machine *m, const char *old,
                          const sweep_opts *o, const double *peak, const double *bandwidth,
                          const char *measured) {
-  char tmp[SIDECAR_PATH_MAX + 32]; /* per process: two sweeps must not share it */
+  char tmp[CBP_SIDECAR_PATH_MAX + 32]; /* per process: two sweeps must not share it */
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "w");
   if (!f) return -1;
@@ -771,14 +726,14 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
     fwrite(old, 1, len, f);
     if (old[len - 1] != '\n') fputc('\n', f);
     char last[256];
-    if (!sidecar_get(old, "caches", last, sizeof last)) fprintf(f, "caches=%s\n", m->caches);
+    if (!cbp_sidecar_get(old, "caches", last, sizeof last)) fprintf(f, "caches=%s\n", m->caches);
     const struct {
       const char *key, *resumed, *here;
     } changes[] = {{"revision", "resumed_revision", m->revision},
                    {"overrides", "resumed_overrides", m->overrides}};
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
-      const int known = sidecar_get(old, changes[i].resumed, last, sizeof last) ||
-                        sidecar_get(old, changes[i].key, last, sizeof last);
+      const int known = cbp_sidecar_get(old, changes[i].resumed, last, sizeof last) ||
+                        cbp_sidecar_get(old, changes[i].key, last, sizeof last);
       if (strcmp(known ? last : "none", changes[i].here))
         fprintf(f, "%s=%s\n", changes[i].resumed, changes[i].here);
     }
@@ -811,11 +766,11 @@ int cbp_cmd_sweep(int argc, char **argv) {
   key_set done = {0};
   cbp_machine m;
   cbp_machine_read(&m);
-  char side[SIDECAR_PATH_MAX];
-  if (sidecar_path(o.output, side, sizeof side)) {
+  char side[CBP_SIDECAR_PATH_MAX];
+  if (cbp_sidecar_path(o.output, side, sizeof side)) {
     free_opts(&o);
     return usage_error("--output: path too long (its sidecar needs at most %d characters)",
-                       SIDECAR_PATH_MAX - 1);
+                       CBP_SIDECAR_PATH_MAX - 1);
   }
   struct stat out_sb;
   if (stat(o.output, &out_sb) == 0 && S_ISDIR(out_sb.st_mode)) {
@@ -832,7 +787,12 @@ int cbp_cmd_sweep(int argc, char **argv) {
       free_opts(&o);
       return usage_error("--resume: %s", err);
     }
-    old_side = sidecar_load(side); /* NULL: none to keep, this run writes a new one */
+    if (cbp_sidecar_load(side, &old_side)) { /* NULL: none to keep, this run writes a new one */
+      const int e = errno;
+      cbp_csv_free(&old);
+      free_opts(&o);
+      return usage_error("--resume: cannot read the sidecar '%s': %s", side, strerror(e));
+    }
     if (old_side && sidecar_same_machine(old_side, &m, err, sizeof err)) {
       cbp_csv_free(&old);
       free(old_side);
@@ -904,7 +864,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
     char key[32];
     snprintf(key, sizeof key, "peak_gflops_%dt", n);
     char known[64];
-    if (old_side && sidecar_get(old_side, key, known, sizeof known) && atof(known) > 0) {
+    if (old_side && cbp_sidecar_get(old_side, key, known, sizeof known) && atof(known) > 0) {
       out.peak[n] = atof(known);
     } else {
       out.peak[n] = cbp_measure_peak(n, 0.1);

@@ -35,7 +35,7 @@ printf 'mb2ic3ih5oc2kh3\n# comment\nmb2ic3ih5oc2kh3zz1\n' > "$tmp/bad.txt"
 printf 'problem,op\nx,y\n' > "$tmp/foreign.csv"
 expect 2 "unknown command 'frobnicate'" -- frobnicate
 # --help or -h after any command: the help on stdout, exit 0, nothing run.
-for cmd in list run sweep gbench best tune topo peak; do
+for cmd in list run sweep gbench best compare tune topo peak; do
   for h in --help -h; do
     if "$convbp" $cmd --suite small $h >"$tmp/out" 2>"$tmp/err" && grep -q "^usage: convbp COMMAND" "$tmp/out" &&
       ! [ -s "$tmp/err" ]; then ok; else bad "convbp $cmd $h: no help on stdout with exit 0"; fi
@@ -141,6 +141,12 @@ expect 2 "was measured on another machine (cpu=Some Other CPU there" -- sweep --
 cmp -s "$out" "$tmp/side.orig" && cmp -s "$tmp/side.machine.txt" "$tmp/side.machine.orig" && ok || bad "--resume on another machine touched the files"
 mkdir "$tmp/nosidecar.machine.txt"
 expect 3 "cannot write '$tmp/nosidecar.machine.txt'" -- sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct $fast --output "$tmp/nosidecar.csv"
+# A sidecar that exists but cannot be read stops --resume before anything is
+# written (it was taken for none, and a new one would have replaced it).
+cp "$tmp/side.orig" "$tmp/unread.csv"
+mkdir "$tmp/unread.machine.txt"
+expect 2 "cannot read the sidecar '$tmp/unread.machine.txt'" -- sweep --problem mb1ic2ih6oc2kh3 --op fwd --strategy fwd_direct $fast --resume --output "$tmp/unread.csv"
+cmp -s "$tmp/unread.csv" "$tmp/side.orig" && ok || bad "--resume with an unreadable sidecar touched the CSV"
 
 # ---- vs_onednn: every timed row against the best oneDNN median of its point ----
 # check_vs FILE: each row's vs_onednn is min(peer medians of its point) / its median,
@@ -319,6 +325,62 @@ expect 2 "no timed row (status ok) in '$tmp/empty.csv'" -- best "$tmp/empty.csv"
   --max-workspace 0 --benchmark_min_time=0.001 >"$tmp/out" 2>"$tmp/err"
 grep -q 'bpa/bpa_zero_insert_gemm/.* skipped: workspace [0-9]* bytes over --max-workspace' "$tmp/err" &&
   grep -q 'bpa/bpa_direct/' "$tmp/out" && ok || bad "gbench skipped a case without a word: $(cat "$tmp/err")"
+
+# ---- compare: NEW is the fixture with one row twice as fast, one row gone and
+# another CPU in its sidecar; speedups and verdicts are worked out again here ----
+python3 - "$fixture" "$tmp/new.csv" <<'PY'
+import csv, sys
+with open(sys.argv[1], newline="") as f:
+    reader = csv.DictReader(f)
+    head, rows = reader.fieldnames, list(reader)
+out = []
+for r in rows:
+    key = (r["name"], r["op"], r["strategy"], r["threads"])
+    if key == ("small_3x3", "fwd", "fwd_direct", "1"):
+        continue
+    if key == ("small_3x3", "fwd", "fwd_im2col_gemm", "1"):
+        for c in ("time_min_ms", "time_median_ms", "time_mean_ms", "time_max_ms"):
+            r[c] = repr(float(r[c]) / 2)
+    out.append(r)
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.DictWriter(f, head, lineterminator="\n")
+    w.writeheader()
+    w.writerows(out)
+PY
+sed 's/^cpu=.*/cpu=Another CPU/' "$(dirname "$0")/fixtures/small.machine.txt" > "$tmp/new.machine.txt"
+"$convbp" compare --csv "$fixture" "$tmp/new.csv" > "$tmp/cmp.csv" 2>"$tmp/err" && ok || bad "compare: $(cat "$tmp/err")"
+grep -q "note: BASE was measured on '.*', NEW on 'Another CPU'" "$tmp/err" && ok || bad "compare: no machine note: $(cat "$tmp/err")"
+grep -q '"small_3x3""",fwd,fwd_im2col_gemm,1,0.08634,0.04317,2.000x,faster$' "$tmp/cmp.csv" && ok ||
+  bad "compare: the halved row: $(grep fwd_im2col_gemm,1, "$tmp/cmp.csv" | head -1)"
+python3 - "$fixture" "$tmp/new.csv" "$tmp/cmp.csv" <<'PY' && ok || bad "compare's rows disagree with the CSVs"
+import csv, sys
+def timed(path):
+    with open(path, newline="") as f:
+        return {(r["problem"], r["op"], r["strategy"], r["threads"], r["bind"]): r
+                for r in csv.DictReader(f) if r["status"] == "ok" and float(r["time_median_ms"]) > 0}
+base, new = timed(sys.argv[1]), timed(sys.argv[2])
+with open(sys.argv[3], newline="") as f:
+    got = list(csv.DictReader(f))
+assert len(got) == len(set(base) & set(new)), (len(got), len(set(base) & set(new)))
+for g in got:
+    b = base[(g["problem"], g["op"], g["strategy"], g["thr"], "compact")]
+    n = new[(g["problem"], g["op"], g["strategy"], g["thr"], "compact")]
+    sp = float(b["time_median_ms"]) / float(n["time_median_ms"])
+    assert g["speedup"] == "%.3fx" % sp, (g, sp)
+    apart = float(n["time_max_ms"]) < float(b["time_min_ms"]) or float(b["time_max_ms"]) < float(n["time_min_ms"])
+    quiet = float(b["time_cv"]) <= 0.05 and float(n["time_cv"]) <= 0.05
+    want = ("faster" if sp > 1 else "slower") if apart and quiet else "same"
+    assert g["verdict"] == want, (g, want)
+PY
+"$convbp" compare "$fixture" "$tmp/new.csv" > "$tmp/cmp.txt" 2>/dev/null
+grep -q '^1 timed row(s) only in BASE, 0 only in NEW' "$tmp/cmp.txt" && ok || bad "compare: rows only in BASE: $(tail -2 "$tmp/cmp.txt")"
+# fwd on 1 thread: seven convbp rows left, one of them 2x faster: 2^(1/7) = 1.104;
+# the eight peer rows did not change
+grep -q '^fwd  *1  *7  *1.104x  *1  *0  *1.000x over 8$' "$tmp/cmp.txt" && ok || bad "compare: fwd summary: $(grep '^fwd ' "$tmp/cmp.txt")"
+expect 2 "usage: convbp compare" -- compare "$fixture"
+expect 2 "is a third" -- compare "$fixture" "$tmp/new.csv" "$tmp/new.csv"
+expect 2 "no timed row (status ok) of '$tmp/empty.csv' is timed in" -- compare "$tmp/empty.csv" "$fixture"
+expect 2 "--noise needs a number >= 0, got '-1'" -- compare --noise -1 "$fixture" "$fixture"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

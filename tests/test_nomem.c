@@ -177,6 +177,7 @@ static int load_suite(const scenario *sc) {
 }
 
 static char problems_path[96];
+static char head_path[96], head_side[96]; /* the fixture's header and first 12 rows, a sidecar */
 static int load_problems(const scenario *sc) {
   (void)sc;
   cbp_point_list l = {0};
@@ -208,11 +209,13 @@ static int grid(const scenario *sc) {
   return cli_status(rc, "grid", err);
 }
 
-/* `convbp best FIXTURE` with its table sent to /dev/null and its stderr read
+/* `convbp best FIXTURE` or `convbp compare FIXTURE FIXTURE` (sc->strategy
+   names the command) with its table sent to /dev/null and its stderr read
    back: exit 2 with "out of memory" is the answer to a failed allocation. */
-static int best(const scenario *sc) {
-  (void)sc;
-  char *argv[] = {(char *)csv_path, NULL};
+static int table_command(const scenario *sc) {
+  const int compare = !strcmp(sc->strategy, "compare");
+  /* compare reads two files: the fixture's first rows keep the passes short */
+  char *argv[] = {compare ? head_path : (char *)csv_path, head_path, NULL};
   fflush(stdout);
   fflush(stderr);
   int outfd = dup(1), errfd = dup(2);
@@ -220,7 +223,7 @@ static int best(const scenario *sc) {
   if (outfd < 0 || errfd < 0 || !sink || !log) return CONVBP_ERR_IO;
   dup2(fileno(sink), 1);
   dup2(fileno(log), 2);
-  int rc = cbp_cmd_best(1, argv);
+  int rc = compare ? cbp_cmd_compare(2, argv) : cbp_cmd_best(1, argv);
   fflush(stdout);
   fflush(stderr);
   dup2(outfd, 1);
@@ -235,7 +238,7 @@ static int best(const scenario *sc) {
   fclose(sink);
   if (rc == 0) return CONVBP_OK;
   if (rc == 2 && says_nomem(msg)) return CONVBP_ERR_NOMEM;
-  fprintf(stderr, "best: exit %d: %s\n", rc, msg);
+  fprintf(stderr, "%s: exit %d: %s\n", sc->strategy, rc, msg);
   return CONVBP_ERR_IO;
 }
 
@@ -305,14 +308,22 @@ int main(int argc, char **argv) {
   snprintf(problems_path, sizeof problems_path, "/tmp/convbp-nomem-%d.problems", (int)getpid());
   FILE *pf = fopen(problems_path, "w");
   for (int i = 0; pf && i < 20; i++) fprintf(pf, "mb1ic%dih8oc8kh3ph1 # line %d\n", i + 1, i + 1);
-  if (!pf || fclose(pf) || write_wisdom_files()) {
-    fprintf(stderr, "cannot write the problems and wisdom files in /tmp\n");
+  snprintf(head_path, sizeof head_path, "/tmp/convbp-nomem-%d.head.csv", (int)getpid());
+  FILE *fixture = fopen(csv_path, "r"), *hf = fixture ? fopen(head_path, "w") : NULL;
+  char line[4096];
+  for (int i = 0; hf && i < 13 && fgets(line, sizeof line, fixture); i++) fputs(line, hf);
+  if (fixture) fclose(fixture);
+  snprintf(head_side, sizeof head_side, "/tmp/convbp-nomem-%d.head.machine.txt", (int)getpid());
+  FILE *sf = fopen(head_side, "w");
+  if (sf) fputs("cpu=The fixture's CPU\ncores=2\n", sf);
+  if (!pf || fclose(pf) || !hf || fclose(hf) || !sf || fclose(sf) || write_wisdom_files()) {
+    fprintf(stderr, "cannot read the fixture, or write the problems and wisdom files in /tmp\n");
     return 1;
   }
 
   /* Every strategy that supports the problems, run; then the calls that
      allocate beyond a workspace. */
-  static scenario table[64 + 8];
+  static scenario table[64 + 16]; /* the strategies, then `more` */
   int n = 0;
   for (int i = 0; i < convbp_strategy_count() && n < 64; i++) {
     const char *name = convbp_strategy_name(i);
@@ -337,9 +348,10 @@ int main(int argc, char **argv) {
       {"problems file of 20 lines", load_problems, NULL, NULL, NULL},
       {"integer list 1:100", int_list, NULL, NULL, NULL},
       {"grid of mb x ic over the small suite", grid, NULL, NULL, NULL},
-      {"best over the fixture", best, NULL, NULL, NULL},
+      {"best over the fixture", table_command, NULL, NULL, "best"},
+      {"compare of the fixture's first rows", table_command, NULL, NULL, "compare"},
   };
-  for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) table[n++] = more[i];
+  for (size_t i = 0; i < sizeof more / sizeof more[0] && n < 64 + 16; i++) table[n++] = more[i];
 
   for (int i = 0; i < n; i++) {
     exercise(&table[i], 0);
@@ -349,5 +361,7 @@ int main(int argc, char **argv) {
   remove(wisdom_start);
   remove(wisdom_path);
   remove(problems_path);
+  remove(head_path);
+  remove(head_side);
   TEST_END();
 }
