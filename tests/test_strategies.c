@@ -83,6 +83,13 @@ static const shape edges[] = {
        them, and BPW chunks of rows (wide rows of many channels). */
     {"channel blocks with tails", {2, 70, 6, 7, 100, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"channel blocks with tails, stride phases", {1, 37, 9, 8, 83, 3, 3, 1, 1, 2, 2, 1, 1}},
+    /* A channel block of the engine holds several register blocks (AVX2: 2 x
+       24 channels, portable: 8 x 8), run one after another over each tile:
+       53 and 61 channels end in a narrower register block, in rows wide
+       enough for border calls (W = 10) and in narrow rows tiled across row
+       ends (W = 5). */
+    {"register blocks of a channel block, border calls", {2, 53, 9, 10, 61, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"register blocks of a channel block, narrow rows", {2, 61, 5, 5, 53, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"several row chunks per image", {1, 512, 8, 64, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
     /* Small images of many channels: BPW chunks of several whole images (7 at
        a 2 MiB L2, 3 at 1 MiB or less), the last group short; the padded rows
