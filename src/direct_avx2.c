@@ -1,7 +1,17 @@
 /* AVX2 + FMA microkernels of the blocked direct engine (compiled with
  * -mavx2 -mfma; called only when the CPU has both, see src/direct.c).
- * 8 floats a vector, 16 registers: 4 pixels (or 4 k) x 3 vectors = 12
- * accumulators, 3 weight (or input) vectors and a broadcast. */
+ * 8 floats a vector, 16 registers: 6 pixels (or 6 k) x 2 vectors = 12
+ * accumulators, 2 weight (or input) vectors and a broadcast, the shape of
+ * BLIS's Haswell sgemm kernel (6 x 16).  Against 4 x 3 (24 channels), each
+ * weight vector streamed from L2 serves 6 pixels instead of 4, and 16
+ * channels divide every layer's C and K, where 64 = 24 + 24 + 16 left a
+ * third of the register blocks 2 vectors wide.  Zen 3 EPYC, one process
+ * alternating the two builds' kernels, best of 9-15 rounds, 1 / 2 threads
+ * (with the engine's channel blocks of several register blocks, direct.c):
+ * BPA res2a_branch2b 1.25x / 1.26x, res3a_branch2b 1.06x / 1.08x,
+ * res4a_branch2b 1.00x / 0.99x, res5a_branch2b 0.94x / 0.94x; FWD
+ * res2a_branch1 1.22x / 1.28x; BPW res3a_branch2b 1.25x / 1.28x,
+ * res5a_branch2b 1.07x / 1.11x, the 1x1 layers 0.89-1.02x. */
 #include <immintrin.h>
 
 #include "internal.h"
@@ -9,9 +19,9 @@
 #define VEC __m256
 #define VL 8
 #define VMASK __m256i
-#define MAXNP 4
-#define MAXNV 3
-#define MAXKB 4
+#define MAXNP 6
+#define MAXNV 2
+#define MAXKB 6
 #define ISA_NAME "avx2"
 #define ISA_SYM avx2
 #define vzero() _mm256_setzero_ps()

@@ -259,7 +259,7 @@ typedef struct {
 } bpw_chunk;
 
 /* d[j] = s[j] for j < n: one block of one pixel.  The kb_max of the kernel
-   sets (6 for AVX-512, 4 for AVX2 and portable) get constant sizes, which
+   sets (6 for AVX-512 and AVX2, 4 for portable) get constant sizes, which
    the compiler turns into two or one moves instead of a call of memcpy. */
 static inline void copy_block(float *d, const float *s, int n) {
   if (n == 6)
