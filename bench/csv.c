@@ -296,9 +296,7 @@ int cbp_timings_differ(const cbp_timed *a, const cbp_timed *b, double cv_limit) 
   return (a->max < b->min || b->max < a->min) && a->cv <= cv_limit && b->cv <= cv_limit;
 }
 
-typedef cbp_timed entry;
-
-static int same_group(const entry *a, const entry *b) {
+static int same_group(const cbp_timed *a, const cbp_timed *b) {
   return !strcmp(a->problem, b->problem) && !strcmp(a->op, b->op) &&
          !strcmp(a->threads, b->threads) && !strcmp(a->bind, b->bind);
 }
@@ -403,7 +401,7 @@ int cbp_cmd_best(int argc, char **argv) {
     loaded++;
     total += (size_t)csvs[f].nrows;
   }
-  entry *e = rc ? NULL : calloc(total ? total : 1, sizeof *e);
+  cbp_timed *e = rc ? NULL : calloc(total ? total : 1, sizeof *e);
   char *done = rc ? NULL : calloc(total ? total : 1, 1); /* rows already in a group */
   if (!rc && (!e || !done)) {
     fprintf(stderr, "convbp best: out of memory for %zu rows\n", total);
@@ -485,7 +483,7 @@ int cbp_cmd_best(int argc, char **argv) {
           }
         }
       }
-      const entry *w = &e[best];
+      const cbp_timed *w = &e[best];
       char med[32], gf[32], v2[32] = "-", vd[32] = "-", vp[32] = "-";
       snprintf(med, sizeof med, "%.4g", w->median);
       snprintf(gf, sizeof gf, "%.1f", w->gflops);
