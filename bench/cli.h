@@ -98,6 +98,9 @@ int cbp_table_option(const char *cmd, int argc, char **argv, int *i, cbp_table_f
 
 /* The sidecar X.machine.txt beside X.csv: what machine the rows were measured on. */
 enum { CBP_SIDECAR_PATH_MAX = 4096 }; /* Linux's PATH_MAX */
+/* The widest kernel set this build targets (-march=native): "avx512", "avx2"
+   or "scalar", as the sidecar's isa= line says. */
+const char *cbp_build_isa(void);
 int cbp_sidecar_path(const char *csv, char *buf, size_t len);
 int cbp_sidecar_load(const char *path, char **text);
 int cbp_sidecar_get(const char *text, const char *key, char *out, size_t len);

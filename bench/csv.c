@@ -400,6 +400,17 @@ int cbp_cmd_best(int argc, char **argv) {
     }
     loaded++;
     total += (size_t)csvs[f].nrows;
+    /* ESTIMATE's rules depend on the kernel set (src/plan.c): say so when the
+       file was measured with another one than this build's. */
+    char side[4096], isa[16];
+    char *text = NULL;
+    if (estimate && !cbp_sidecar_path(files[f], side, sizeof side) && !cbp_sidecar_load(side, &text) &&
+        text && cbp_sidecar_get(text, "isa", isa, sizeof isa) && strcmp(isa, cbp_build_isa()))
+      fprintf(stderr,
+              "convbp best: note: %s was measured with %s kernels, this build has %s; the "
+              "estimate column is this build's ESTIMATE, whose rules differ by kernel set\n",
+              files[f], isa, cbp_build_isa());
+    free(text);
   }
   cbp_timed *e = rc ? NULL : calloc(total ? total : 1, sizeof *e);
   char *done = rc ? NULL : calloc(total ? total : 1, 1); /* rows already in a group */

@@ -7,6 +7,7 @@
  * cpuset each worker really has is read back and recorded, never assumed. */
 #define _GNU_SOURCE
 #include "machine.h"
+#include "cli.h"
 
 #include <cblas.h>
 #include <hwloc.h>
@@ -116,13 +117,7 @@ void cbp_machine_read(cbp_machine *m) {
 #endif
   snprintf(m->compiler, sizeof m->compiler, "gcc %s", __VERSION__);
   snprintf(m->revision, sizeof m->revision, "%s", CONVBP_GIT_REVISION);
-#if defined(__AVX512F__)
-  snprintf(m->isa, sizeof m->isa, "avx512");
-#elif defined(__AVX2__) && defined(__FMA__)
-  snprintf(m->isa, sizeof m->isa, "avx2");
-#else
-  snprintf(m->isa, sizeof m->isa, "scalar");
-#endif
+  snprintf(m->isa, sizeof m->isa, "%s", cbp_build_isa());
 }
 
 void cbp_machine_write(const cbp_machine *m, FILE *f) {

@@ -261,7 +261,13 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      res2b_branch2a) -> the GEMM strategy (model-167 Xeon, after the GEMMs went
      in such slices: 60 of 80 resnet50 points right instead of 54);
    - FWD: a 1x1 with N*P*Q <= 4096, or strided and widening (K > C) ->
-     fwd_im2col_gemm (one sgemm, no im2col), everything else -> fwd_direct_blocked. */
+     fwd_im2col_gemm (one sgemm, no im2col), everything else -> fwd_direct_blocked;
+   - without AVX-512 kernels (AVX2 or portable; cbp_direct_isa_get()->vl < 16),
+     every 1x1 BPA and BPW, and the stem's BPW -> the GEMM strategy: there the
+     engine's tiles hold 16 channels, not 64, and OpenBLAS's Haswell sgemm won
+     those points in both resnet50 runs on a Zen 3 EPYC (resnet50_zen3.csv and
+     _6x2.csv: BPW by 1.02-1.78x, BPA by up to 1.54x); the 3x3 layers stay
+     with the blocked strategies, which won most of them. */
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
   (void)threads;
@@ -278,6 +284,10 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   const int few_pixels = (long)conv->n * pb.p * pb.q <= 4096;
   if ((op == CONVBP_BPA || op == CONVBP_BPW) && one_by_one && !strided && !conv->pad_h &&
       !conv->pad_w && cbp_small_gemm_rows((size_t)conv->c, (size_t)conv->k))
+    return gemm[op];
+  const int avx512 = cbp_direct_isa_get()->vl >= 16;
+  if (!avx512 && ((op == CONVBP_BPA && one_by_one) ||
+                  (op == CONVBP_BPW && (one_by_one || conv->c < 16))))
     return gemm[op];
   switch (op) {
     case CONVBP_BPA:

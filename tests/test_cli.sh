@@ -316,6 +316,16 @@ head -1 "$tmp/est.csv" | grep -q ',verdict,estimate,est_vs_fastest$' && ok || ba
 grep -q '"small_3x3""",fwd,1,fwd_im2col_gemm,.*,fwd_im2col_gemm,6.66x$' "$tmp/est.csv" && ok || bad "estimate of small_3x3 fwd 1"
 grep -q '"small_dilated""",bpa,2,.*,bpa_scatter_gemm,fastest$' "$tmp/est.csv" && ok || bad "estimate of small_dilated bpa 2"
 "$convbp" best --csv "$fixture" | head -1 | grep -q ',verdict$' && ok || bad "estimate columns without --estimate"
+# ESTIMATE's rules differ by kernel set: a file measured with another one than
+# this build's gets a note (the estimate column is this build's), one of this
+# build's none.
+cp "$fixture" "$tmp/foreign.csv"
+printf 'cpu=elsewhere\nisa=neon\n' > "$tmp/foreign.machine.txt"
+"$convbp" best --estimate "$tmp/foreign.csv" > /dev/null 2>"$tmp/err" &&
+  grep -q "note: $tmp/foreign.csv was measured with neon kernels, this build has" "$tmp/err" && ok ||
+  bad "no note on another kernel set: $(cat "$tmp/err")"
+[ -f "$tmp/all.machine.txt" ] && "$convbp" best --estimate "$tmp/all.csv" > /dev/null 2>"$tmp/err" &&
+  ! grep -q 'note:' "$tmp/err" && ok || bad "a note on this build's own sweep: $(cat "$tmp/err")"
 head -1 "$tmp/grid.csv" > "$tmp/empty.csv"
 expect 2 "no timed row (status ok) in '$tmp/empty.csv'" -- best "$tmp/empty.csv"
 "$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_format=json \

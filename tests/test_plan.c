@@ -67,6 +67,56 @@ int main(int argc, char **argv) {
     for (int rep = 0; rep < 3; rep++) CHECK(plan && plan_correct(plan, (convbp_op)op), "repeated execute");
     convbp_plan_destroy(plan);
   }
+  /* ESTIMATE's rules that depend on the engine's instruction set (src/plan.c):
+     without AVX-512 kernels, 1x1 BPA and BPW and the stem's BPW go to the GEMM
+     strategies.  Rows chosen so that OpenBLAS's small-matrix rules do not fire. */
+  static const struct {
+    const char *label, *desc;
+    convbp_op op;
+    const char *with_avx512, *without;
+  } rules[] = {
+      {"deep 1x1 BPA", "mb8ic512ih28oc128oh28kh1ph0", CONVBP_BPA, "bpa_stride_phase_blocked",
+       "bpa_scatter_gemm"},
+      {"deep 1x1 BPW", "mb8ic512ih28oc128oh28kh1ph0", CONVBP_BPW, "bpw_direct_blocked",
+       "bpw_im2col_gemm"},
+      {"stem BPW", "mb8ic3ih224oc64oh112kh7sh2ph3", CONVBP_BPW, "bpw_direct_blocked",
+       "bpw_im2col_gemm"},
+      {"stem BPA", "mb8ic3ih224oc64oh112kh7sh2ph3", CONVBP_BPA, "bpa_scatter_gemm",
+       "bpa_scatter_gemm"},
+      {"3x3 BPA", "mb8ic128ih28oc128oh28kh3ph1", CONVBP_BPA, "bpa_stride_phase_blocked",
+       "bpa_stride_phase_blocked"},
+      {"3x3 BPW", "mb8ic256ih14oc256oh14kh3ph1", CONVBP_BPW, "bpw_direct_blocked",
+       "bpw_direct_blocked"},
+  };
+  const char *isa_env = getenv("CONVBP_ISA");
+  char isa_saved[32] = "";
+  if (isa_env) snprintf(isa_saved, sizeof isa_saved, "%s", isa_env);
+  int avx2 = 0, avx512 = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  avx512 = avx2 && __builtin_cpu_supports("avx512f");
+#endif
+  /* the kernel sets this CPU can run: portable always, avx2, and the default when it is AVX-512 */
+  const char *isas[] = {"portable", avx2 ? "avx2" : NULL, avx512 ? "" : NULL};
+  for (int k = 0; k < 3; k++) {
+    if (!isas[k]) continue;
+    if (isas[k][0]) setenv("CONVBP_ISA", isas[k], 1);
+    else unsetenv("CONVBP_ISA");
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+      convbp_conv c;
+      char err[256];
+      CHECK(convbp_conv_parse(rules[i].desc, &c, NULL, 0, err, sizeof err) == 0, "%s: %s",
+            rules[i].label, err);
+      const char *want = isas[k][0] ? rules[i].without : rules[i].with_avx512;
+      const char *got = convbp_plan_estimate(rules[i].op, &c, NULL, 1);
+      CHECK(got && !strcmp(got, want), "ESTIMATE %s with %s kernels: %s, want %s", rules[i].label,
+            isas[k][0] ? isas[k] : "avx512", got ? got : "NULL", want);
+    }
+  }
+  if (isa_saved[0]) setenv("CONVBP_ISA", isa_saved, 1);
+  else unsetenv("CONVBP_ISA");
+
   convbp_mma m = {5, 7, 9};
   CHECK(!strcmp(convbp_plan_estimate(CONVBP_MMA_BPA, NULL, &m, 1), "mma_bpa_gemm"), "mma estimate");
   convbp_conv bad = shape;
