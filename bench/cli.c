@@ -389,9 +389,6 @@ void cbp_fix_blas_coretype(char **argv) {
 
 /* ---- The machine sidecar beside a CSV ----------------------------------- */
 
-/* <dir>/<stem>.machine.txt beside <dir>/<stem>.csv; -1 when it does not fit in
-   len (cut short, it could name the CSV itself, which the sidecar's rename
-   would then replace). */
 const char *cbp_build_isa(void) {
 #if defined(__AVX512F__)
   return "avx512";
@@ -402,6 +399,9 @@ const char *cbp_build_isa(void) {
 #endif
 }
 
+/* <dir>/<stem>.machine.txt beside <dir>/<stem>.csv; -1 when it does not fit in
+   len (cut short, it could name the CSV itself, which the sidecar's rename
+   would then replace). */
 int cbp_sidecar_path(const char *csv, char *buf, size_t len) {
   static const char suffix[] = ".machine.txt";
   if (snprintf(buf, len, "%s", csv) >= (int)len) return -1;

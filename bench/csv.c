@@ -402,7 +402,7 @@ int cbp_cmd_best(int argc, char **argv) {
     total += (size_t)csvs[f].nrows;
     /* ESTIMATE's rules depend on the kernel set (src/plan.c): say so when the
        file was measured with another one than this build's. */
-    char side[4096], isa[16];
+    char side[CBP_SIDECAR_PATH_MAX], isa[16];
     char *text = NULL;
     if (estimate && !cbp_sidecar_path(files[f], side, sizeof side) && !cbp_sidecar_load(side, &text) &&
         text && cbp_sidecar_get(text, "isa", isa, sizeof isa) && strcmp(isa, cbp_build_isa()))

@@ -263,11 +263,12 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
    - FWD: a 1x1 with N*P*Q <= 4096, or strided and widening (K > C) ->
      fwd_im2col_gemm (one sgemm, no im2col), everything else -> fwd_direct_blocked;
    - without AVX-512 kernels (AVX2 or portable; cbp_direct_isa_get()->vl < 16),
-     every 1x1 BPA and BPW, and the stem's BPW -> the GEMM strategy: there the
-     engine's tiles hold 16 channels, not 64, and OpenBLAS's Haswell sgemm won
-     those points in both resnet50 runs on a Zen 3 EPYC (resnet50_zen3.csv and
-     _6x2.csv: BPW by 1.02-1.78x, BPA by up to 1.54x); the 3x3 layers stay
-     with the blocked strategies, which won most of them. */
+     every 1x1 BPA and BPW, and the stem's BPW -> the GEMM strategy: OpenBLAS's
+     Haswell sgemm won those points against the engine's AVX2 tiles (16
+     channels wide, where AVX-512's are 64) in both resnet50 runs on a Zen 3
+     EPYC (resnet50_zen3.csv and _6x2.csv: BPW by 1.02-1.78x, BPA by up to
+     1.54x); the 3x3 layers stay with the blocked strategies, which won most
+     of them there. */
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
   (void)threads;
