@@ -83,8 +83,8 @@ static const shape edges[] = {
        them, and BPW chunks of rows (wide rows of many channels). */
     {"channel blocks with tails", {2, 70, 6, 7, 100, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"channel blocks with tails, stride phases", {1, 37, 9, 8, 83, 3, 3, 1, 1, 2, 2, 1, 1}},
-    /* A channel block of the engine holds several register blocks (AVX2: 2 x
-       24 channels, portable: 8 x 8), run one after another over each tile:
+    /* A channel block of the engine holds several register blocks (AVX2: 4 x
+       16 channels, portable: 8 x 8), run one after another over each tile:
        53 and 61 channels end in a narrower register block, in rows wide
        enough for border calls (W = 10) and in narrow rows tiled across row
        ends (W = 5). */
