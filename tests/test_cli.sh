@@ -16,7 +16,11 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
 fast="--reps 1 --min-time 0.001 --quiet"
 # Tests keep OpenBLAS's own kernel choice (the sweep would otherwise re-run itself
-# with OPENBLAS_CORETYPE set on CPUs OpenBLAS 0.3.21 does not know).
+# with OPENBLAS_CORETYPE set on CPUs OpenBLAS 0.3.21 does not know).  The sidecar
+# records the caller's knobs as overrides=, and the checks below name exactly the
+# ones they set, so knobs inherited from the machine (some sandboxes export
+# OPENBLAS_CORETYPE) are cleared first.
+unset CONVBP_ISA CONVBP_STREAM OPENBLAS_CORETYPE
 export CONVBP_KEEP_BLAS_CORETYPE=1
 
 # expect CODE WORDS -- ARGS...: exit code and a phrase of stderr.
