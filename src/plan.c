@@ -249,8 +249,14 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      the GEMM strategy of the op;
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
      empty) -> bpa_scatter_gemm; a 1x1 at stride 1 with few pixels (N*P*Q <=
-     4096: one short, wide sgemm) -> bpa_scatter_gemm, and a strided 1x1 with
-     many; everything else -> bpa_stride_phase_blocked;
+     4096: one short, wide sgemm) that does not widen (K <= C) ->
+     bpa_scatter_gemm, and a strided 1x1 with many; everything else ->
+     bpa_stride_phase_blocked.  The widening few-pixel layers (res4a_branch2c,
+     res5a_branch2c: a long reduction over K into few output channels) went to
+     the GEMM until the latest runs of all three AVX-512 machines had the
+     blocked engine ahead on 11 of their 12 points, by 1.03-1.30x
+     (resnet50_xeon167_cblocks, _zen4_sidecar, _zen5_run2: ESTIMATE right on
+     4, 4 and 2 more of 80);
    - BPW: a 1x1 with N*P*Q <= 4096 -> bpw_im2col_gemm (K split over threads),
      and so does a strided 1x1 whose rows that GEMM reads in place
      (cbp_strided_1x1_block, K x C x Q small enough: res3a_branch1 and
@@ -292,7 +298,8 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
     return gemm[op];
   switch (op) {
     case CONVBP_BPA:
-      if (conv->c < 16 || (one_by_one && (strided ? !few_pixels : few_pixels))) return gemm[op];
+      if (conv->c < 16 || (one_by_one && (strided ? !few_pixels : few_pixels && conv->k <= conv->c)))
+        return gemm[op];
       return blocked[op];
     case CONVBP_BPW:
       if (cbp_strided_1x1_block(&pb)) return gemm[op];

@@ -69,7 +69,8 @@ int main(int argc, char **argv) {
   }
   /* ESTIMATE's rules that depend on the engine's instruction set (src/plan.c):
      without AVX-512 kernels, 1x1 BPA and BPW and the stem's BPW go to the GEMM
-     strategies.  Rows chosen so that OpenBLAS's small-matrix rules do not fire. */
+     strategies; with them, a 1x1 BPA with few pixels does only when it does not
+     widen.  Rows chosen so that OpenBLAS's small-matrix rules do not fire. */
   static const struct {
     const char *label, *desc;
     convbp_op op;
@@ -83,6 +84,11 @@ int main(int argc, char **argv) {
        "bpw_im2col_gemm"},
       {"stem BPA", "mb8ic3ih224oc64oh112kh7sh2ph3", CONVBP_BPA, "bpa_scatter_gemm",
        "bpa_scatter_gemm"},
+      /* few pixels (N*P*Q <= 4096): the GEMM unless the layer widens (K > C) */
+      {"few-pixel widening 1x1 BPA", "mb8ic256ih14oc1024oh14kh1ph0", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"few-pixel narrowing 1x1 BPA", "mb8ic1024ih14oc256oh14kh1ph0", CONVBP_BPA,
+       "bpa_scatter_gemm", "bpa_scatter_gemm"},
       {"3x3 BPA", "mb8ic128ih28oc128oh28kh3ph1", CONVBP_BPA, "bpa_stride_phase_blocked",
        "bpa_stride_phase_blocked"},
       {"3x3 BPW", "mb8ic256ih14oc256oh14kh3ph1", CONVBP_BPW, "bpw_direct_blocked",
