@@ -4,11 +4,12 @@
  *   out(n, oh, ow, :) = sum_t in(n, oh*sh + dh_t, ow*sw + dw_t, :) . W_t
  *
  * Blocking (BLIS-like, from the outside in):
- *   tasks   = output-channel blocks (up to 64 channels: one register block on
- *             AVX-512, up to 4 on AVX2, run in turn over each tile) x chunks
- *             of output rows, a contiguous range a thread, merged per channel
- *             block; and threads write disjoint outputs (no false sharing but
- *             at the edges of a chunk, one row apart);
+ *   threads = output-channel blocks (up to 64 channels: one register block on
+ *             AVX-512, up to 4 on AVX2, run in turn over each tile) x output
+ *             rows, split into equal shares of (register block, row) units, a
+ *             contiguous range a thread: a stretch of rows of each channel
+ *             block it meets; threads write disjoint outputs (no false sharing
+ *             but where two ranges meet, one row apart);
  *   ci      = input-channel blocks so that one block of weights (taps x ci_b x
  *             the channel block) stays in L2 across all rows of
  *             the chunk; later blocks accumulate into the output;
@@ -318,14 +319,11 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   int nrb = BLK_MAX / rw > 1 ? BLK_MAX / rw : 1;
   while (nrb > 1 && ci_blocks(d, cap, rw * nrb, narrow) > ncib_one) nrb--;
   const int blk = rw * nrb;
-  const int ncob = ceil_div(d->co, blk);
+  const int nrbt = ceil_div(d->co, rw), ncob = ceil_div(nrbt, nrb);
   assert(blk <= BLK_MAX);
   const int ncib = ci_blocks(d, cap, blk, narrow);
   const int cb = d->ci < 1 ? 0 : ceil_div(d->ci, ncib);
   const long rows = (long)d->n * d->ho;
-  long nchunk = ceil_div(8 * threads, ncob);
-  if (nchunk > rows) nchunk = rows;
-  const long tasks = ncob * nchunk;
   const size_t per = slice_bytes(d->ntaps, cap);
   char *slices = ws;
   const ptrdiff_t in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
@@ -351,17 +349,25 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
     }
     /* the full call, then one per distinct pixel range of the border taps */
     tile_call calls[1 + CBP_TILE_MAX * (CBP_TILE_MAX + 1) / 2];
-    /* A contiguous range of tasks per thread; the tasks of one channel block in
-       it are one stretch of rows, so each panel is packed once per thread. */
+    /* Work is (register block, output row) units: channel block cob holds
+       rb1 - rb0 register blocks, and each thread takes a contiguous 1/nth of
+       the units in (cob, row) order, i.e. a stretch of rows of each channel
+       block it meets, whose panel it then packs once.  Splitting by units
+       rather than by equal (block, row chunk) tasks keeps two threads even
+       when the blocks differ in width (AVX2 with 3 register blocks a block:
+       48 + 48 + 32 channels at C = 128 gave one thread 27 units in 48). */
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    const long t_end = tasks * (tid + 1) / nth;
-    for (long task = tasks * tid / nth, next; task < t_end; task = next) {
-      const int cob = (int)(task / nchunk);
-      next = (cob + 1) * nchunk < t_end ? (cob + 1) * nchunk : t_end;
-      const long r0 = rows * (task % nchunk) / nchunk;
-      const long r1 = rows * ((next - 1) % nchunk + 1) / nchunk;
-      const int co0 = cob * blk;
-      const int cw = d->co - co0 < blk ? d->co - co0 : blk;
+    const long units = (long)nrbt * rows, ua = units * tid / nth, ub = units * (tid + 1) / nth;
+    for (long cob = 0, off = 0; cob < ncob && off < ub; cob++) {
+      const int rb0 = (int)cob * nrb, rb1 = rb0 + nrb < nrbt ? rb0 + nrb : nrbt;
+      const long nb = rb1 - rb0, a = (ua > off ? ua : off) - off;
+      const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
+      off += nb * rows;
+      /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
+         where this one ends */
+      const long r0 = (a + nb - 1) / nb, r1 = b > a ? (b + nb - 1) / nb : r0;
+      if (r0 >= r1) continue;
+      const int co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
       for (int cib = 0; cib < ncib; cib++) {
         const int i0 = cib * cb, cn = d->ci - i0 < cb ? d->ci - i0 : cb;
         const cbp_subs sb = {rw, cw, isa->vl, (size_t)d->ntaps * cn * rw};

@@ -1,7 +1,8 @@
 /* Every registered strategy against the reference, on shapes generated from a
  * table: named edge cases first, then a grid that walks strides 1..4,
  * dilations 1..3, pads from 0 to beyond (R-1)*d, every remainder, R != S,
- * H != W, and N, C, K of 1 and odd primes.  Threads 1 and 2.  Each BPA/BPW
+ * H != W, and N, C, K of 1 and odd primes.  Threads 1 and 2, and 3 for the
+ * shapes of the table three_threads.  Each BPA/BPW
  * strategy also passes the adjoint test paired with fwd_direct.
  *
  * A strategy may decline a problem only where the may_skip table says so; any
@@ -164,6 +165,16 @@ static int skip_allowed(const char *strategy, const char *reason) {
 
 /* The grid: index i picks each parameter from a small cycle, with co-prime
    cycle lengths so the combinations spread out. */
+/* Also run on 3 threads.  The engine's threads take equal shares of
+   (register block, row) units: 80 output channels are blocks of 64 + 16
+   (AVX2: 4 + 1 register blocks), so on 3 threads the shares meet inside the
+   first block, at rows rounded up from a unit count, and the third thread
+   takes the rest of it and the whole second block. */
+static const shape three_threads[] = {
+    {"engine: shares of unequal channel blocks", {2, 80, 7, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"engine: shares of unequal channel blocks, wide rows", {1, 80, 5, 16, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
+};
+
 static shape grid_shape(int i) {
   static const int odd[] = {1, 3, 5, 7, 2};
   shape s = {"grid", {0}};
@@ -220,9 +231,12 @@ static int run_all(int argc, char **argv) {
   int grid = argc > 1 ? atoi(argv[1]) : 320;
   const char *only = argc > 2 ? argv[2] : NULL;
   int shapes = 0, runs = 0, skipped = 0, adjoints = 0, caught = 0, faulty_present = 0;
-  const int total = (int)(sizeof edges / sizeof edges[0]) + grid;
+  const int nedges = (int)(sizeof edges / sizeof edges[0]);
+  const int nthree = (int)(sizeof three_threads / sizeof three_threads[0]);
+  const int total = nedges + nthree + grid;
   for (int i = 0; i < total; i++) {
-    shape sh = i < (int)(sizeof edges / sizeof edges[0]) ? edges[i] : grid_shape(i);
+    const int three = i >= nedges && i < nedges + nthree;
+    shape sh = i < nedges ? edges[i] : three ? three_threads[i - nedges] : grid_shape(i - nthree);
     const convbp_conv *p = &sh.p;
     if (convbp_conv_validate(p)) continue; /* the grid may produce an empty output */
     shapes++;
@@ -232,7 +246,7 @@ static int run_all(int argc, char **argv) {
       const char *name = convbp_strategy_name(si);
       convbp_op op = convbp_strategy_op(si);
       if (convbp_op_is_mma(op) || !selected(name, only)) continue;
-      for (int threads = 1; threads <= 2; threads++) {
+      for (int threads = 1; threads <= (three ? 3 : 2); threads++) {
         convbp_check res;
         int st = convbp_conv_check(name, p, threads, 1000 + (uint64_t)i, &res);
         if (st == CONVBP_ERR_UNSUPPORTED) {
