@@ -133,9 +133,10 @@ int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes) {
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
-/* kt: tap t for the tile's pixels p0..p1-1 (ow + p0 first), all reached. */
+/* kt: tap t for the tile's pixels p0..p1-1 (ow + p0 first), all reached;
+   its weights are rows of rw floats (one register block) of the panel. */
 static void fill_tap(cbp_ktap *kt, const cbp_dconv_desc *d, int t, const float *inimg, int oh,
-                     int ow, int p0, int p1, int i0, const float *panel, int cn, int blk) {
+                     int ow, int p0, int p1, int i0, const float *panel, int cn, int rw) {
   const cbp_dtap *tp = &d->taps[t];
   const ptrdiff_t step = (ptrdiff_t)d->sw * d->ci; /* one output pixel to the next */
   const float *in = inimg + ((ptrdiff_t)(oh * d->sh + tp->dh) * d->wi + (ow + p0) * d->sw + tp->dw) *
@@ -143,7 +144,7 @@ static void fill_tap(cbp_ktap *kt, const cbp_dconv_desc *d, int t, const float *
   /* a pointer a step: the same addresses as ((ow + p) * sw + dw) * ci, in half the
      instructions of the vectorised multiplications (callgrind) */
   for (int p = 0; p < p1 - p0; p++, in += step) kt->in[p] = in;
-  kt->w = panel + (size_t)t * cn * blk;
+  kt->w = panel + (size_t)t * cn * rw;
 }
 
 /* A channel block of cw output channels in register sub-blocks of rw (the
@@ -164,8 +165,8 @@ typedef struct {
 static void run_subs(const cbp_direct_isa *isa, const cbp_subs *sb, cbp_ktap *kt, int nkt,
                      const tile_call *calls, int ncalls, int cn, float *out, ptrdiff_t out_pix) {
   for (int c0 = 0; c0 < sb->cw; c0 += sb->rw) {
-    const int sw = sb->cw - c0 < sb->rw ? sb->cw - c0 : sb->rw;
-    const int nv = ceil_div(sw, sb->vl), last = sw - (nv - 1) * sb->vl;
+    const int sub_cw = sb->cw - c0 < sb->rw ? sb->cw - c0 : sb->rw; /* channels of this sub-block */
+    const int nv = ceil_div(sub_cw, sb->vl), last = sub_cw - (nv - 1) * sb->vl;
     if (c0 > 0)
       for (int q = 0; q < nkt; q++) kt[q].w += sb->soff;
     for (int c = 0; c < ncalls; c++)
@@ -231,22 +232,23 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, con
   }
 }
 
-/* panel[t][i][j] = W_t(i0 + i, co0 + j) from weights stored transposed, W_t(i, co)
+/* panel[t][i][j] = W_t(i0 + i, co0 + j), j < cw, in rows of rw floats, from
+   weights stored transposed, W_t(i, co)
    = w[co*w_ld + i] (FWD reading KRSC in place): in 16 x 16 blocks, so that the
    16 rows read and the 16 panel rows written each stay in L1 while the block
    is moved. */
 static void pack_transposed(const cbp_dconv_desc *d, float *panel, int i0, int cn, int co0, int cw,
-                            int blk) {
+                            int rw) {
   enum { B = 16 };
   for (int t = 0; t < d->ntaps; t++) {
     const float *w = d->taps[t].w + (ptrdiff_t)co0 * d->w_ld + i0;
-    float *pt = panel + (size_t)t * cn * blk;
+    float *pt = panel + (size_t)t * cn * rw;
     for (int ib = 0; ib < cn; ib += B) {
       const int ie = ib + B < cn ? ib + B : cn;
       for (int jb = 0; jb < cw; jb += B) {
         const int je = jb + B < cw ? jb + B : cw;
         for (int i = ib; i < ie; i++)
-          for (int j = jb; j < je; j++) pt[(size_t)i * blk + j] = w[(ptrdiff_t)j * d->w_ld + i];
+          for (int j = jb; j < je; j++) pt[(size_t)i * rw + j] = w[(ptrdiff_t)j * d->w_ld + i];
       }
     }
   }
@@ -373,15 +375,15 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
         const cbp_subs sb = {rw, cw, isa->vl, (size_t)d->ntaps * cn * rw};
         /* panel[s][t][i][j] = W_t(i0 + i, co0 + s*rw + j) */
         for (int s = 0, c0 = 0; c0 < cw; s++, c0 += rw) {
-          const int sw = cw - c0 < rw ? cw - c0 : rw;
+          const int sub_cw = cw - c0 < rw ? cw - c0 : rw;
           float *ps = panel + s * sb.soff;
           if (d->w_trans)
-            pack_transposed(d, ps, i0, cn, co0 + c0, sw, rw);
+            pack_transposed(d, ps, i0, cn, co0 + c0, sub_cw, rw);
           else
             for (int i = 0; i < cn; i++) /* i outer: one k row of W is one stretch of memory */
               for (int t = 0; t < d->ntaps; t++)
                 memcpy(ps + ((size_t)t * cn + i) * rw, d->taps[t].w + (i0 + i) * d->w_ld + co0 + c0,
-                       (size_t)sw * sizeof(float));
+                       (size_t)sub_cw * sizeof(float));
         }
         if (narrow) {
           narrow_tiles(d, isa, &sb, kt, in, out + co0, r0 * d->wo, r1 * d->wo, i0, cn, panel, zeros,
