@@ -12,7 +12,7 @@
  *             but where two ranges meet, one row apart);
  *   ci      = input-channel blocks so that one block of weights (taps x ci_b x
  *             the channel block) stays in L2 across all rows of
- *             the chunk; later blocks accumulate into the output;
+ *             a thread's stretch; later blocks accumulate into the output;
  *   row     = taps whose input row exists, then the row in tiles of about np_max
  *             pixels (balanced: 14 = 5+5+4, not 6+6+2); the taps that reach
  *             every pixel of a tile run in one call, those that miss some
@@ -69,7 +69,7 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
    18 KiB for 3x3x512, a TLB miss per row).  At most panel_cap() floats, or one
    row per tap when the taps alone exceed it.
    The cap is half the L2 of a core, within 128-512 KiB (256 KiB when the size
-   is unknown): the panel stays in L2 while a chunk's rows reuse it, with room
+   is unknown): the panel stays in L2 while a stretch of rows reuses it, with room
    for their input and output.  A bigger panel means fewer input-channel blocks,
    i.e. longer reductions per tile call: with 1 MiB of L2 (Zen 5) a 512 KiB cap
    keeps C = 128 in one block where 256 KiB split it in two, and the 3x3 layers
@@ -357,7 +357,8 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
        block it meets, whose panel it then packs once.  Splitting by units
        rather than by equal (block, row chunk) tasks keeps two threads even
        when the blocks differ in width (AVX2 with 3 register blocks a block:
-       48 + 48 + 32 channels at C = 128 gave one thread 27 units in 48). */
+       48 + 48 + 32 channels at C = 128 gave one of two threads 56% of the
+       work). */
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
     const long units = (long)nrbt * rows, ua = units * tid / nth, ub = units * (tid + 1) / nth;
     for (long cob = 0, off = 0; cob < ncob && off < ub; cob++) {

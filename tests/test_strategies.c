@@ -163,18 +163,19 @@ static int skip_allowed(const char *strategy, const char *reason) {
   return 0;
 }
 
-/* The grid: index i picks each parameter from a small cycle, with co-prime
-   cycle lengths so the combinations spread out. */
 /* Also run on 3 threads.  The engine's threads take equal shares of
    (register block, row) units: 80 output channels are blocks of 64 + 16
    (AVX2: 4 + 1 register blocks), so on 3 threads the shares meet inside the
    first block, at rows rounded up from a unit count, and the third thread
-   takes the rest of it and the whole second block. */
+   takes the rest of it and the whole second block.  Width 9 runs the tiles
+   across row ends, width 16 the row tiles. */
 static const shape three_threads[] = {
     {"engine: shares of unequal channel blocks", {2, 80, 7, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"engine: shares of unequal channel blocks, wide rows", {1, 80, 5, 16, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
 };
 
+/* The grid: index i picks each parameter from a small cycle, with co-prime
+   cycle lengths so the combinations spread out. */
 static shape grid_shape(int i) {
   static const int odd[] = {1, 3, 5, 7, 2};
   shape s = {"grid", {0}};
