@@ -359,15 +359,18 @@ nomem:
    with it set: the commands that time do that when OpenBLAS's own choice uses
    less than the CPU's widest vectors, say so on stderr, and the sidecar records
    the core used.  A user's own OPENBLAS_CORETYPE, or
-   CONVBP_KEEP_BLAS_CORETYPE=1, is left alone. */
+   CONVBP_KEEP_BLAS_CORETYPE=1, is left alone; the first is obeyed with a note
+   on stderr when it names a core narrower than the CPU's vectors (the Zen 5
+   machine's sandbox exports OPENBLAS_CORETYPE=Haswell, and a sweep there
+   otherwise halves every sgemm without a word). */
 static int avx512_core(const char *name) {
   return !strcmp(name, "SkylakeX") || !strcmp(name, "Cooperlake") ||
          !strcmp(name, "SapphireRapids");
 }
 
 void cbp_fix_blas_coretype(char **argv) {
-  if (getenv("OPENBLAS_CORETYPE") || getenv("CONVBP_KEEP_BLAS_CORETYPE")) return;
-  const char *chosen = openblas_get_corename();
+  if (getenv("CONVBP_KEEP_BLAS_CORETYPE")) return;
+  const char *chosen = openblas_get_corename(), *user = getenv("OPENBLAS_CORETYPE");
   /* SkylakeX's kernels use AVX-512 F, CD, BW, DQ and VL. */
   const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
@@ -379,6 +382,13 @@ void cbp_fix_blas_coretype(char **argv) {
            __builtin_cpu_supports("fma"))
     core = "Haswell";
   if (!core) return;
+  if (user) {
+    fprintf(stderr, "convbp: note: OPENBLAS_CORETYPE=%.40s makes OpenBLAS run its %s kernels, "
+                    "narrower than this CPU's vectors, so every sgemm runs slower (unset it for "
+                    "convbp to pick %s)\n",
+            user, chosen, core);
+    return;
+  }
   fprintf(stderr, "convbp: OpenBLAS chose its %s kernels on this CPU; running with "
                   "OPENBLAS_CORETYPE=%s (CONVBP_KEEP_BLAS_CORETYPE=1 keeps OpenBLAS's choice)\n",
           chosen, core);

@@ -151,6 +151,16 @@ cp "$tmp/side.orig" "$tmp/unread.csv"
 mkdir "$tmp/unread.machine.txt"
 expect 2 "cannot read the sidecar '$tmp/unread.machine.txt'" -- sweep --problem mb1ic2ih6oc2kh3 --op fwd --strategy fwd_direct $fast --resume --output "$tmp/unread.csv"
 cmp -s "$tmp/unread.csv" "$tmp/side.orig" && ok || bad "--resume with an unreadable sidecar touched the CSV"
+# A user's OPENBLAS_CORETYPE narrower than the CPU's vectors is obeyed, with a
+# note (Prescott is SSE3: narrower than any AVX2 CPU), and recorded.
+if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+  (unset CONVBP_KEEP_BLAS_CORETYPE; OPENBLAS_CORETYPE=Prescott "$convbp" sweep --problem mb1ic2ih4oc2kh3 \
+    --op fwd --strategy fwd_direct --threads 1 $fast --output "$tmp/narrow.csv" >/dev/null 2>"$tmp/narrow.err")
+  [ $? -eq 0 ] && grep -q "note: OPENBLAS_CORETYPE=Prescott makes OpenBLAS run its Prescott kernels" "$tmp/narrow.err" \
+    && grep -q '^overrides=OPENBLAS_CORETYPE=Prescott$' "$tmp/narrow.machine.txt" \
+    && grep -q '(core Prescott)$' "$tmp/narrow.machine.txt" \
+    && ok || bad "narrow OPENBLAS_CORETYPE: $(cat "$tmp/narrow.err") $(grep -E '^(overrides|openblas)=' "$tmp/narrow.machine.txt")"
+fi
 
 # ---- vs_onednn: every timed row against the best oneDNN median of its point ----
 # check_vs FILE: each row's vs_onednn is min(peer medians of its point) / its median,
