@@ -93,8 +93,11 @@ void cbp_machine_read(cbp_machine *m) {
   m->packages = count_type(HWLOC_OBJ_PACKAGE);
   m->numa_nodes = count_type(HWLOC_OBJ_NUMANODE);
   describe_caches(m->caches, sizeof m->caches);
-  static const char *const knobs[] = {"CONVBP_ISA", "CONVBP_STREAM", "OPENBLAS_CORETYPE",
-                                      "CONVBP_KEEP_BLAS_CORETYPE"};
+  /* what changes the kernels timed: convbp's own knobs, OpenBLAS's core and
+     oneDNN's ISA cap for the peer (oneDNN 2.x reads either prefix) */
+  static const char *const knobs[] = {"CONVBP_ISA",        "CONVBP_STREAM",
+                                      "OPENBLAS_CORETYPE", "CONVBP_KEEP_BLAS_CORETYPE",
+                                      "DNNL_MAX_CPU_ISA",  "ONEDNN_MAX_CPU_ISA"};
   size_t used = 0;
   for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
     const char *v = getenv(knobs[i]);

@@ -39,6 +39,8 @@ static void print_help(FILE *f) {
           "  CONVBP_STREAM=0|1            plain or streaming stores for a strided BPA's zeros\n"
           "                               (default: streaming on AMD when dA exceeds L2)\n"
           "  CONVBP_KEEP_BLAS_CORETYPE=1  keep OpenBLAS's own kernel choice\n"
+          "  OPENBLAS_CORETYPE=NAME       OpenBLAS's kernels (the GEMM strategies)\n"
+          "  DNNL_MAX_CPU_ISA=AVX2|...    oneDNN's widest ISA, for the peer (or ONEDNN_...)\n"
           "\n"
           "exit codes: 0 ok, 1 a strategy was wrong or failed, 2 usage or input error,\n"
           "            3 output not writable, 130 interrupted (rows written stay valid)\n",

@@ -20,7 +20,7 @@ fast="--reps 1 --min-time 0.001 --quiet"
 # records the caller's knobs as overrides=, and the checks below name exactly the
 # ones they set, so knobs inherited from the machine (some sandboxes export
 # OPENBLAS_CORETYPE) are cleared first.
-unset CONVBP_ISA CONVBP_STREAM OPENBLAS_CORETYPE
+unset CONVBP_ISA CONVBP_STREAM OPENBLAS_CORETYPE DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA
 export CONVBP_KEEP_BLAS_CORETYPE=1
 
 # expect CODE WORDS -- ARGS...: exit code and a phrase of stderr.
@@ -151,6 +151,11 @@ cp "$tmp/side.orig" "$tmp/unread.csv"
 mkdir "$tmp/unread.machine.txt"
 expect 2 "cannot read the sidecar '$tmp/unread.machine.txt'" -- sweep --problem mb1ic2ih6oc2kh3 --op fwd --strategy fwd_direct $fast --resume --output "$tmp/unread.csv"
 cmp -s "$tmp/unread.csv" "$tmp/side.orig" && ok || bad "--resume with an unreadable sidecar touched the CSV"
+# oneDNN's ISA cap changes the peer's kernels: recorded with the other knobs.
+DNNL_MAX_CPU_ISA=AVX2 "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1 \
+  $fast --output "$tmp/capped.csv" 2>/dev/null
+grep -q '^overrides=CONVBP_KEEP_BLAS_CORETYPE=1 DNNL_MAX_CPU_ISA=AVX2$' "$tmp/capped.machine.txt" \
+  && ok || bad "DNNL_MAX_CPU_ISA not in the sidecar: $(grep '^overrides=' "$tmp/capped.machine.txt")"
 # A user's OPENBLAS_CORETYPE narrower than the CPU's vectors is obeyed, with a
 # note (Prescott is SSE3: narrower than any AVX2 CPU), and recorded.
 if grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
