@@ -367,8 +367,8 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
       const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
       off += nb * rows;
       /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
-         where this one ends */
-      const long r0 = (a + nb - 1) / nb, r1 = b > a ? (b + nb - 1) / nb : r0;
+         where this one ends; empty when the share misses the block (b <= a) */
+      const long r0 = (a + nb - 1) / nb, r1 = (b + nb - 1) / nb;
       if (r0 >= r1) continue;
       const int co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
       for (int cib = 0; cib < ncib; cib++) {
