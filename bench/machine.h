@@ -16,7 +16,7 @@ typedef struct {
   char caches[128];
   /* The environment variables that change which code runs, as set:
      "CONVBP_ISA=avx2 CONVBP_STREAM=0", or "none". */
-  char overrides[256]; /* within the 256 bytes sidecar_write reads a line back into */
+  char overrides[256]; /* sidecar_write reads it back into a buffer of this size */
 } cbp_machine;
 
 void cbp_machine_read(cbp_machine *m);

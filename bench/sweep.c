@@ -725,7 +725,7 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
     const size_t len = strlen(old);
     fwrite(old, 1, len, f);
     if (old[len - 1] != '\n') fputc('\n', f);
-    char last[256];
+    char last[sizeof m->overrides]; /* the longest value compared below */
     if (!cbp_sidecar_get(old, "caches", last, sizeof last)) fprintf(f, "caches=%s\n", m->caches);
     const struct {
       const char *key, *resumed, *here;
