@@ -11,7 +11,15 @@
  * BPA res2a_branch2b 1.25x / 1.26x, res3a_branch2b 1.06x / 1.08x,
  * res4a_branch2b 1.00x / 0.99x, res5a_branch2b 0.94x / 0.94x; FWD
  * res2a_branch1 1.22x / 1.28x; BPW res3a_branch2b 1.25x / 1.28x,
- * res5a_branch2b 1.07x / 1.11x, the 1x1 layers 0.89-1.02x. */
+ * res5a_branch2b 1.07x / 1.11x, the 1x1 layers 0.89-1.02x.
+ * Rows of exactly 7 padded pixels (res5's 3x3 layers) take one 7 x 2 tile a
+ * row, as the AVX-512 set's 7 x 3: 14 accumulators leave one register for the
+ * broadcast and one weight vector, so the other weight vector is read by the
+ * FMAs from L1 (see vkeep in direct_kernels.inc).  Against the narrow tiles
+ * across row ends (18% of their FLOPs on the zero row at 7 x 7), Zen 3 EPYC,
+ * res5a_branch2b, medians of 21 alternating rounds in one process: BPA 1.07x
+ * twice on one thread, 1.09x on two; FWD 1.03x / 1.07x.  Rows of 14, 28 and
+ * 56 in 7-pixel tiles instead of 5-6 gained nothing (0.98-1.01x). */
 #include <immintrin.h>
 
 #include "internal.h"
@@ -22,6 +30,9 @@
 #define MAXNP 6
 #define MAXNV 2
 #define MAXKB 6
+#define ROWNP 7
+#define ROWNV 2
+#define NVREGS 16
 #define ISA_NAME "avx2"
 #define ISA_SYM avx2
 #define vzero() _mm256_setzero_ps()

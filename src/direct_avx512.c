@@ -16,6 +16,7 @@
 #define MAXKB 6
 #define ROWNP 7
 #define ROWNV 3
+#define NVREGS 32
 #define ISA_NAME "avx512"
 #define ISA_SYM avx512
 #define vzero() _mm512_setzero_ps()

@@ -11,6 +11,7 @@ typedef float cbp_v4 __attribute__((vector_size(16)));
 #define MAXNP 4
 #define MAXNV 2
 #define MAXKB 4
+#define NVREGS 16
 #define ISA_NAME "portable"
 #define ISA_SYM portable
 

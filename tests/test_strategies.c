@@ -126,9 +126,11 @@ static const shape edges[] = {
        row and image ends (narrower ones with padding are all over the grid). */
     {"tiles across row ends, 1x1 to width 14", {2, 20, 14, 14, 70, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"tiles across row ends, 1x1 stride 2 to width 14", {2, 19, 28, 27, 35, 1, 1, 0, 0, 2, 2, 1, 1}},
-    /* Padded rows exactly 7 wide: one 7-pixel tile a row (AVX-512), its border
-       taps in 6-pixel calls, 48-channel blocks with tails, and (FWD, C = 310)
-       two input-channel blocks accumulating into the output. */
+    /* Padded rows exactly 7 wide: one 7-pixel tile a row (7 x 3 vectors on
+       AVX-512, 7 x 2 on AVX2), its border taps in 6-pixel calls, channel
+       blocks with tails (60 = 48 + 12 on AVX-512, 16 + 16 + 16 + 12 on AVX2),
+       and (FWD, C = 310) two input-channel blocks accumulating into the
+       output.  A 7 x 2 tile that drops its last pixel fails 18 checks. */
     {"7-wide padded rows, blocks of 48 channels", {1, 310, 4, 7, 60, 3, 3, 1, 1, 1, 1, 1, 1}},
 };
 
