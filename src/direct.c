@@ -32,13 +32,14 @@
  *             28 (6+6+6+5+5) gained nothing, hence the widths;
  *   wide row  = padded outputs exactly 7 wide (res5's 3x3 layers): one tile of
  *             7 pixels x 3 vectors (48 channels) a row with AVX-512, 7 x 2
- *             (16) with AVX2, its border taps in calls of 6 pixels.  Every tap's panel is streamed once a
- *             row and no zero is multiplied, where the narrow tiles spend 18%
- *             of their FLOPs on the zero row and 4+3 tiles stream each panel
- *             twice.  res5a_branch2b BPA, medians of 6 alternating runs of
- *             each: 195 -> 212 GFLOP/s on one thread, 384 -> 411 on two; its
- *             FWD did not change (173 / 340).  AVX2 on Zen 3: BPA 1.07x /
- *             1.09x, FWD 1.03x / 1.07x (direct_avx2.c). */
+ *             (16) with AVX2, its border taps in calls of 6 pixels.  Every
+ *             tap's panel is streamed once a row and no zero is multiplied,
+ *             where the narrow tiles spend 18% of their FLOPs on the zero row
+ *             and 4+3 tiles stream each panel twice.  res5a_branch2b BPA,
+ *             medians of 6 alternating runs of each: 195 -> 212 GFLOP/s on
+ *             one thread, 384 -> 411 on two; its FWD did not change (173 /
+ *             340).  AVX2 on Zen 3: BPA 1.07x / 1.09x, FWD 1.03x / 1.07x
+ *             (direct_avx2.c). */
 #define _GNU_SOURCE /* sysconf(_SC_LEVEL2_CACHE_SIZE) */
 #include <omp.h>
 #include <stdlib.h>

@@ -131,7 +131,7 @@ static const shape edges[] = {
        blocks with tails (60 = 48 + 12 on AVX-512, 16 + 16 + 16 + 12 on AVX2),
        and (FWD, C = 310) two input-channel blocks accumulating into the
        output.  A 7 x 2 tile that drops its last pixel fails 18 checks. */
-    {"7-wide padded rows, blocks of 48 channels", {1, 310, 4, 7, 60, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"7-wide padded rows, channel blocks with tails", {1, 310, 4, 7, 60, 3, 3, 1, 1, 1, 1, 1, 1}},
 };
 
 /* Strategies that may decline a problem, and the words their reason contains. */
