@@ -191,6 +191,27 @@ static int taps_reach_all(const cbp_dconv_desc *d) {
   return 1;
 }
 
+/* Asks for the output lines of npx pixels x cw channels from o, for writing,
+   before the tile that writes them.  Each tile writes its output lines once,
+   and they are not in cache (the output of a channel block is written in one
+   pass); prefetched one tile ahead, their fetch overlaps a tile's FMAs rather
+   than holding up its stores.  Zen 3 EPYC (AVX2), medians of 41 alternating
+   rounds in one process, 1 / 2 threads: BPA res2a_branch2b 1.12x / 1.09x,
+   res3a_branch2b 1.04x / 1.04x, res4a_branch2b 1.05x / 1.04x, res5a_branch2b
+   1.02x / 1.02x; with an earlier form of it, res2a_branch1 BPA 1.09x / 1.06x,
+   FWD res3a_branch2b 1.05x / 1.04x and res5a_branch2b 1.04x / 1.03x, while
+   res2b_branch2a BPA gave 0.92x / 1.13x (this guest's noise: code it did not
+   touch moved 0.98x in the same runs).  The narrow tiles, two runs of the
+   same kind: BPA res4a_branch2c 1.05x / 1.04x twice, res5a_branch2c 1.00x
+   and 1.02x / 1.03x and 1.02x, res5b_branch2a 1.00x and 0.99x / 1.08x and
+   1.04x, res4b_branch2a 1.15x and 0.97x / 1.17x twice; FWD res4b_branch2a
+   1.05x / 1.04x.  Not measured on AVX-512. */
+static void prefetch_out(const float *o, int npx, ptrdiff_t out_pix, int cw) {
+  for (int p = 0; p < npx; p++)
+    for (int c = 0; c < cw; c += 16) /* a 64-byte line */
+      __builtin_prefetch(o + p * out_pix + c, 1, 3);
+}
+
 /* Narrow outputs: tiles of np_max consecutive pixels of the flattened index
    f in [f0, f1) (balanced, as the row tiles), crossing row and image ends.
    Each tap of a tile reads, per pixel, its input channels i0.. or the zero
@@ -230,6 +251,10 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, con
       kt[m++].w = panel + (size_t)t * cn * sb->rw;
     }
     const tile_call call = {0, m, 0, np, accumulate};
+    if (f + np < f1) /* the next tile's output, as the row tiles do */
+      prefetch_out(out + (f + np) * d->out_pix,
+                   f1 - f - np < isa->np_max ? (int)(f1 - f - np) : isa->np_max, d->out_pix,
+                   sb->cw);
     run_subs(isa, sb, kt, m, &call, 1, cn, out + f * d->out_pix, d->out_pix);
     f += np;
   }
@@ -255,23 +280,6 @@ static void pack_transposed(const cbp_dconv_desc *d, float *panel, int i0, int c
       }
     }
   }
-}
-
-/* Asks for the output lines of npx pixels x cw channels from o, for writing,
-   before the tile that writes them.  Each tile writes its output lines once,
-   and they are not in cache (the output of a channel block is written in one
-   pass); prefetched one tile ahead, their fetch overlaps a tile's FMAs rather
-   than holding up its stores.  Zen 3 EPYC (AVX2), medians of 41 alternating
-   rounds in one process, 1 / 2 threads: BPA res2a_branch2b 1.12x / 1.09x,
-   res3a_branch2b 1.04x / 1.04x, res4a_branch2b 1.05x / 1.04x, res5a_branch2b
-   1.02x / 1.02x; with an earlier form of it, res2a_branch1 BPA 1.09x / 1.06x,
-   FWD res3a_branch2b 1.05x / 1.04x and res5a_branch2b 1.04x / 1.03x, while
-   res2b_branch2a BPA gave 0.92x / 1.13x (this guest's noise: code it did not
-   touch moved 0.98x in the same runs).  Not measured on AVX-512. */
-static void prefetch_out(const float *o, int npx, ptrdiff_t out_pix, int cw) {
-  for (int p = 0; p < npx; p++)
-    for (int c = 0; c < cw; c += 16) /* a 64-byte line */
-      __builtin_prefetch(o + p * out_pix + c, 1, 3);
 }
 
 /* No taps (a stride phase of BPA that no tap reaches, st > R*d: 3 of 4 at a
