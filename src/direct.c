@@ -192,10 +192,11 @@ static int taps_reach_all(const cbp_dconv_desc *d) {
 }
 
 /* Asks for the output lines of npx pixels x cw channels from o, for writing,
-   before the tile that writes them.  Each tile writes its output lines once,
-   and they are not in cache (the output of a channel block is written in one
-   pass); prefetched one tile ahead, their fetch overlaps a tile's FMAs rather
-   than holding up its stores.  Zen 3 EPYC (AVX2), medians of 41 alternating
+   before the tile that writes them.  A tile writes its output lines once per
+   input-channel block, and in the first (usually the only) block they are not
+   in cache: a channel block's output is written in one pass over the rows.
+   Prefetched one tile ahead, their fetch overlaps a tile's FMAs rather than
+   holding up its stores.  Zen 3 EPYC (AVX2), medians of 41 alternating
    rounds in one process, 1 / 2 threads: BPA res2a_branch2b 1.12x / 1.09x,
    res3a_branch2b 1.04x / 1.04x, res4a_branch2b 1.05x / 1.04x, res5a_branch2b
    1.02x / 1.02x; with an earlier form of it, res2a_branch1 BPA 1.09x / 1.06x,
