@@ -191,23 +191,37 @@ static int taps_reach_all(const cbp_dconv_desc *d) {
   return 1;
 }
 
-/* Asks for the output lines of npx pixels x cw channels from o, for writing,
-   before the tile that writes them.  A tile writes its output lines once per
-   input-channel block, and in the first (usually the only) block they are not
-   in cache: a channel block's output is written in one pass over the rows.
-   Prefetched one tile ahead, their fetch overlaps a tile's FMAs rather than
-   holding up its stores.  Zen 3 EPYC (AVX2), medians of 41 alternating
-   rounds in one process, 1 / 2 threads: BPA res2a_branch2b 1.12x / 1.09x,
-   res3a_branch2b 1.04x / 1.04x, res4a_branch2b 1.05x / 1.04x, res5a_branch2b
-   1.02x / 1.02x; with an earlier form of it, res2a_branch1 BPA 1.09x / 1.06x,
-   FWD res3a_branch2b 1.05x / 1.04x and res5a_branch2b 1.04x / 1.03x, while
-   res2b_branch2a BPA gave 0.92x / 1.13x (this guest's noise: code it did not
-   touch moved 0.98x in the same runs).  The narrow tiles, two runs of the
-   same kind: BPA res4a_branch2c 1.05x / 1.04x twice, res5a_branch2c 1.00x
-   and 1.02x / 1.03x and 1.02x, res5b_branch2a 1.00x and 0.99x / 1.08x and
-   1.04x, res4b_branch2a 1.15x and 0.97x / 1.17x twice; FWD res4b_branch2a
-   1.05x / 1.04x.  Not measured on AVX-512. */
-static void prefetch_out(const float *o, int npx, ptrdiff_t out_pix, int cw) {
+/* Output row r of the flattened (image, row) index: out(r / ho, r % ho, 0, 0). */
+static float *row_out(const cbp_dconv_desc *d, float *out, long r) {
+  return out + r / d->ho * d->out_img + r % d->ho * d->out_row;
+}
+
+/* Asks for the output lines of the next tile, min(px_left, tile_px) pixels x
+   cw channels from o, for writing, before the tile that writes them.  A tile
+   writes its output lines once per input-channel block, and in the first
+   (usually the only) block they are not in cache: a channel block's output is
+   written in one pass over the rows.  Prefetched one tile ahead, their fetch
+   overlaps a tile's FMAs rather than holding up its stores.  Zen 3 EPYC
+   (AVX2), medians of 41 alternating rounds in one process, 1 / 2 threads: BPA
+   res2a_branch2b 1.12x / 1.09x, res3a_branch2b 1.04x / 1.04x, res4a_branch2b
+   1.05x / 1.04x, res5a_branch2b 1.02x / 1.02x; with an earlier form of it,
+   res2a_branch1 BPA 1.09x / 1.06x, FWD res3a_branch2b 1.05x / 1.04x and
+   res5a_branch2b 1.04x / 1.03x, while res2b_branch2a BPA gave 0.92x / 1.13x
+   (this guest's noise: code it did not touch moved 0.98x in the same runs).
+   The narrow tiles, two runs of the same kind: BPA res4a_branch2c 1.05x /
+   1.04x twice, res5a_branch2c 1.00x and 1.02x / 1.03x and 1.02x,
+   res5b_branch2a 1.00x and 0.99x / 1.08x and 1.04x, res4b_branch2a 1.15x and
+   0.97x / 1.17x twice; FWD res4b_branch2a 1.05x / 1.04x.
+   Zen 5 EPYC (AVX-512), the same way (21 rounds; 41 for res3b and the FWD
+   and second res4b runs), 1 / 2 threads: BPA res2a_branch2b 1.03x / 1.02x,
+   res3a_branch2b 1.03x / 1.01x, res4a_branch2b 1.02x / 1.01x, res5a_branch2b
+   1.01x / 1.01x, res2a_branch1 1.00x / 0.97x; the narrow 1x1 tiles within
+   this guest's noise: BPA res4b_branch2a 0.98x and 1.00x / 0.98x twice,
+   res3b_branch2a 0.98x / 0.99x, res5b_branch2a 1.01x / 1.00x,
+   res4a_branch2c 1.01x / 0.99x; FWD res4b_branch2a 1.00x / 0.98x,
+   res3b_branch2a 1.01x / 0.99x.  Kept on both. */
+static void prefetch_out(const float *o, long px_left, int tile_px, ptrdiff_t out_pix, int cw) {
+  const int npx = px_left < tile_px ? (int)px_left : tile_px; /* one tile, or what is left */
   for (int p = 0; p < npx; p++)
     for (int c = 0; c < cw; c += 16) /* a 64-byte line */
       __builtin_prefetch(o + p * out_pix + c, 1, 3);
@@ -253,9 +267,7 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, con
     }
     const tile_call call = {0, m, 0, np, accumulate};
     if (f + np < f1) /* the next tile's output, as the row tiles do */
-      prefetch_out(out + (f + np) * d->out_pix,
-                   f1 - f - np < isa->np_max ? (int)(f1 - f - np) : isa->np_max, d->out_pix,
-                   sb->cw);
+      prefetch_out(out + (f + np) * d->out_pix, f1 - f - np, isa->np_max, d->out_pix, sb->cw);
     run_subs(isa, sb, kt, m, &call, 1, cn, out + f * d->out_pix, d->out_pix);
     f += np;
   }
@@ -301,7 +313,7 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
   {
 #pragma omp for schedule(static)
     for (long r = 0; r < (long)d->n * d->ho; r++) {
-      float *row = out + r / d->ho * d->out_img + r % d->ho * d->out_row;
+      float *row = row_out(d, out, r);
       for (int ow = 0; ow < d->wo; ow++) cbp_put(row + ow * d->out_pix, NULL, co, stream);
     }
     if (stream) cbp_stream_fence();
@@ -423,11 +435,7 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
         for (long r = r0; r < r1; r++) {
           const int img = (int)(r / d->ho), oh = (int)(r % d->ho);
           const float *inimg = in + img * in_img;
-          float *orow = out + img * d->out_img + oh * d->out_row + co0;
-          /* the next row of this thread's stretch, NULL after its last */
-          const float *next_row = r + 1 < r1 ? out + (r + 1) / d->ho * d->out_img +
-                                                   (r + 1) % d->ho * d->out_row + co0
-                                             : NULL;
+          float *orow = row_out(d, out, r) + co0;
           int nt = 0;
           for (int t = 0; t < d->ntaps; t++) {
             const int ih = oh * d->sh + d->taps[t].dh;
@@ -475,10 +483,9 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
             }
             const int left = d->wo - ow - np; /* pixels after this tile */
             if (left > 0) /* the next tile of the row, or the first of the next row */
-              prefetch_out(orow + (ow + np) * d->out_pix, left < tile_px ? left : tile_px,
-                           d->out_pix, cw);
-            else if (next_row)
-              prefetch_out(next_row, d->wo < tile_px ? d->wo : tile_px, d->out_pix, cw);
+              prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, cw);
+            else if (r + 1 < r1)
+              prefetch_out(row_out(d, out, r + 1) + co0, d->wo, tile_px, d->out_pix, cw);
             run_subs(isa, &sb, kt, m, calls, ncalls, cn, orow + ow * d->out_pix, d->out_pix);
             ow += np;
           }
