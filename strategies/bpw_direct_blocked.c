@@ -9,8 +9,9 @@
  * contiguously: no transposition, no im2col.  For each tap only the rows and
  * columns p, q whose input exists are visited (padding costs nothing).
  *
- * With few input channels (C < 16 and K > C: the 7x7 stem has C = 3) vectors over
- * C would be mostly empty, so the roles swap: the tile vectorizes over K and
+ * With few input channels (K > C, and C < 16 as in the 7x7 stem's C = 3, or C
+ * filling at most half of the tile's vectors: see swap_roles) vectors over C
+ * would be mostly empty, so the roles swap: the tile vectorizes over K and
  * broadcasts A, into dW^T(r, s, c, k) in the workspace, transposed into dW at
  * the end.
  *
@@ -52,9 +53,44 @@ static size_t dw_share_bytes(const cbp_problem *pb, int threads) {
   return pb->out_elems * sizeof(float) / (size_t)threads;
 }
 
-/* Whether to vectorize over K instead of C (see above); independent of the ISA
-   so that workspace() and run() agree. */
-static int swap_roles(const convbp_conv *c) { return c->c < 16 && c->k > c->c; }
+/* Whether to vectorize over K instead of C (see above), for the kernel set
+   that workspace() and run() both get from cbp_direct_isa_get().  With K > C:
+   - C < 16 (any set);
+   - C in one vector (C <= 16 on AVX-512): the tile is kb x 1 vector, 6
+     accumulators where 24 fit;
+   - C in at most half of the tile's vectors (17-32 on AVX-512) while dO is
+     not packed (R*S*C <= 512, see pack_do): the tile fills half its
+     accumulators, and broadcasts from dO rows of K floats at a stride of K,
+     where swapped it broadcasts from A rows of C floats;
+   the last two only on more than 4096 output pixels (N*P*Q), where the
+   swapped path's transposition of dW^T, one more parallel pass, is paid back.
+   bpw_direct_blocked swapped against not, Zen 5 EPYC (AVX-512), N = 8 (4 for
+   the 7x7 kernel), medians of 9 and of 15 alternating rounds in one process,
+   1 / 2 threads:
+     gains:   1x1 56x56 C = 16, K = 64 1.61x, 1.69x / 1.73x; 7x7 112x112 C =
+              16, K = 64 1.44x / 1.44x, 1.47x / 1.53x; 5x5 C = 20, K = 64
+              1.60x / 1.60x, 1.63x / 1.62x; 1x1 C = 32, K = 128 1.18x, 1.09x
+              / 1.06x, 1.07x / 1.05x; 3x3 C = 32, K = 64 1.08x, 1.10x /
+              1.07x, at 112x112 1.09x / 1.07x, at stride 2 1.19x / 1.13x;
+              3x3 28x28 C = 24, K = 48 1.46x / 1.42x;
+     left as they are: 5x5 C = 32 (dO packed) 0.99x / 0.97x; 7x7 images,
+              3x3 C = 32, K = 128 0.98x / 0.79x (70 us); 14x14, 1x1 C = 32,
+              K = 256 1.03x / 0.98x; C = 40-48 0.96-1.32x (3x3 C = 48, K = 96
+              1.02x / 0.98x); C = 60, K = 200 0.97x / 0.96x; C = 64 from 0.86x
+              (7x7 images) to 1.19x (res2a_branch1, where bpw_im2col_gemm is
+              about as fast).
+   AVX2's tile is 2 vectors wide, so only C < 16 swaps there: emulated on the
+   same machine (CONVBP_ISA=avx2), swapping lost at C = 16 (0.96x) and C = 32
+   (0.81x). */
+static int swap_roles(const convbp_conv *c, const cbp_direct_isa *isa) {
+  if (c->k <= c->c) return 0;
+  if (c->c < 16) return 1;
+  int p = 0, q = 0;
+  convbp_conv_out_dims(c, &p, &q);
+  const int vc = ceil_div(c->c, isa->vl); /* vectors over C */
+  return (long)c->n * p * q > 4096 &&
+         (vc == 1 || (2 * vc <= isa->nv_max && (long)c->r * c->s * c->c <= 512));
+}
 
 /* Whether the threads split the pixels, each summing into its own copy of dW,
    rather than splitting dW.  Splitting dW makes every core read all of A and
@@ -144,7 +180,7 @@ static void plan_chunks(const cbp_problem *pb, int threads, int *chunk_rows, int
    res4a_branch2a -2.3 / -2.5%; below, res3a_branch2c (128) -2.5 / -1.6%
    and res2a_branch1 (64) -12 / -10%. */
 static int pack_do(const convbp_conv *c, const cbp_direct_isa *isa) {
-  return !swap_roles(c) && c->k > isa->kb_max && (long)c->r * c->s * c->c > 512;
+  return !swap_roles(c, isa) && c->k > isa->kb_max && (long)c->r * c->s * c->c > 512;
 }
 
 /* Whether each thread also copies the chunk's A into c-block-major order,
@@ -159,8 +195,8 @@ static int pack_do(const convbp_conv *c, const cbp_direct_isa *isa) {
    +4%, the other K >= 512 layers -1.0..+3.3%; copying every 1x1 layer, not
    only these, lost where K is small and the step short: res2a_branch2a
    (K = 64) -9 / -6%, res3a_branch2a (K = 128) -4 / -4%. */
-static int pack_a(const convbp_conv *c) {
-  return !swap_roles(c) && c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
+static int pack_a(const convbp_conv *c, const cbp_direct_isa *isa) {
+  return !swap_roles(c, isa) && c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
          (c->k >= 512 || (long)c->stride_w * c->c >= 1024);
 }
 
@@ -177,10 +213,10 @@ static int pack_a(const convbp_conv *c) {
    -2.4% and on one thread res4b_branch2a -1.7%, res5a_branch2a -9%.  Tasks
    by c block into dW in place, the threads splitting the c blocks:
    res4b_branch2a -3.8%. */
-static int pack_dw(const cbp_problem *pb, int threads) {
+static int pack_dw(const cbp_problem *pb, int threads, const cbp_direct_isa *isa) {
   const size_t l2 = cbp_l2_bytes_or_1mib();
   const convbp_conv *c = &pb->conv;
-  return threads > 1 && !split_pixels(pb, threads) && !swap_roles(c) && c->c > c->k &&
+  return threads > 1 && !split_pixels(pb, threads) && !swap_roles(c, isa) && c->c > c->k &&
          dw_share_bytes(pb, threads) <= l2 / 4;
 }
 
@@ -204,26 +240,26 @@ static size_t packed_floats(const cbp_problem *pb, int threads, int width, int b
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   *bytes = 0;
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
   /* dW^T when the roles swap, and the copies of the threads after the first */
   const int copies =
-      (swap_roles(&pb->conv) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
+      (swap_roles(&pb->conv, isa) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
   for (int i = 0; i < copies; i++)
     if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   /* each thread's copy of a chunk's dO */
-  const cbp_direct_isa *isa = cbp_direct_isa_get();
   if (pack_do(&pb->conv, isa)) {
     const size_t dok_floats = packed_floats(pb, threads, pb->conv.k, isa->kb_max);
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, dok_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
   /* each thread's copy of a chunk's A */
-  if (pack_a(&pb->conv)) {
+  if (pack_a(&pb->conv, isa)) {
     const size_t ak_floats = packed_floats(pb, threads, pb->conv.c, isa->nv_max * isa->vl);
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, ak_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
   /* and its blocks of dW */
-  if (pack_dw(pb, threads))
+  if (pack_dw(pb, threads, isa))
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, packed_dw_floats(pb, threads, isa), sizeof(float)))
         return CONVBP_ERR_OVERFLOW;
@@ -500,7 +536,8 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
                void *ws) {
   const convbp_conv *c = &pb->conv;
   bpw_plan z = {.c = c, .isa = cbp_direct_isa_get(), .A = A, .dO = dO, .P = pb->p, .Q = pb->q,
-                .T = c->r * c->s, .swap = swap_roles(c)};
+                .T = c->r * c->s};
+  z.swap = swap_roles(c, z.isa);
   const int P = z.P, Q = z.Q;
   z.vc = z.swap ? c->k : c->c;
   z.bc = z.swap ? c->c : c->k;
@@ -514,8 +551,8 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   z.tasks = (long)z.T * z.nkb * z.ncb;
   plan_chunks(pb, threads, &z.chunk_rows, &z.imgs);
   z.packed = pack_do(c, z.isa);
-  z.packed_a = pack_a(c);
-  z.packed_dw = pack_dw(pb, threads);
+  z.packed_a = pack_a(c, z.isa);
+  z.packed_dw = pack_dw(pb, threads, z.isa);
   float *acc = z.swap ? ws : dW; /* dW(k, t, c), or dW^T(t, c, k) */
   const int split = split_pixels(pb, threads);
   /* the threads' copies of acc when they split the pixels: the first is acc */

@@ -117,6 +117,14 @@ static const shape edges[] = {
        1x1 also copies the c blocks of A its share covers. */
     {"BPW dW packed per thread, 3x3", {1, 150, 5, 5, 100, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"BPW dW packed per thread, 1x1", {1, 1050, 3, 3, 190, 1, 1, 0, 0, 1, 1, 1, 1}},
+    /* bpw_direct_blocked with AVX-512 kernels swaps the roles (vectors over
+       K, dW^T transposed at the end) beyond C < 16 when K > C, over 4096
+       output pixels, and C fills one vector (C = 16; K = 40 ends in half a
+       vector) or at most half of the tile's four, dO not copied (C = 20,
+       R*S*C = 180; K = 36 ends in a vector of 4).  With AVX2 or portable
+       kernels both run unswapped. */
+    {"BPW roles swapped, C in one vector", {2, 16, 48, 48, 40, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"BPW roles swapped, C in half the vectors, 3x3", {1, 20, 66, 64, 36, 3, 3, 1, 1, 1, 1, 1, 1}},
     /* A 1x1 layer whose dW (1.07 MB) is over half of an L2 of 2 MiB or less:
        bpw_direct_blocked sizes its chunks by 3/4 of L2, counting only the
        pixels a stride-2 row reads (one chunk here: splitting one needs some
