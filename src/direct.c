@@ -137,14 +137,29 @@ int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes) {
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
+/* Where tap t reads output pixel (oh, ow) of an image: its input channels i0.. */
+static const float *tap_input(const cbp_dconv_desc *d, int t, const float *inimg, int oh, int ow,
+                              int i0) {
+  const cbp_dtap *tp = &d->taps[t];
+  return inimg + ((ptrdiff_t)(oh * d->sh + tp->dh) * d->wi + (ptrdiff_t)ow * d->sw + tp->dw) * d->ci +
+         i0;
+}
+
+/* The pixels [*pa, *pb) of a tile of np pixels from column ow that tap t
+   reaches, from the columns col_lo[t] .. col_hi[t] it reaches in a row
+   (empty when *pa >= *pb). */
+static void tap_reach(const int *col_lo, const int *col_hi, int t, int ow, int np, int *pa,
+                      int *pb) {
+  *pa = col_lo[t] > ow ? col_lo[t] - ow : 0;
+  *pb = col_hi[t] - ow + 1 < np ? col_hi[t] - ow + 1 : np;
+}
+
 /* kt: tap t for the tile's pixels p0..p1-1 (ow + p0 first), all reached;
    its weights are rows of rw floats (one register block) of the panel. */
 static void fill_tap(cbp_ktap *kt, const cbp_dconv_desc *d, int t, const float *inimg, int oh,
                      int ow, int p0, int p1, int i0, const float *panel, int cn, int rw) {
-  const cbp_dtap *tp = &d->taps[t];
   const ptrdiff_t step = (ptrdiff_t)d->sw * d->ci; /* one output pixel to the next */
-  const float *in = inimg + ((ptrdiff_t)(oh * d->sh + tp->dh) * d->wi + (ow + p0) * d->sw + tp->dw) *
-                                d->ci + i0;
+  const float *in = tap_input(d, t, inimg, oh, ow + p0, i0);
   /* a pointer a step: the same addresses as ((ow + p) * sw + dw) * ci, in half the
      instructions of the vectorised multiplications (callgrind) */
   for (int p = 0; p < p1 - p0; p++, in += step) kt->in[p] = in;
@@ -486,8 +501,8 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
             int m = 0, npart = 0;
             for (int j = 0; j < nt; j++) {
               const int t = valid[j];
-              const int pa = col_lo[t] > ow ? col_lo[t] - ow : 0;
-              const int pb = col_hi[t] - ow + 1 < np ? col_hi[t] - ow + 1 : np;
+              int pa, pb;
+              tap_reach(col_lo, col_hi, t, ow, np, &pa, &pb);
               if (pa == 0 && pb == np)
                 fill_tap(&kt[m++], d, t, inimg, oh, ow, 0, np, i0, panel, cn, rw);
               else if (pa < pb)
@@ -510,12 +525,11 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
             const int left = d->wo - ow - np; /* pixels after this tile */
             if (pf_in && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */
               const int t = valid[0], ow2 = ow + np, nx = left < tile_px ? left : tile_px;
-              const int pa = col_lo[t] > ow2 ? col_lo[t] - ow2 : 0;
-              const int pb = col_hi[t] - ow2 + 1 < nx ? col_hi[t] - ow2 + 1 : nx;
+              int pa, pb;
+              tap_reach(col_lo, col_hi, t, ow2, nx, &pa, &pb);
               if (pa < pb)
-                prefetch_in(inimg + ((ptrdiff_t)(oh * d->sh + d->taps[t].dh) * d->wi +
-                                     (ptrdiff_t)(ow2 + pa) * d->sw + d->taps[t].dw) * d->ci + i0,
-                            pb - pa, (ptrdiff_t)d->sw * d->ci, cn);
+                prefetch_in(tap_input(d, t, inimg, oh, ow2 + pa, i0), pb - pa,
+                            (ptrdiff_t)d->sw * d->ci, cn);
             }
             if (left > 0) /* the next tile of the row, or the first of the next row */
               prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, cw);
