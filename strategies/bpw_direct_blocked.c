@@ -82,13 +82,12 @@ static size_t dw_share_bytes(const cbp_problem *pb, int threads) {
    AVX2's tile is 2 vectors wide, so only C < 16 swaps there: emulated on the
    same machine (CONVBP_ISA=avx2), swapping lost at C = 16 (0.96x) and C = 32
    (0.81x). */
-static int swap_roles(const convbp_conv *c, const cbp_direct_isa *isa) {
+static int swap_roles(const cbp_problem *pb, const cbp_direct_isa *isa) {
+  const convbp_conv *c = &pb->conv;
   if (c->k <= c->c) return 0;
   if (c->c < 16) return 1;
-  int p = 0, q = 0;
-  convbp_conv_out_dims(c, &p, &q);
   const int vc = ceil_div(c->c, isa->vl); /* vectors over C */
-  return (long)c->n * p * q > 4096 &&
+  return (long)c->n * pb->p * pb->q > 4096 &&
          (vc == 1 || (2 * vc <= isa->nv_max && (long)c->r * c->s * c->c <= 512));
 }
 
@@ -179,8 +178,9 @@ static void plan_chunks(const cbp_problem *pb, int threads, int *chunk_rows, int
    (R*S*C = 576..4608) +3.4..9.9%; at 512, res3b_branch2a +2.2 / +3.2% but
    res4a_branch2a -2.3 / -2.5%; below, res3a_branch2c (128) -2.5 / -1.6%
    and res2a_branch1 (64) -12 / -10%. */
-static int pack_do(const convbp_conv *c, const cbp_direct_isa *isa) {
-  return !swap_roles(c, isa) && c->k > isa->kb_max && (long)c->r * c->s * c->c > 512;
+static int pack_do(const cbp_problem *pb, const cbp_direct_isa *isa) {
+  const convbp_conv *c = &pb->conv;
+  return !swap_roles(pb, isa) && c->k > isa->kb_max && (long)c->r * c->s * c->c > 512;
 }
 
 /* Whether each thread also copies the chunk's A into c-block-major order,
@@ -195,8 +195,9 @@ static int pack_do(const convbp_conv *c, const cbp_direct_isa *isa) {
    +4%, the other K >= 512 layers -1.0..+3.3%; copying every 1x1 layer, not
    only these, lost where K is small and the step short: res2a_branch2a
    (K = 64) -9 / -6%, res3a_branch2a (K = 128) -4 / -4%. */
-static int pack_a(const convbp_conv *c, const cbp_direct_isa *isa) {
-  return !swap_roles(c, isa) && c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
+static int pack_a(const cbp_problem *pb, const cbp_direct_isa *isa) {
+  const convbp_conv *c = &pb->conv;
+  return !swap_roles(pb, isa) && c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&
          (c->k >= 512 || (long)c->stride_w * c->c >= 1024);
 }
 
@@ -216,7 +217,7 @@ static int pack_a(const convbp_conv *c, const cbp_direct_isa *isa) {
 static int pack_dw(const cbp_problem *pb, int threads, const cbp_direct_isa *isa) {
   const size_t l2 = cbp_l2_bytes_or_1mib();
   const convbp_conv *c = &pb->conv;
-  return threads > 1 && !split_pixels(pb, threads) && !swap_roles(c, isa) && c->c > c->k &&
+  return threads > 1 && !split_pixels(pb, threads) && !swap_roles(pb, isa) && c->c > c->k &&
          dw_share_bytes(pb, threads) <= l2 / 4;
 }
 
@@ -243,17 +244,17 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   /* dW^T when the roles swap, and the copies of the threads after the first */
   const int copies =
-      (swap_roles(&pb->conv, isa) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
+      (swap_roles(pb, isa) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
   for (int i = 0; i < copies; i++)
     if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   /* each thread's copy of a chunk's dO */
-  if (pack_do(&pb->conv, isa)) {
+  if (pack_do(pb, isa)) {
     const size_t dok_floats = packed_floats(pb, threads, pb->conv.k, isa->kb_max);
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, dok_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
   /* each thread's copy of a chunk's A */
-  if (pack_a(&pb->conv, isa)) {
+  if (pack_a(pb, isa)) {
     const size_t ak_floats = packed_floats(pb, threads, pb->conv.c, isa->nv_max * isa->vl);
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, ak_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
@@ -537,7 +538,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   const convbp_conv *c = &pb->conv;
   bpw_plan z = {.c = c, .isa = cbp_direct_isa_get(), .A = A, .dO = dO, .P = pb->p, .Q = pb->q,
                 .T = c->r * c->s};
-  z.swap = swap_roles(c, z.isa);
+  z.swap = swap_roles(pb, z.isa);
   const int P = z.P, Q = z.Q;
   z.vc = z.swap ? c->k : c->c;
   z.bc = z.swap ? c->c : c->k;
@@ -550,8 +551,8 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   z.g_img = (ptrdiff_t)P * Q * c->k;
   z.tasks = (long)z.T * z.nkb * z.ncb;
   plan_chunks(pb, threads, &z.chunk_rows, &z.imgs);
-  z.packed = pack_do(c, z.isa);
-  z.packed_a = pack_a(c, z.isa);
+  z.packed = pack_do(pb, z.isa);
+  z.packed_a = pack_a(pb, z.isa);
   z.packed_dw = pack_dw(pb, threads, z.isa);
   float *acc = z.swap ? ws : dW; /* dW(k, t, c), or dW^T(t, c, k) */
   const int split = split_pixels(pb, threads);
