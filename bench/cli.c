@@ -439,6 +439,23 @@ int cbp_sidecar_load(const char *path, char **text) {
   return 0;
 }
 
+/* OpenBLAS's kernel set as the sidecar's openblas= value records it, "... (core
+   NAME)": NAME into out; 0 when the value has none. */
+int cbp_blas_core(const char *openblas, char *out, size_t len) {
+  const char *p = strstr(openblas, "(core ");
+  if (!p) return 0;
+  p += strlen("(core ");
+  const size_t n = strcspn(p, ")");
+  if (!n || p[n] != ')') return 0;
+  snprintf(out, len, "%.*s", (int)n, p);
+  return 1;
+}
+
+const char *cbp_blas_core_now(void) {
+  const char *core = openblas_get_corename();
+  return core ? core : "unknown";
+}
+
 /* The value of the last "key=value" line of the sidecar text into out; 0 when
    no line has that key. */
 int cbp_sidecar_get(const char *text, const char *key, char *out, size_t len) {

@@ -104,6 +104,10 @@ const char *cbp_build_isa(void);
 int cbp_sidecar_path(const char *csv, char *buf, size_t len);
 int cbp_sidecar_load(const char *path, char **text);
 int cbp_sidecar_get(const char *text, const char *key, char *out, size_t len);
+/* NAME of a sidecar's "openblas=... (core NAME)" value into out (0 when none), and
+   the kernel set OpenBLAS runs in this process. */
+int cbp_blas_core(const char *openblas, char *out, size_t len);
+const char *cbp_blas_core_now(void);
 
 /* Runs the program again with OPENBLAS_CORETYPE set when OpenBLAS fell back to
    its generic kernels on a CPU it does not know (see cli.c). */

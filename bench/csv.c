@@ -400,16 +400,26 @@ int cbp_cmd_best(int argc, char **argv) {
     }
     loaded++;
     total += (size_t)csvs[f].nrows;
-    /* ESTIMATE's rules depend on the kernel set (src/plan.c): say so when the
-       file was measured with another one than this build's. */
-    char side[CBP_SIDECAR_PATH_MAX], isa[16];
+    /* ESTIMATE's rules depend on the kernel sets (src/plan.c): convbp's, and
+       OpenBLAS's, whose small-matrix kernel decides some 1x1 layers.  Say so
+       when the file was measured with others than this process runs. */
+    char side[CBP_SIDECAR_PATH_MAX], isa[16], blas[256], core[64];
     char *text = NULL;
     if (estimate && !cbp_sidecar_path(files[f], side, sizeof side) && !cbp_sidecar_load(side, &text) &&
-        text && cbp_sidecar_get(text, "isa", isa, sizeof isa) && strcmp(isa, cbp_build_isa()))
-      fprintf(stderr,
-              "convbp best: note: %s was measured with %s kernels, this build has %s; the "
-              "estimate column is this build's ESTIMATE, whose rules differ by kernel set\n",
-              files[f], isa, cbp_build_isa());
+        text) {
+      if (cbp_sidecar_get(text, "isa", isa, sizeof isa) && strcmp(isa, cbp_build_isa()))
+        fprintf(stderr,
+                "convbp best: note: %s was measured with %s kernels, this build has %s; the "
+                "estimate column is this build's ESTIMATE, whose rules differ by kernel set\n",
+                files[f], isa, cbp_build_isa());
+      if (cbp_sidecar_get(text, "openblas", blas, sizeof blas) && cbp_blas_core(blas, core, sizeof core) &&
+          strcmp(core, cbp_blas_core_now()))
+        fprintf(stderr,
+                "convbp best: note: %s was measured with OpenBLAS's %s kernels, this process runs "
+                "its %s; the estimate column is this process's ESTIMATE, whose rules differ by "
+                "kernel set (run it with OPENBLAS_CORETYPE=%s for the rules the sweep ran under)\n",
+                files[f], core, cbp_blas_core_now(), core);
+    }
     free(text);
   }
   cbp_timed *e = rc ? NULL : calloc(total ? total : 1, sizeof *e);

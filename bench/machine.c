@@ -109,7 +109,7 @@ void cbp_machine_read(cbp_machine *m) {
   }
   if (!used) snprintf(m->overrides, sizeof m->overrides, "none");
   snprintf(m->openblas, sizeof m->openblas, "%s (core %s)", openblas_get_config(),
-           openblas_get_corename());
+           cbp_blas_core_now());
   unsigned v = hwloc_get_api_version();
   snprintf(m->hwloc, sizeof m->hwloc, "%u.%u.%u", v >> 16, (v >> 8) & 0xff, v & 0xff);
 #ifdef CONVBP_HAVE_ONEDNN

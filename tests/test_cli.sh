@@ -343,6 +343,12 @@ printf 'cpu=elsewhere\nisa=neon\n' > "$tmp/foreign.machine.txt"
 "$convbp" best --estimate "$tmp/foreign.csv" > /dev/null 2>"$tmp/err" &&
   grep -q "note: $tmp/foreign.csv was measured with neon kernels, this build has" "$tmp/err" && ok ||
   bad "no note on another kernel set: $(cat "$tmp/err")"
+# So do OpenBLAS's: its small-matrix kernel decides some 1x1 layers.
+printf 'cpu=elsewhere\nopenblas=OpenBLAS 0.3.21 DYNAMIC_ARCH (core Neverlake)\n' > "$tmp/foreign.machine.txt"
+"$convbp" best --estimate "$tmp/foreign.csv" > /dev/null 2>"$tmp/err" &&
+  grep -q "note: $tmp/foreign.csv was measured with OpenBLAS's Neverlake kernels, this process runs its .*OPENBLAS_CORETYPE=Neverlake" "$tmp/err" &&
+  ! grep -q "kernels, this build has" "$tmp/err" && ok ||
+  bad "no note on another OpenBLAS kernel set: $(cat "$tmp/err")"
 [ -f "$tmp/all.machine.txt" ] && "$convbp" best --estimate "$tmp/all.csv" > /dev/null 2>"$tmp/err" &&
   ! grep -q 'note:' "$tmp/err" && ok || bad "a note on this build's own sweep: $(cat "$tmp/err")"
 head -1 "$tmp/grid.csv" > "$tmp/empty.csv"
