@@ -9,14 +9,16 @@
  * with OpenBLAS single-threaded, then the partials are summed, no atomics;
  * otherwise the blocks run in turn on a T-threaded OpenBLAS.
  * 1x1 problems on T threads split the NPQ rows the same way, with no im2col.
- * Few output pixels (NPQ <= 4096: the deep layers, 392 at res5) make the
- * partials cost more than they save (8 MiB each for K x C = 2048 x 1024), so
- * there the threads split dW itself, over one shared im2col of all NPQ rows
- * (none for 1x1 stride 1): no partial, no sum.  They split its longer side:
- * each thread's sgemm packs all of the operand it shares, so splitting the K
- * rows packs all of cols (NPQ x RSC) T times, and splitting the RSC columns
- * all of dO (NPQ x K).  res4b_branch2a (K = 256, C = 1024) on 2 threads:
- * 296-320 -> 330-346 GFLOP/s with the columns split.
+ * Few output pixels (NPQ <= 4096: the deep layers, 392 at res5) and a dW over
+ * twice L2 make the partials cost more than they save (8 MiB each for K x C =
+ * 2048 x 1024, summed from beyond L2), so there the threads split dW itself,
+ * over one shared im2col of all NPQ rows (none for 1x1 stride 1): no partial,
+ * no sum.  They split its longer side: each thread's sgemm packs all of the
+ * operand it shares, so splitting the K rows packs all of cols (NPQ x RSC) T
+ * times, and splitting the RSC columns all of dO (NPQ x K).  res4b_branch2a
+ * (K = 256, C = 1024) on 2 threads: 296-320 -> 330-346 GFLOP/s with the
+ * columns split (Xeon model 167), but on a Zen 5 EPYC (1 MiB L2) its 1 MiB
+ * partials beat that split by 1.10-1.16x (see split_dw).
  * Every sgemm is itself cut along NPQ into calls of at most 160 rows, or of
  * the depth that lets OpenBLAS use its small-matrix kernel (see depth_chunk).
  * Strided 1x1 unpadded problems with wide enough output rows skip im2col too:
@@ -89,12 +91,24 @@ static int gemm_parts(const cbp_problem *pb, int threads) {
   return threads > 1 && m >= 64 * (size_t)threads ? threads : 1;
 }
 
+/* Split dW over the threads rather than sum per-thread partials of it: few
+ * pixels, and partials (K x RSC floats each) over twice L2, which each thread
+ * reads and writes once per depth chunk and the sum reads again from beyond
+ * L2.  Zen 5 EPYC, 1 MiB L2, 2 threads, medians of 15 alternating rounds,
+ * split time / partials time: the res4 layers (NPQ = 1568, partials 0.5-2.4 MB)
+ * res4a_branch2a 1.22x, res4b_branch2a 1.10-1.16x, res4a_branch2b 1.07x,
+ * res4a_branch1 1.03x, res4a_branch2c 1.00x, res4b_branch2a at N = 4 1.10x;
+ * res5b_branch2a (4 MiB) at N = 8, 16, 24: 0.76x, 0.90-0.93x, 0.92x;
+ * res5a_branch2c (4 MiB) 0.80x; res5a_branch2b (9.4 MB) at N = 16: 0.83x.
+ * Only res4a_branch2b (2.4 MB), a layer bpw_direct_blocked wins, falls on the
+ * wrong side.  One thread has no partials and is unchanged. */
 enum { SPLIT_DW_MAX_ROWS = 4096 };
 static int split_dw(const cbp_problem *pb, int threads) {
   const size_t m = (size_t)pb->conv.n * pb->p * pb->q;
   const size_t rsc = (size_t)pb->conv.r * pb->conv.s * pb->conv.c;
   const size_t wide = rsc > (size_t)pb->conv.k ? rsc : (size_t)pb->conv.k;
-  return threads > 1 && m <= SPLIT_DW_MAX_ROWS && wide >= 64 * (size_t)threads;
+  return threads > 1 && m <= SPLIT_DW_MAX_ROWS && wide >= 64 * (size_t)threads &&
+         pb->out_elems * sizeof(float) > 2 * cbp_l2_bytes_or_1mib();
 }
 
 /* Threads of the strided path: each reduces whole output rows into its partial. */
