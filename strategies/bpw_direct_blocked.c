@@ -98,7 +98,12 @@ static int swap_roles(const cbp_problem *pb, const cbp_direct_isa *isa) {
    chunk adds into all of it) and is small beside the data.  2 threads on the
    model-167 Xeon, medians of 3 alternating runs: res2a_branch2b 375 -> 396
    GFLOP/s, conv1 296 -> 324, res2b_branch2a 258 -> 322; with dW of 1 MB or
-   more (res4a_branch2c, res4a_branch1, res5) 3-15% slower. */
+   more (res4a_branch2c, res4a_branch1, res5) 3-15% slower.  Where the data
+   is over 16 times the copies, up to half of L2 pays as well: res3a_branch1
+   (dW 512 KiB, A and dO 38.5 MB) on 2 threads of a Zen 5 EPYC (1 MiB L2),
+   medians of 21 alternating rounds, twice: 1.16x and 1.12x, where every core
+   had copied all of A for its k blocks; res4a_branch2a (the same dW beside
+   14.5 MB) 0.92x, and stays split by k blocks. */
 static int split_pixels(const cbp_problem *pb, int threads) {
   if (threads < 2) return 0;
   const convbp_conv *c = &pb->conv;
@@ -106,7 +111,8 @@ static int split_pixels(const cbp_problem *pb, int threads) {
   const size_t dw = pb->out_elems * sizeof(float);
   const double data =
       ((double)c->h * c->w * c->c + (double)pb->p * pb->q * c->k) * c->n * sizeof(float);
-  return dw <= l2 / 3 && (double)dw * threads <= data / 4;
+  return (dw <= l2 / 3 && (double)dw * threads <= data / 4) ||
+         (dw <= l2 / 2 && (double)dw * threads <= data / 16);
 }
 
 /* The chunks of pixels: output rows of one image, or whole images when small.
