@@ -219,11 +219,11 @@ static int pack_a(const cbp_problem *pb, const cbp_direct_isa *isa) {
    dW a thread) +7.6% and +8.9% in two sets; with shares of 1 MB or more it lost, res5a_branch2a
    -2.4% and on one thread res4b_branch2a -1.7%, res5a_branch2a -9%.  Tasks
    by c block into dW in place, the threads splitting the c blocks:
-   res4b_branch2a -3.8%. */
-static int pack_dw(const cbp_problem *pb, int threads, const cbp_direct_isa *isa) {
+   res4b_branch2a -3.8%.  (C > K never swaps the roles: swap_roles needs K > C.) */
+static int pack_dw(const cbp_problem *pb, int threads) {
   const size_t l2 = cbp_l2_bytes_or_1mib();
   const convbp_conv *c = &pb->conv;
-  return threads > 1 && !split_pixels(pb, threads) && !swap_roles(pb, isa) && c->c > c->k &&
+  return threads > 1 && !split_pixels(pb, threads) && c->c > c->k &&
          dw_share_bytes(pb, threads) <= l2 / 4;
 }
 
@@ -266,7 +266,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
       if (cbp_ws_add(bytes, ak_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
   /* and its blocks of dW */
-  if (pack_dw(pb, threads, isa))
+  if (pack_dw(pb, threads))
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, packed_dw_floats(pb, threads, isa), sizeof(float)))
         return CONVBP_ERR_OVERFLOW;
@@ -559,7 +559,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   plan_chunks(pb, threads, &z.chunk_rows, &z.imgs);
   z.packed = pack_do(pb, z.isa);
   z.packed_a = pack_a(pb, z.isa);
-  z.packed_dw = pack_dw(pb, threads, z.isa);
+  z.packed_dw = pack_dw(pb, threads);
   float *acc = z.swap ? ws : dW; /* dW(k, t, c), or dW^T(t, c, k) */
   const int split = split_pixels(pb, threads);
   /* the threads' copies of acc when they split the pixels: the first is acc */
