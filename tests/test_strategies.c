@@ -74,6 +74,13 @@ static const shape edges[] = {
     {"dilation 3 stride 4", {1, 2, 13, 12, 3, 3, 2, 2, 1, 4, 3, 3, 2}},
     {"resnet-like 3x3 (small)", {2, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"stem-like 7x7 stride 2", {1, 3, 15, 15, 8, 7, 7, 3, 3, 2, 2, 1, 1}},
+    /* C = 3 stems whose col2im runs (stride*C floats apart, S*C long) have
+       compiled-in masks (add_runs_fixed, AVX-512): interior pixels in groups of
+       4 and a tail of 3, 1, 1 and 1. */
+    {"C = 3, 7x7 stride 2, col2im groups and a tail", {1, 3, 9, 45, 5, 7, 7, 3, 3, 2, 2, 1, 1}},
+    {"C = 3, 3x3 stride 1, col2im groups and a tail", {2, 3, 6, 23, 4, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"C = 3, 3x3 stride 2, col2im groups and a tail", {1, 3, 7, 29, 6, 3, 3, 1, 1, 2, 2, 1, 1}},
+    {"C = 3, 7x7 stride 1, col2im groups and a tail", {1, 3, 8, 31, 4, 7, 7, 3, 3, 1, 1, 1, 1}},
     {"C=1 K=1 N=1", {1, 1, 7, 5, 1, 3, 2, 1, 0, 2, 1, 1, 2}},
     {"odd primes", {3, 7, 11, 13, 5, 3, 5, 2, 1, 2, 3, 1, 1}},
     /* Large R*S*C: the GEMM strategies split into several L2-sized blocks, so the
