@@ -122,7 +122,8 @@ int convbp_conv_run(const char *strategy, const convbp_conv *p, int threads,
 int convbp_mma_run(const char *strategy, const convbp_mma *p, int threads,
                    const float *x, const float *y, float *out);
 /* As above, with the workspace given by the caller (NULL when 0 bytes are needed);
-   it must be 64-byte aligned and hold convbp_*_workspace() bytes. */
+   it must be 64-byte aligned and hold convbp_*_workspace() bytes.  With several
+   threads, keep it 256 KiB away from the output (see convbp_conv_prepare). */
 int convbp_conv_run_ws(const char *strategy, const convbp_conv *p, int threads,
                        const float *x, const float *y, float *out, void *workspace);
 int convbp_mma_run_ws(const char *strategy, const convbp_mma *p, int threads,
@@ -130,7 +131,9 @@ int convbp_mma_run_ws(const char *strategy, const convbp_mma *p, int threads,
 
 /* A strategy made ready for one problem and thread count: its workspace
    allocated and any set-up (such as a peer library's primitive creation) done,
-   so that runs do nothing else.  What the harness times. */
+   so that runs do nothing else.  What the harness times.  With several threads
+   the workspace has 256 KiB of untouched address space on each side, so that
+   per-thread partials are not written next to the caller's buffers. */
 typedef struct convbp_prepared convbp_prepared;
 int convbp_conv_prepare(const char *strategy, const convbp_conv *p, int threads,
                         convbp_prepared **out);

@@ -127,9 +127,22 @@ struct convbp_prepared {
   cbp_problem pb;
   int threads;
   size_t ws_bytes;
-  void *ws;    /* owned workspace */
-  void *state; /* prepare()'s state, for strategies that have one */
+  void *ws_block; /* owned: the workspace and its guards */
+  void *ws;       /* the workspace, WS_GUARD bytes into ws_block when threads > 1 */
+  void *state;    /* prepare()'s state, for strategies that have one */
 };
+
+/* Untouched bytes on both sides of a workspace shared by threads (virtual
+ * memory only: the pages are never written, so never backed).  Per-thread
+ * partials written by one core within about 64 KiB of a buffer another core
+ * writes ran up to 1.6x slower on a Zen 5 guest, the cores pulling each
+ * other's lines (two 128 KiB partials of res3a_branch2a's BPW, one sgemm per
+ * output row into each: 1.6-1.7 ms with 0-16 KiB between them, 1.3 ms with
+ * 64 KiB, 1.08-1.15 ms with 128 KiB or more).  mmap puts a new allocation
+ * right below the last one, often the caller's output, which thread 0 uses
+ * as its partial: 1.62-1.76 ms against 1.05-1.16 with the workspace
+ * elsewhere. */
+enum { WS_GUARD = 256 << 10 };
 
 static int prepare_any(const char *name, int is_mma, const convbp_conv *cp, const convbp_mma *mp,
                        int threads, convbp_prepared **out) {
@@ -140,7 +153,13 @@ static int prepare_any(const char *name, int is_mma, const convbp_conv *cp, cons
   int st = resolve(name, is_mma, cp, mp, &pr->s, &pr->pb, NULL);
   pr->threads = threads;
   if (!st && pr->s->workspace) st = pr->s->workspace(&pr->pb, threads, &pr->ws_bytes);
-  if (!st && pr->ws_bytes && !(pr->ws = convbp_alloc(pr->ws_bytes))) st = CONVBP_ERR_NOMEM;
+  if (!st && pr->ws_bytes) {
+    const size_t guard = threads > 1 ? WS_GUARD : 0;
+    if (pr->ws_bytes > SIZE_MAX - 2 * guard || !(pr->ws_block = convbp_alloc(pr->ws_bytes + 2 * guard)))
+      st = CONVBP_ERR_NOMEM;
+    else
+      pr->ws = (char *)pr->ws_block + guard;
+  }
   if (!st && pr->s->prepare) st = pr->s->prepare(&pr->pb, threads, &pr->state);
   if (st) {
     convbp_prepared_destroy(pr);
@@ -169,7 +188,7 @@ size_t convbp_prepared_workspace(const convbp_prepared *pr) { return pr ? pr->ws
 void convbp_prepared_destroy(convbp_prepared *pr) {
   if (!pr) return;
   if (pr->state && pr->s->release) pr->s->release(pr->state);
-  convbp_free(pr->ws);
+  convbp_free(pr->ws_block);
   free(pr);
 }
 
