@@ -127,9 +127,10 @@ struct convbp_prepared {
   cbp_problem pb;
   int threads;
   size_t ws_bytes;
-  void *ws_block; /* owned: the workspace and its guards */
-  void *ws;       /* the workspace, WS_GUARD bytes into ws_block when threads > 1 */
-  void *state;    /* prepare()'s state, for strategies that have one */
+  void *ws_block;  /* owned: the workspace and its guards */
+  size_t ws_guard; /* bytes of guard on each side: WS_GUARD when threads > 1, else 0 */
+  void *ws;        /* the workspace, ws_guard bytes into ws_block */
+  void *state;     /* prepare()'s state, for strategies that have one */
 };
 
 /* Untouched bytes on both sides of a workspace shared by threads (virtual
@@ -144,6 +145,33 @@ struct convbp_prepared {
  * elsewhere. */
 enum { WS_GUARD = 256 << 10 };
 
+/* Under AddressSanitizer the guards are poisoned, so that a strategy writing
+   past its workspace is still caught as if the workspace stood alone. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CBP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CBP_ASAN 1
+#endif
+#endif
+#ifdef CBP_ASAN
+#include <sanitizer/asan_interface.h>
+static void guard_poison(char *block, size_t bytes, size_t guard, int on) {
+  if (!guard) return;
+  const size_t tail = (guard + bytes + 7) / 8 * 8; /* ASan poisons 8-byte granules */
+  if (on) {
+    ASAN_POISON_MEMORY_REGION(block, guard);
+    ASAN_POISON_MEMORY_REGION(block + tail, 2 * guard + bytes - tail);
+  } else {
+    ASAN_UNPOISON_MEMORY_REGION(block, 2 * guard + bytes);
+  }
+}
+#else
+static void guard_poison(char *block, size_t bytes, size_t guard, int on) {
+  (void)block, (void)bytes, (void)guard, (void)on;
+}
+#endif
+
 static int prepare_any(const char *name, int is_mma, const convbp_conv *cp, const convbp_mma *mp,
                        int threads, convbp_prepared **out) {
   if (!out || threads < 1) return CONVBP_ERR_ARG;
@@ -154,11 +182,14 @@ static int prepare_any(const char *name, int is_mma, const convbp_conv *cp, cons
   pr->threads = threads;
   if (!st && pr->s->workspace) st = pr->s->workspace(&pr->pb, threads, &pr->ws_bytes);
   if (!st && pr->ws_bytes) {
-    const size_t guard = threads > 1 ? WS_GUARD : 0;
-    if (pr->ws_bytes > SIZE_MAX - 2 * guard || !(pr->ws_block = convbp_alloc(pr->ws_bytes + 2 * guard)))
+    pr->ws_guard = threads > 1 ? WS_GUARD : 0;
+    if (pr->ws_bytes > SIZE_MAX - 2 * pr->ws_guard ||
+        !(pr->ws_block = convbp_alloc(pr->ws_bytes + 2 * pr->ws_guard))) {
       st = CONVBP_ERR_NOMEM;
-    else
-      pr->ws = (char *)pr->ws_block + guard;
+    } else {
+      pr->ws = (char *)pr->ws_block + pr->ws_guard;
+      guard_poison(pr->ws_block, pr->ws_bytes, pr->ws_guard, 1);
+    }
   }
   if (!st && pr->s->prepare) st = pr->s->prepare(&pr->pb, threads, &pr->state);
   if (st) {
@@ -188,6 +219,7 @@ size_t convbp_prepared_workspace(const convbp_prepared *pr) { return pr ? pr->ws
 void convbp_prepared_destroy(convbp_prepared *pr) {
   if (!pr) return;
   if (pr->state && pr->s->release) pr->s->release(pr->state);
+  if (pr->ws_block) guard_poison(pr->ws_block, pr->ws_bytes, pr->ws_guard, 0);
   convbp_free(pr->ws_block);
   free(pr);
 }
