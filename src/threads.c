@@ -33,9 +33,10 @@ int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb) {
 void cbp_sum_partials(float *dst, float *const *part, int parts, size_t elems) {
   /* In chunks of 8 KiB (whole cache lines of a 64-byte aligned dst, so no two
      threads write one line), each partial added in turn over a chunk while it
-     stays in L1: the loop over i then has one source and vectorizes.  Over i with the partials inner it
-     ran scalar, storing dst[i] once per partial (dst might alias them): 18% of
-     res5a_branch2a's BPW time (bpw_im2col_gemm, 2 MiB partials) on two threads. */
+     stays in L1: the loop over i then has one source and vectorizes.  Over i
+     with the partials inner it ran scalar, storing dst[i] once per partial
+     (dst might alias them): 18% of res5a_branch2a's BPW time (bpw_im2col_gemm,
+     2 MiB partials) on two threads. */
   enum { CHUNK = 2048 };
   const size_t chunks = (elems + CHUNK - 1) / CHUNK;
 #pragma omp for schedule(static)

@@ -17,7 +17,7 @@
  * (medians of 7), 14.5-14.8% -> 13.3-13.7% outside sgemm on one thread and
  * 15.3-15.4% -> 14.0-14.3% on two (three runs each, a noisy hour), and the
  * C = 3 3x3 layer of VGG-16 1.04x / 1.06x.  With those groups' masks compiled
- * in for C = 3 stems (add_runs_fixed), Zen 5, three alternating runs of each
+ * in for C = 3 stems (add_runs_grouped), Zen 5, three alternating runs of each
  * binary: the stem's share outside sgemm 16.8-17.2% -> 12.3-13.7% on one
  * thread, 16.2-18.1% -> 12.0-13.1% on two, its time 1.02-1.05x shorter.
  * Threads: with N >= T, OpenMP over images, each thread its own cols block and

@@ -75,7 +75,7 @@ static const shape edges[] = {
     {"resnet-like 3x3 (small)", {2, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"stem-like 7x7 stride 2", {1, 3, 15, 15, 8, 7, 7, 3, 3, 2, 2, 1, 1}},
     /* C = 3 stems whose col2im runs (stride*C floats apart, S*C long) have
-       compiled-in masks (add_runs_fixed, AVX-512): interior pixels in groups of
+       compiled-in masks (add_runs_grouped, AVX-512): interior pixels in groups of
        4 and a tail of 3, 1, 1 and 1. */
     {"C = 3, 7x7 stride 2, col2im groups and a tail", {1, 3, 9, 45, 5, 7, 7, 3, 3, 2, 2, 1, 1}},
     {"C = 3, 3x3 stride 1, col2im groups and a tail", {2, 3, 6, 23, 4, 3, 3, 1, 1, 1, 1, 1, 1}},
