@@ -13,12 +13,7 @@
  * twice L2 make the partials cost more than they save (8 MiB each for K x C =
  * 2048 x 1024, summed from beyond L2), so there the threads split dW itself,
  * over one shared im2col of all NPQ rows (none for 1x1 stride 1): no partial,
- * no sum.  They split its longer side: each thread's sgemm packs all of the
- * operand it shares, so splitting the K rows packs all of cols (NPQ x RSC) T
- * times, and splitting the RSC columns all of dO (NPQ x K).  res4b_branch2a
- * (K = 256, C = 1024) on 2 threads: 296-320 -> 330-346 GFLOP/s with the
- * columns split (Xeon model 167), but on a Zen 5 EPYC (1 MiB L2) its 1 MiB
- * partials beat that split by 1.10-1.16x (see split_dw).
+ * no sum.  How they split it is split_dw_columns'.
  * Every sgemm is itself cut along NPQ into calls of at most 160 rows, or of
  * the depth that lets OpenBLAS use its small-matrix kernel (see depth_chunk).
  * Strided 1x1 unpadded problems with wide enough output rows skip im2col too:
@@ -109,6 +104,25 @@ static int split_dw(const cbp_problem *pb, int threads) {
   const size_t wide = rsc > (size_t)pb->conv.k ? rsc : (size_t)pb->conv.k;
   return threads > 1 && m <= SPLIT_DW_MAX_ROWS && wide >= 64 * (size_t)threads &&
          pb->out_elems * sizeof(float) > 2 * cbp_l2_bytes_or_1mib();
+}
+
+/* On the split_dw path: split dW's RSC columns rather than its K rows?  Each
+ * thread's sgemm packs all of the operand it shares, so splitting the K rows
+ * packs all of cols (NPQ x RSC) T times, and splitting the columns all of dO
+ * (NPQ x K): the columns when RSC > K and cols comes from im2col (3x3,
+ * res5a_branch2b on 2 threads: 4.93-5.06 ms by columns, 5.23-5.33 by rows).
+ * Not for 1x1 stride 1, where cols is A itself: Zen 5 EPYC, 2 threads, medians
+ * of 15 runs on each of 6-12 fresh sets of buffers, columns -> rows:
+ * res5b_branch2a 2.36-2.49 -> 2.17-2.20 ms, K x C = 512 x 1536 1.84-1.88 ->
+ * 1.61-1.64, 1024 x 2048 4.99-5.10 -> 4.27-4.35, 512 x 4096 4.50-4.55 ->
+ * 4.42-4.47.  The columns' loss is not there on a process's first buffers nor
+ * on 2 MiB pages, so it hangs on where A's and dW's 4 KiB pages land (not
+ * pinned down: no cycle counters there).  The Xeon model 167 had
+ * res4b_branch2a (1x1, 256 x 1024) at 296-320 GFLOP/s by rows and 330-346 by
+ * columns, a point that now takes partials there. */
+static int split_dw_columns(const cbp_problem *pb, const cbp_fwd_desc *d) {
+  const size_t rsc = (size_t)pb->conv.r * pb->conv.s * pb->conv.c;
+  return rsc > (size_t)pb->conv.k && !cbp_fwd_is_gemm(d);
 }
 
 /* Threads of the strided path: each reduces whole output rows into its partial. */
@@ -232,7 +246,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
       if (!no_copy && m1 > m0) cbp_im2col_rows(&d, A, m0, m1 - m0, cols + m0 * rsc);
 #pragma omp barrier
       const float *b = no_copy ? A : cols;
-      if (rsc > (size_t)K) {
+      if (split_dw_columns(pb, &d)) {
         /* dW(:, j0:j1) = dO^T * cols(:, j0:j1), bounds on 16-float lines */
         const size_t j0 = rsc * t / nt / 16 * 16, j1 = t + 1 == nt ? rsc : rsc * (t + 1) / nt / 16 * 16;
         if (j1 > j0)
