@@ -120,13 +120,25 @@ void cbp_sgemm_blas(int threads, int trans_b, int m, int n, int k, const float *
 void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
                        const float *b, int ldb, float *c, int ldc) {
   /* C (m x n) = A (m x k) * op(B): rows of C are independent, and so are its
-     columns, so each thread takes a contiguous slice of the longer side with a
+     columns, so each thread takes a contiguous slice of them with a
      single-threaded sgemm.  OpenBLAS's own threading splits tall-skinny
      products (m >> n, k: 1x1 convolutions) so that two threads ran slower than
-     one (25088x64x256: 104 vs 125 GFLOP/s).  Deep layers are short and wide
-     (392 x 2048 at res5): there a column split halves the B each thread reads. */
+     one (25088x64x256: 104 vs 125 GFLOP/s).
+     Rows, unless there are too few to split or C is over 8 times wider than
+     tall.  A column split packs less (all of A per thread, not all of B), but
+     its threads write every row of C side by side, and on the Zen 5 EPYC that
+     was 1.04-1.23x slower in some hours (medians of 15 runs on fresh buffers,
+     sets alternating, 2 threads, columns -> rows): the deep layers' BPA,
+     392 x 512 (k = 2048, res5a_branch2c) 2.41-2.60 -> 2.25-2.34 ms, 392 x 1024
+     1.31-1.58 -> 1.15-1.21, 784 x 1024 2.56-2.69 -> 2.13-2.20, 392 x 2048
+     (res5b_branch2a) 2.35-2.90 -> 2.17-2.33; FWD 392 x 512 2.42-2.60 ->
+     2.36-2.47.  In other hours the columns ran as fast or, at 392 x 2048,
+     about 1.07x faster (2.09-2.15 against 2.25-2.31 ms).  Sweeps of the res5
+     layers, the builds alternating: BPA 1.01-1.08x faster, FWD of
+     res5b_branch2a 1.03-1.05x, of res5a_branch2c (392 x 2048) 0.96-0.98x. */
   const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-  const int by_rows = m >= n, len = by_rows ? m : n;
+  const int by_rows = m >= n || ((long)m >= 64L * threads && (long)n <= 8L * m);
+  const int len = by_rows ? m : n;
   int parts = threads < len / 64 ? threads : len / 64;
   if (parts <= 1) {
     cbp_sgemm_blas(threads, trans_b, m, n, k, a, lda, b, ldb, c, ldc);

@@ -36,6 +36,10 @@ static const shape edges[] = {
     {"1x1", {3, 5, 4, 3, 7, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"1x1 stride 2", {2, 5, 7, 6, 3, 1, 1, 0, 0, 2, 2, 1, 1}},
     {"1x1, rows split over threads (N*H*W >= 128)", {2, 9, 11, 8, 5, 1, 1, 0, 0, 1, 1, 1, 1}},
+    /* cbp_sgemm_split_m: 128 pixels, fewer than C or K but over an 8th of
+       them, split by rows; 1100 columns, over 8 times 128, by columns. */
+    {"1x1, GEMM rows split though C, K > N*H*W", {2, 300, 8, 8, 200, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"1x1, GEMM columns split, C, K > 8 N*H*W", {2, 1100, 8, 8, 1040, 1, 1, 0, 0, 1, 1, 1, 1}},
     /* bpw_im2col_gemm reduces N*P*Q = 286 rows in several sgemm calls: 2 of 143
        on one thread; on two, each thread 143 into its partial (dW is small). */
     {"1x1, BPW reduction in several sgemm calls", {2, 64, 13, 11, 400, 1, 1, 0, 0, 1, 1, 1, 1}},
