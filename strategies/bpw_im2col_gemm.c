@@ -13,7 +13,7 @@
  * twice L2 make the partials cost more than they save (8 MiB each for K x C =
  * 2048 x 1024, summed from beyond L2), so there the threads split dW itself,
  * over one shared im2col of all NPQ rows (none for 1x1 stride 1): no partial,
- * no sum.  How they split it is split_dw_columns'.
+ * no sum.  Which side of dW they split: see split_dw_columns.
  * Every sgemm is itself cut along NPQ into calls of at most 160 rows, or of
  * the depth that lets OpenBLAS use its small-matrix kernel (see depth_chunk).
  * Strided 1x1 unpadded problems with wide enough output rows skip im2col too:
@@ -123,9 +123,11 @@ static int split_dw(const cbp_problem *pb, int threads) {
  * pinned down: no cycle counters there).  The Xeon model 167 had
  * res4b_branch2a (1x1, 256 x 1024) at 296-320 GFLOP/s by rows and 330-346 by
  * columns, a point that now takes partials there. */
-static int split_dw_columns(const cbp_problem *pb, const cbp_fwd_desc *d) {
-  const size_t rsc = (size_t)pb->conv.r * pb->conv.s * pb->conv.c;
-  return rsc > (size_t)pb->conv.k && !cbp_fwd_is_gemm(d);
+static int split_dw_columns(const cbp_problem *pb, const cbp_fwd_desc *d, int threads) {
+  const size_t rsc = (size_t)pb->conv.r * pb->conv.s * pb->conv.c, K = (size_t)pb->conv.k;
+  if (rsc <= K) return 0;
+  /* 1x1 stride 1 as cbp_sgemm_split_m: rows unless too few or dW over 8 times wider than tall */
+  return !cbp_fwd_is_gemm(d) || K < 64 * (size_t)threads || rsc > 8 * K;
 }
 
 /* Threads of the strided path: each reduces whole output rows into its partial. */
@@ -249,7 +251,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
       if (!no_copy && m1 > m0) cbp_im2col_rows(&d, A, m0, m1 - m0, cols + m0 * rsc);
 #pragma omp barrier
       const float *b = no_copy ? A : cols;
-      if (split_dw_columns(pb, &d)) {
+      if (split_dw_columns(pb, &d, threads)) {
         /* dW(:, j0:j1) = dO^T * cols(:, j0:j1), bounds on 16-float lines */
         const size_t j0 = rsc * t / nt / 16 * 16, j1 = t + 1 == nt ? rsc : rsc * (t + 1) / nt / 16 * 16;
         if (j1 > j0)

@@ -43,11 +43,12 @@ static const shape edges[] = {
     /* bpw_im2col_gemm reduces N*P*Q = 286 rows in several sgemm calls: 2 of 143
        on one thread; on two, each thread 143 into its partial (dW is small). */
     {"1x1, BPW reduction in several sgemm calls", {2, 64, 13, 11, 400, 1, 1, 0, 0, 1, 1, 1, 1}},
-    /* Few pixels and a dW over twice L2 (6.7-6.9 MB, for an L2 up to 3 MiB): two
+    /* Few pixels and a dW over twice L2 (6.6-6.9 MB, for an L2 up to 3 MiB): two
        threads split dW itself.  1x1 stride 1 splits its K rows, also where
-       C = 1400 > K; after im2col (3x3) the longer side, RSC = 1440 columns (on
-       16-float lines) or K = 1400 rows. */
+       C = 1400 > K, unless C > 8 K (8200 columns); after im2col (3x3) the
+       longer side, RSC = 1440 columns (on 16-float lines) or K = 1400 rows. */
     {"1x1 few pixels, BPW threads split dW rows, C > K", {2, 1400, 3, 5, 1200, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"1x1 few pixels, BPW threads split dW columns, C > 8 K", {2, 8200, 3, 5, 200, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"1x1 few pixels, BPW threads split dW rows", {2, 1200, 3, 5, 1400, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"3x3 few pixels, BPW threads split dW columns", {2, 160, 3, 5, 1200, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"3x3 few pixels, BPW threads split dW rows", {2, 150, 3, 5, 1400, 3, 3, 1, 1, 1, 1, 1, 1}},
