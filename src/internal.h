@@ -168,9 +168,14 @@ int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb);
    An orphaned omp for: every thread of the enclosing parallel region calls it,
    after a barrier that ends the partials; outside a region it runs alone. */
 void cbp_sum_partials(float *dst, float *const *part, int parts, size_t elems);
-/* C = A * op(B) (row-major, op = transpose when trans_b), its rows (or its
-   columns, when rows are too few or C is over 8 times wider than tall) split
-   over `threads` OpenMP threads each running a single-threaded sgemm. */
+/* Whether `threads` threads that each run one sgemm of a slice of an m x n
+   output take slices of its rows (else of its columns): rows unless there are
+   fewer than 64 a thread or it is over 8 times wider than tall (the figures
+   in cbp_sgemm_split_m). */
+int cbp_split_rows(size_t m, size_t n, int threads);
+/* C = A * op(B) (row-major, op = transpose when trans_b), its rows or its
+   columns (cbp_split_rows) split over `threads` OpenMP threads each running a
+   single-threaded sgemm. */
 void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
                        const float *b, int ldb, float *c, int ldc);
 /* OpenBLAS 0.3.21 on SkylakeX multiplies products of m * n * k <= 100^3 with

@@ -117,6 +117,10 @@ void cbp_sgemm_blas(int threads, int trans_b, int m, int n, int k, const float *
                 a, lda, b, ldb, 0.0f, c, ldc);
 }
 
+int cbp_split_rows(size_t m, size_t n, int threads) {
+  return m >= n || (m >= 64 * (size_t)threads && n <= 8 * m);
+}
+
 void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
                        const float *b, int ldb, float *c, int ldc) {
   /* C (m x n) = A (m x k) * op(B): rows of C are independent, and so are its
@@ -137,7 +141,7 @@ void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const floa
      layers, the builds alternating: BPA 1.01-1.08x faster, FWD of
      res5b_branch2a 1.03-1.05x, of res5a_branch2c (392 x 2048) 0.96-0.98x. */
   const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
-  const int by_rows = m >= n || ((long)m >= 64L * threads && (long)n <= 8L * m);
+  const int by_rows = cbp_split_rows((size_t)m, (size_t)n, threads);
   const int len = by_rows ? m : n;
   int parts = threads < len / 64 ? threads : len / 64;
   if (parts <= 1) {

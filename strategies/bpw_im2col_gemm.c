@@ -111,23 +111,22 @@ static int split_dw(const cbp_problem *pb, int threads) {
  * packs all of cols (NPQ x RSC) T times, and splitting the columns all of dO
  * (NPQ x K): the columns when RSC > K and cols comes from im2col (3x3,
  * res5a_branch2b on 2 threads: 4.93-5.06 ms by columns, 5.23-5.33 by rows).
- * Not for 1x1 stride 1, where cols is A itself and the column split is the
- * fragile one.  Zen 5 EPYC, 2 threads, medians of 15 runs on each of 6-12
- * fresh sets of buffers, columns -> rows, in one hour: res5b_branch2a
- * 2.36-2.49 -> 2.17-2.20 ms, K x C = 512 x 1536 1.84-1.88 -> 1.61-1.64,
- * 1024 x 2048 4.99-5.10 -> 4.27-4.35, 512 x 4096 4.50-4.55 -> 4.42-4.47 (but
- * not on a process's first buffers, nor on 2 MiB pages); an hour later, with
- * the rows as fast as before, the columns were too: 2.04-2.21 -> 2.06-2.18,
- * 1.54-1.59 -> 1.55-1.63, 4.15-4.34 -> 4.19-4.37.  So the rows cost 1-2% at
- * worst and saved 10-17% when the guest's memory made the columns slow (not
- * pinned down: no cycle counters there).  The Xeon model 167 had
- * res4b_branch2a (1x1, 256 x 1024) at 296-320 GFLOP/s by rows and 330-346 by
- * columns, a point that now takes partials there. */
+ * For 1x1 stride 1, where cols is A itself, the rule of a single GEMM
+ * (cbp_split_rows: rows unless K < 64 a thread or RSC > 8 K), because there
+ * the column split is the fragile one.  Zen 5 EPYC, 2 threads, medians of 15
+ * runs on each of 6-12 fresh sets of buffers, columns -> rows, in one hour:
+ * res5b_branch2a 2.36-2.49 -> 2.17-2.20 ms, K x C = 512 x 1536 1.84-1.88 ->
+ * 1.61-1.64, 1024 x 2048 4.99-5.10 -> 4.27-4.35, 512 x 4096 4.50-4.55 ->
+ * 4.42-4.47 (but not on a process's first buffers, nor on 2 MiB pages); an
+ * hour later, with the rows as fast as before, the columns were too:
+ * 2.04-2.21 -> 2.06-2.18, 1.54-1.59 -> 1.55-1.63, 4.15-4.34 -> 4.19-4.37.  So
+ * the rows cost 1-2% at worst and saved 10-17% when the guest's memory made
+ * the columns slow (not pinned down: no cycle counters there).  The Xeon model
+ * 167 had res4b_branch2a (1x1, 256 x 1024) at 296-320 GFLOP/s by rows and
+ * 330-346 by columns, a point that now takes partials there. */
 static int split_dw_columns(const cbp_problem *pb, const cbp_fwd_desc *d, int threads) {
   const size_t rsc = (size_t)pb->conv.r * pb->conv.s * pb->conv.c, K = (size_t)pb->conv.k;
-  if (rsc <= K) return 0;
-  /* 1x1 stride 1 as cbp_sgemm_split_m: rows unless too few or dW over 8 times wider than tall */
-  return !cbp_fwd_is_gemm(d) || K < 64 * (size_t)threads || rsc > 8 * K;
+  return cbp_fwd_is_gemm(d) ? !cbp_split_rows(K, rsc, threads) : rsc > K;
 }
 
 /* Threads of the strided path: each reduces whole output rows into its partial. */
