@@ -305,17 +305,23 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
 #pragma omp parallel num_threads(parts)
   {
     const int t = omp_get_thread_num();
-    memset(partial[t], 0, pb->out_elems * sizeof(float));
+    /* The first block a thread reduces writes its partial whole (beta = 0), so
+       only a thread granted no block zeroes it: a memset of every partial first
+       was 3% of res5a_branch2a's two-thread time (2 MiB partials). */
+    int first = 1;
     /* Static contiguous blocks per thread: every partial sums in a fixed order. */
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (size_t b = 0; b < blocks; b++) {
       size_t m0 = b * mb, rows = m - m0 < mb ? m - m0 : mb;
       cbp_im2col_rows(&d, A, m0, rows, cols[t]);
       dw_gemm(K, (int)rsc, rows, depth_chunk(K, (int)rsc), dO + m0 * K, K, cols[t], (int)rsc,
-              1.0f, partial[t], (int)rsc);
+              first ? 0.0f : 1.0f, partial[t], (int)rsc);
+      first = 0;
     }
-    /* Sum the partials into dW, each thread a slice of it (implicit barrier
-       above); only the granted threads' partials hold sums. */
+    if (first) memset(partial[t], 0, pb->out_elems * sizeof(float));
+#pragma omp barrier
+    /* Sum the partials into dW, each thread a slice of it; only the granted
+       threads' partials hold sums. */
     cbp_sum_partials(dW, partial, omp_get_num_threads(), pb->out_elems);
   }
   return CONVBP_OK;
