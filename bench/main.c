@@ -115,8 +115,11 @@ int main(int argc, char **argv) {
     } else {
       cbp_machine m;
       cbp_machine_read(&m);
-      printf("fp32 FMA peak, %d thread(s), %s: %.1f GFLOP/s\n", threads, m.isa,
-             cbp_measure_peak(threads, 0.25));
+      const double peak = cbp_measure_peak(threads, 0.25);
+      printf("fp32 FMA peak, %d thread(s), %s: %.1f GFLOP/s\n", threads, m.isa, peak);
+      char msg[320];
+      if (threads > 1 && cbp_peak_shortfall(threads, peak, cbp_measure_peak(1, 0.1), msg, sizeof msg))
+        fprintf(stderr, "convbp: warning: %s\n", msg);
       printf("memory bandwidth (STREAM triad), %d thread(s): %.1f GB/s\n", threads,
              cbp_measure_bandwidth(threads, 0.5));
     }

@@ -138,6 +138,21 @@ CONVBP_ISA=portable "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strateg
   && grep -q '^resumed_revision=' "$tmp/side.machine.txt" && grep -q '^overrides=CONVBP_KEEP_BLAS_CORETYPE=1$' "$tmp/side.machine.txt" \
   && grep -q '^resumed_overrides=CONVBP_ISA=portable CONVBP_KEEP_BLAS_CORETYPE=1$' "$tmp/side.machine.txt" \
   && ok || bad "resumed sidecar: $(cat "$tmp/side.machine.txt")"
+# A thread count whose measured peak falls short of its share of the cores is
+# named (here, a resumed sidecar whose 2-thread peak is one thread's; and two
+# threads held to one CPU by taskset), and the sweep still runs.
+short="$tmp/short.csv"
+"$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1,2 $fast --output "$short" 2>/dev/null
+p1=$(sed -n 's/^peak_gflops_1t=//p' "$tmp/short.machine.txt")
+sed -i "s/^peak_gflops_2t=.*/peak_gflops_2t=$p1/" "$tmp/short.machine.txt"
+expect 0 "warning: 2 threads reached $p1 GFLOP/s in the FMA loop, 1.00x one thread's" -- \
+  sweep --problem mb1ic2ih5oc2kh3 --op fwd --strategy fwd_direct --threads 1,2 $fast --resume --output "$short"
+[ "$(tail -n +2 "$short" | wc -l)" -eq 4 ] && ok || bad "sweep with a short peak: $(cat "$short")"
+if command -v taskset >/dev/null 2>&1; then
+  taskset -c 0 "$convbp" peak --threads 2 >"$tmp/out" 2>"$tmp/err" && grep -q "^fp32 FMA peak, 2 thread" "$tmp/out" \
+    && grep -q "warning: 2 threads reached .* other load shares these CPUs" "$tmp/err" && ok \
+    || bad "peak on one CPU: $(cat "$tmp/out" "$tmp/err")"
+fi
 sed -i 's/^cpu=.*/cpu=Some Other CPU/' "$tmp/side.machine.txt"
 cp "$out" "$tmp/side.orig"
 cp "$tmp/side.machine.txt" "$tmp/side.machine.orig"
