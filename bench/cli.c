@@ -439,6 +439,30 @@ int cbp_sidecar_load(const char *path, char **text) {
   return 0;
 }
 
+int cbp_peak_shortfall(int threads, double peak_n, double peak_1, char *msg, size_t len) {
+  /* 3/4: a healthy 2-core guest measures 1.8-2.0x; with one vCPU taken by the
+     host it measured 1.0x (223.9 against 223.2 GFLOP/s, a Zen 5 EPYC). */
+  if (threads < 2 || peak_1 <= 0 || peak_n >= 0.75 * threads * peak_1) return 0;
+  snprintf(msg, len,
+           "%d threads reached %.1f GFLOP/s in the FMA loop, %.2fx one thread's %.1f: other "
+           "load shares these CPUs, or fewer CPUs are allowed than threads; times on %d threads "
+           "and their percent of peak will not show what the code does",
+           threads, peak_n, peak_n / peak_1, peak_1, threads);
+  return 1;
+}
+
+void cbp_sidecar_peak_notes(const char *who, const char *csv, const char *text) {
+  char v[64];
+  if (!text || !cbp_sidecar_get(text, "peak_gflops_1t", v, sizeof v)) return;
+  const double peak_1 = atof(v);
+  for (int n = 2; n < 256; n++) {
+    char key[32], msg[320];
+    snprintf(key, sizeof key, "peak_gflops_%dt", n);
+    if (cbp_sidecar_get(text, key, v, sizeof v) && cbp_peak_shortfall(n, atof(v), peak_1, msg, sizeof msg))
+      fprintf(stderr, "%s: note: %s was measured where %s\n", who, csv, msg);
+  }
+}
+
 /* OpenBLAS's kernel set as the sidecar's openblas= value records it, "... (core
    NAME)": NAME into out; 0 when the value has none. */
 int cbp_blas_core(const char *openblas, char *out, size_t len) {

@@ -104,6 +104,15 @@ const char *cbp_build_isa(void);
 int cbp_sidecar_path(const char *csv, char *buf, size_t len);
 int cbp_sidecar_load(const char *path, char **text);
 int cbp_sidecar_get(const char *text, const char *key, char *out, size_t len);
+/* Whether `threads` threads reached less than 3/4 of `threads` times one
+   thread's FMA peak (peak_n against peak_1): other load on these CPUs (a
+   busy host under a VM's vCPU), or fewer CPUs allowed than threads.  Then
+   the timings on that many threads, and their percent of peak, do not show
+   what the code does; msg gets a one-line account of it. */
+int cbp_peak_shortfall(int threads, double peak_n, double peak_1, char *msg, size_t len);
+/* The same test on the peaks a sidecar records, a note on stderr per thread
+   count that falls short, prefixed by who (e.g. "convbp best") and the CSV. */
+void cbp_sidecar_peak_notes(const char *who, const char *csv, const char *text);
 /* NAME of a sidecar's "openblas=... (core NAME)" value into out (0 when none), and
    the kernel set OpenBLAS runs in this process. */
 int cbp_blas_core(const char *openblas, char *out, size_t len);

@@ -405,8 +405,14 @@ int cbp_cmd_best(int argc, char **argv) {
        when the file was measured with others than this process runs. */
     char side[CBP_SIDECAR_PATH_MAX], isa[16], blas[256], core[64];
     char *text = NULL;
-    if (estimate && !cbp_sidecar_path(files[f], side, sizeof side) && !cbp_sidecar_load(side, &text) &&
-        text) {
+    if (!cbp_sidecar_path(files[f], side, sizeof side) && cbp_sidecar_load(side, &text)) {
+      /* there, but unreadable (or no memory for it): say so, as compare does */
+      fprintf(stderr, "convbp best: cannot read the sidecar '%s': %s\n", side, strerror(errno));
+      rc = EXIT_USAGE;
+      break;
+    }
+    cbp_sidecar_peak_notes("convbp best", files[f], text);
+    if (estimate && text) {
       if (cbp_sidecar_get(text, "isa", isa, sizeof isa) && strcmp(isa, cbp_build_isa()))
         fprintf(stderr,
                 "convbp best: note: %s was measured with %s kernels, this build has %s; the "

@@ -191,18 +191,6 @@ double cbp_measure_peak(int threads, double seconds) {
   return best;
 }
 
-int cbp_peak_shortfall(int threads, double peak_n, double peak_1, char *msg, size_t len) {
-  /* 3/4: a healthy 2-core guest measures 1.8-2.0x; with one vCPU taken by the
-     host it measured 1.0x (223.9 against 223.2 GFLOP/s, a Zen 5 EPYC). */
-  if (threads < 2 || peak_1 <= 0 || peak_n >= 0.75 * threads * peak_1) return 0;
-  snprintf(msg, len,
-           "%d threads reached %.1f GFLOP/s in the FMA loop, %.2fx one thread's %.1f: other "
-           "load shares these CPUs, or fewer CPUs are allowed than threads; times on %d threads "
-           "and their percent of peak will not show what the code does",
-           threads, peak_n, peak_n / peak_1, peak_1, threads);
-  return 1;
-}
-
 double cbp_measure_bandwidth(int threads, double seconds) {
   /* STREAM triad a = b + s*c over 3 x 64 MiB, well past the caches: 12 bytes a element. */
   const size_t n = (size_t)16 << 20;

@@ -27,13 +27,6 @@ void cbp_machine_write(const cbp_machine *m, FILE *f);
    with the widest vectors this build has (seconds: time per trial). */
 double cbp_measure_peak(int threads, double seconds);
 
-/* Whether `threads` threads reached less than 3/4 of `threads` times one
-   thread's FMA peak (peak_n against peak_1): other load on these CPUs (a
-   busy host under a VM's vCPU), or fewer CPUs allowed than threads.  Then
-   the timings on that many threads, and their percent of peak, do not show
-   what the code does; msg gets a one-line warning saying so. */
-int cbp_peak_shortfall(int threads, double peak_n, double peak_1, char *msg, size_t len);
-
 /* Memory bandwidth in GB/s (STREAM triad over 192 MiB) on `threads` threads. */
 double cbp_measure_bandwidth(int threads, double seconds);
 

@@ -148,6 +148,14 @@ sed -i "s/^peak_gflops_2t=.*/peak_gflops_2t=$p1/" "$tmp/short.machine.txt"
 expect 0 "warning: 2 threads reached $p1 GFLOP/s in the FMA loop, 1.00x one thread's" -- \
   sweep --problem mb1ic2ih5oc2kh3 --op fwd --strategy fwd_direct --threads 1,2 $fast --resume --output "$short"
 [ "$(tail -n +2 "$short" | wc -l)" -eq 4 ] && ok || bad "sweep with a short peak: $(cat "$short")"
+# best says so too, reading the sidecar later, and still prints its table.
+"$convbp" best "$short" >"$tmp/out" 2>"$tmp/err" && grep -q "^wins per op" "$tmp/out" \
+  && grep -q "convbp best: note: $short was measured where 2 threads reached $p1 GFLOP/s" "$tmp/err" && ok \
+  || bad "best on a short peak: $(cat "$tmp/err")"
+p2=$(awk -v p="$p1" 'BEGIN { printf "%.1f", 1.9 * p }')
+sed -i "s/^peak_gflops_2t=.*/peak_gflops_2t=$p2/" "$tmp/short.machine.txt"
+"$convbp" best "$short" >/dev/null 2>"$tmp/err" && ! grep -q "threads reached" "$tmp/err" && ok \
+  || bad "best noted a shortfall at 1.9x: $(cat "$tmp/err")"
 if command -v taskset >/dev/null 2>&1; then
   taskset -c 0 "$convbp" peak --threads 2 >"$tmp/out" 2>"$tmp/err" && grep -q "^fp32 FMA peak, 2 thread" "$tmp/out" \
     && grep -q "warning: 2 threads reached .* other load shares these CPUs" "$tmp/err" && ok \
@@ -166,6 +174,9 @@ cp "$tmp/side.orig" "$tmp/unread.csv"
 mkdir "$tmp/unread.machine.txt"
 expect 2 "cannot read the sidecar '$tmp/unread.machine.txt'" -- sweep --problem mb1ic2ih6oc2kh3 --op fwd --strategy fwd_direct $fast --resume --output "$tmp/unread.csv"
 cmp -s "$tmp/unread.csv" "$tmp/side.orig" && ok || bad "--resume with an unreadable sidecar touched the CSV"
+# best, which reads the sidecar's peaks, says so too (a winner table without
+# the note it might owe would pass for a clean one).
+expect 2 "convbp best: cannot read the sidecar '$tmp/unread.machine.txt'" -- best "$tmp/unread.csv"
 # oneDNN's ISA cap changes the peer's kernels: recorded with the other knobs.
 DNNL_MAX_CPU_ISA=AVX2 "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1 \
   $fast --output "$tmp/capped.csv" 2>/dev/null
