@@ -742,9 +742,11 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
   }
   for (int t = 0; t < o->nthreads; t++) {
     const int n = o->threads[t];
-    if (n >= 256 || !measured[n]) continue;
+    if (n >= 256 || measured[n] != 1) continue;
     fprintf(f, "peak_gflops_%dt=%.1f\nbandwidth_gbs_%dt=%.1f\n", n, peak[n], n, bandwidth[n]);
   }
+  /* one thread's peak, measured only to check the others' (see cbp_cmd_sweep) */
+  if (measured[1] == 2) fprintf(f, "peak_gflops_1t=%.1f\n", peak[1]);
   int failed = ferror(f);
   failed |= fclose(f) != 0;
   if (failed || rename(tmp, path)) {
@@ -873,14 +875,22 @@ int cbp_cmd_sweep(int argc, char **argv) {
     }
   }
   /* A thread count whose peak falls short of its share (a vCPU the host is
-     using) is named before any timing: its rows would mislead. */
-  double peak_1 = out.peak[1];
+     using) is named before any timing: its rows would mislead.  Without one
+     thread in the sweep, its peak is measured for the test and recorded
+     (peak only: measured[1] = 2), so that best can repeat the test. */
   for (int t = 0; t < o.nthreads; t++) {
     const int n = o.threads[t];
     if (n < 2 || n >= 256) continue;
-    if (peak_1 <= 0) peak_1 = cbp_measure_peak(1, 0.1);
-    char msg[320];
-    if (cbp_peak_shortfall(n, out.peak[n], peak_1, msg, sizeof msg))
+    char msg[320], known[64];
+    if (out.peak[1] <= 0) {
+      if (old_side && cbp_sidecar_get(old_side, "peak_gflops_1t", known, sizeof known) && atof(known) > 0) {
+        out.peak[1] = atof(known);
+      } else {
+        out.peak[1] = cbp_measure_peak(1, 0.1);
+        measured[1] = 2;
+      }
+    }
+    if (cbp_peak_shortfall(n, out.peak[n], out.peak[1], msg, sizeof msg))
       fprintf(stderr, "convbp: warning: %s\n", msg);
   }
   if (sidecar_write(side, &m, old_side, &o, out.peak, bandwidth, measured)) {

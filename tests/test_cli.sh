@@ -152,6 +152,16 @@ expect 0 "warning: 2 threads reached $p1 GFLOP/s in the FMA loop, 1.00x one thre
 "$convbp" best "$short" >"$tmp/out" 2>"$tmp/err" && grep -q "^wins per op" "$tmp/out" \
   && grep -q "convbp best: note: $short was measured where 2 threads reached $p1 GFLOP/s" "$tmp/err" && ok \
   || bad "best on a short peak: $(cat "$tmp/err")"
+# A sweep without one thread measures that peak for the test and records it
+# (no bandwidth line: no row of one thread), so best can repeat the test.
+two="$tmp/two.csv"
+"$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 2 $fast --output "$two" 2>/dev/null
+grep -q '^peak_gflops_1t=' "$tmp/two.machine.txt" && ! grep -q '^bandwidth_gbs_1t=' "$tmp/two.machine.txt" \
+  && grep -q '^peak_gflops_2t=' "$tmp/two.machine.txt" && ok || bad "2-thread sidecar: $(cat "$tmp/two.machine.txt")"
+t1=$(sed -n 's/^peak_gflops_1t=//p' "$tmp/two.machine.txt")
+sed -i "s/^peak_gflops_2t=.*/peak_gflops_2t=$t1/" "$tmp/two.machine.txt"
+"$convbp" best "$two" >/dev/null 2>"$tmp/err" && grep -q "note: $two was measured where 2 threads reached" "$tmp/err" \
+  && ok || bad "best on a 2-thread sweep with a short peak: $(cat "$tmp/err")"
 p2=$(awk -v p="$p1" 'BEGIN { printf "%.1f", 1.9 * p }')
 sed -i "s/^peak_gflops_2t=.*/peak_gflops_2t=$p2/" "$tmp/short.machine.txt"
 "$convbp" best "$short" >/dev/null 2>"$tmp/err" && ! grep -q "threads reached" "$tmp/err" && ok \
