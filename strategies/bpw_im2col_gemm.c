@@ -305,9 +305,11 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
 #pragma omp parallel num_threads(parts)
   {
     const int t = omp_get_thread_num();
-    /* The first block a thread reduces writes its partial whole (beta = 0), so
-       only a thread granted no block zeroes it: a memset of every partial first
-       was 3% of res5a_branch2a's two-thread time (2 MiB partials). */
+    /* The first block a thread reduces writes its partial whole (beta = 0), as
+       reduce_range's callees do, so only a thread granted no block zeroes it.
+       Not faster than a memset of every partial first (res5a_branch2a, two
+       threads, 1.17-1.19 ms either way: OpenBLAS zeroes C for beta = 0
+       itself), but that zeroing now counts inside sgemm. */
     int first = 1;
     /* Static contiguous blocks per thread: every partial sums in a fixed order. */
 #pragma omp for schedule(static) nowait
