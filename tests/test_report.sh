@@ -21,6 +21,16 @@ for want in '| small_3x3 | bpa | 1 | bpa_scatter_gemm | 18.3 | 11% | 0.14x |' \
             '| bpa | 1 | 4 | 0 |'; do
   grep -qF -- "$want" "$tmp/out" && ok || bad "no line '$want' in: $(cat "$tmp/out")"
 done
+# The 3x3 layers (small_3x3, small_s2, small_dilated): bpa on 1 thread at 10.7%,
+# 13.8% and 6.6% of peak; bpa_onednn_blocked's 75.2% is a peer's, not counted.
+grep -qF '| bpa | 1 | 3 | 0 | 7-14% |' "$tmp/out" && ok || bad "no 3x3 line for bpa, 1 thread in: $(cat "$tmp/out")"
+# small_3x3's best set to 80% of peak, small_1x1's to 90 and small_dilated made
+# 3x1 (s = 1): one of two 3x3 layers at 75% or more
+awk -F, -v OFS=, '$2 == "small_3x3" && $3 == "bpa" && $4 == "bpa_scatter_gemm" && $5 == 1 { $34 = 80 }
+  $2 == "small_1x1" && $3 == "bpa" && $4 == "bpa_scatter_gemm" && $5 == 1 { $34 = 90 }
+  $2 == "small_dilated" { $13 = 1 } 1' "$fixture" > "$tmp/fast.csv"
+$report "$tmp/fast.csv" --ops bpa > "$tmp/out3" 2>"$tmp/err" || bad "report failed: $(cat "$tmp/err")"
+grep -qF '| bpa | 1 | 2 | 1 | 14-80% |' "$tmp/out3" && ok || bad "no 3x3 line 1 of 2 in: $(cat "$tmp/out3")"
 # peers are compared with, never reported as the best convbp strategy
 grep -q '| [a-z_]*onednn' "$tmp/out" && bad "a oneDNN strategy reported as convbp's best" || ok
 
