@@ -20,8 +20,8 @@
  * the Q pixels an output row reads are every st_w-th pixel of one input row, a
  * GEMM operand with leading dimension st_w * C (see strided_dw); the threads
  * split the output rows, each into its own partial.
- * Workspace: T * mb * RSC + (T-1) * K * RSC floats ((T-1) * K * RSC on the GEMM
- * and strided paths; NPQ * RSC, or 0, when splitting dW).
+ * Workspace: T * mb * RSC + (T-1) * K * RSC floats, mb rows of a block ((T-1) *
+ * K * RSC on the GEMM and strided paths; NPQ * RSC, or 0, when splitting dW).
  * Supports every valid problem. */
 #include <cblas.h>
 #include <omp.h>
@@ -69,13 +69,18 @@ static cbp_fwd_desc im2col_desc(const cbp_problem *pb) {
                         c->stride_h, c->stride_w, c->dil_h, c->dil_w, pb->p, pb->q};
 }
 
-static void plan(const cbp_problem *pb, int threads, size_t *mb, int *parts) {
+/* Pixel rows of one im2col block: about BLOCK_BYTES of cols, at least MIN_ROWS. */
+static size_t block_rows(const cbp_problem *pb) {
   const convbp_conv *c = &pb->conv;
-  size_t m = (size_t)c->n * pb->p * pb->q, rsc = (size_t)c->r * c->s * c->c;
+  const size_t m = (size_t)c->n * pb->p * pb->q, rsc = (size_t)c->r * c->s * c->c;
   size_t rows = BLOCK_BYTES / (rsc * sizeof(float));
   if (rows < MIN_ROWS) rows = MIN_ROWS;
-  if (rows > m) rows = m;
-  *parts = cbp_balance_blocks(m, rows, threads, mb);
+  return rows > m ? m : rows;
+}
+
+static void plan(const cbp_problem *pb, int threads, size_t *mb, int *parts) {
+  const size_t m = (size_t)pb->conv.n * pb->p * pb->q;
+  *parts = cbp_balance_blocks(m, block_rows(pb), threads, mb);
 }
 
 /* 1x1 stride 1 unpadded: threads that each reduce a slice of the NPQ rows (at
@@ -146,7 +151,8 @@ static int strided_parts(const cbp_problem *pb, int threads) {
  * 173 -> 174 / 342 -> 340.
  * dW (or a thread's partial) = that sum over output rows [g0, g1). */
 static void strided_dw(const cbp_problem *pb, const float *A, const float *dO, size_t g0, size_t g1,
-                       float *dw) {
+                       float *dw, float *cols) {
+  (void)cols;
   const convbp_conv *c = &pb->conv;
   const int K = c->k, C = c->c, Q = pb->q;
   const int kb = (int)cbp_strided_1x1_block(pb);
@@ -164,44 +170,70 @@ static void strided_dw(const cbp_problem *pb, const float *A, const float *dO, s
 
 /* dW of pixel rows [m0, m1) of a 1x1 stride-1 unpadded problem, whose cols is A itself */
 static void pixel_rows_dw(const cbp_problem *pb, const float *A, const float *dO, size_t m0,
-                          size_t m1, float *dw) {
+                          size_t m1, float *dw, float *cols) {
+  (void)cols;
   const int K = pb->conv.k, C = pb->conv.c;
   dw_gemm(K, C, m1 - m0, depth_chunk(K, C), dO + m0 * K, K, A + m0 * C, C, 0.0f, dw, C);
 }
 
+/* dW of pixel rows [m0, m1) through im2col, in blocks of at most block_rows
+   rows (evenly split) copied to the thread's cols; the first block writes dw
+   with beta = 0 (no faster than zeroing dw first, res5a_branch2a on two
+   threads 1.17-1.19 ms either way, as OpenBLAS zeroes C for beta = 0 itself,
+   but the zeroing then counts inside sgemm). */
+static void im2col_rows_dw(const cbp_problem *pb, const float *A, const float *dO, size_t m0,
+                           size_t m1, float *dw, float *cols) {
+  const cbp_fwd_desc d = im2col_desc(pb);
+  const int K = pb->conv.k, rsc = pb->conv.r * pb->conv.s * pb->conv.c;
+  const size_t cap = block_rows(pb), blocks = (m1 - m0 + cap - 1) / cap;
+  const size_t mb = (m1 - m0 + blocks - 1) / blocks;
+  for (size_t r0 = m0; r0 < m1; r0 += mb) {
+    const size_t rows = m1 - r0 < mb ? m1 - r0 : mb;
+    cbp_im2col_rows(&d, A, r0, rows, cols);
+    dw_gemm(K, rsc, rows, depth_chunk(K, rsc), dO + r0 * K, K, cols, rsc, r0 > m0 ? 1.0f : 0.0f,
+            dw, rsc);
+  }
+}
+
 /* dW = the sum of fn over `units` (pixel or output rows) split into `parts`
    contiguous ranges, each reduced by its thread into a partial (the first
-   thread's is dW, the others in ws), then the partials summed: no atomics.
-   fn writes its partial whole (beta = 0 on its first call) over a non-empty
-   range, on one OpenBLAS thread; an empty range's partial is zeroed here. */
+   thread's is dW, the others in ws), then the partials summed: no atomics,
+   and each partial summed in a fixed order.  fn writes its partial whole
+   (beta = 0 on its first call) over a non-empty range, on one OpenBLAS
+   thread; an empty range's partial is zeroed here.  With cols_floats, each
+   thread also gets that many floats of its own for fn's im2col. */
 typedef void (*range_dw_fn)(const cbp_problem *pb, const float *A, const float *dO, size_t u0,
-                            size_t u1, float *dw);
+                            size_t u1, float *dw, float *cols);
 static void reduce_range(const cbp_problem *pb, range_dw_fn fn, const float *A, const float *dO,
-                         size_t u0, size_t u1, float *dw) {
+                         size_t u0, size_t u1, float *dw, float *cols) {
   if (u1 > u0)
-    fn(pb, A, dO, u0, u1, dw);
+    fn(pb, A, dO, u0, u1, dw, cols);
   else
     memset(dw, 0, pb->out_elems * sizeof(float));
 }
 
 static void reduce_ranges(const cbp_problem *pb, int parts, size_t units, range_dw_fn fn,
-                          const float *A, const float *dO, float *dW, void *ws) {
+                          const float *A, const float *dO, float *dW, void *ws,
+                          size_t cols_floats) {
+  cbp_arena ar = {ws, 0};
+  const int n = parts > 1 ? parts : 1;
+  float *part[n], *cols[n];
+  for (int t = 0; t < n; t++) {
+    cols[t] = cols_floats ? cbp_take(&ar, cols_floats * sizeof(float)) : NULL;
+    part[t] = t == 0 ? dW : cbp_take(&ar, pb->out_elems * sizeof(float));
+  }
   if (parts <= 1) {
     /* outside a parallel region: OpenBLAS would thread any call its small kernel refuses */
     cbp_blas_threads(1);
-    reduce_range(pb, fn, A, dO, 0, units, dW);
+    reduce_range(pb, fn, A, dO, 0, units, dW, cols[0]);
     return;
   }
-  cbp_arena ar = {ws, 0};
-  float *part[parts];
-  part[0] = dW;
-  for (int t = 1; t < parts; t++) part[t] = cbp_take(&ar, pb->out_elems * sizeof(float));
   /* split by the threads OpenMP grants, which may be fewer than asked (say,
      called from a parallel region of the caller's) */
 #pragma omp parallel num_threads(parts)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    reduce_range(pb, fn, A, dO, units * t / nt, units * (t + 1) / nt, part[t]);
+    reduce_range(pb, fn, A, dO, units * t / nt, units * (t + 1) / nt, part[t], cols[t]);
 #pragma omp barrier
     cbp_sum_partials(dW, part, nt, pb->out_elems);
   }
@@ -227,8 +259,10 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   size_t mb, rsc = (size_t)c->r * c->s * c->c;
   int parts;
   plan(pb, threads, &mb, &parts);
+  /* one thread: blocks of mb rows; several: each thread's blocks of up to block_rows */
+  const size_t cols = (parts > 1 ? block_rows(pb) : mb) * rsc;
   for (int t = 0; t < parts; t++) {
-    if (cbp_ws_add(bytes, mb * rsc, sizeof(float))) return CONVBP_ERR_OVERFLOW;
+    if (cbp_ws_add(bytes, cols, sizeof(float))) return CONVBP_ERR_OVERFLOW;
     if (t > 0 && cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
   return CONVBP_OK;
@@ -273,58 +307,30 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
               (int)rsc);
       return CONVBP_OK;
     }
-    reduce_ranges(pb, gparts, m, pixel_rows_dw, A, dO, dW, ws);
+    reduce_ranges(pb, gparts, m, pixel_rows_dw, A, dO, dW, ws, 0);
     return CONVBP_OK;
   }
   if (cbp_strided_1x1_block(pb)) {
-    reduce_ranges(pb, strided_parts(pb, threads), (size_t)c->n * pb->p, strided_dw, A, dO, dW, ws);
+    reduce_ranges(pb, strided_parts(pb, threads), (size_t)c->n * pb->p, strided_dw, A, dO, dW, ws,
+                  0);
     return CONVBP_OK;
   }
   size_t mb;
   int parts;
   plan(pb, threads, &mb, &parts);
-  const size_t blocks = (m + mb - 1) / mb;
-  cbp_arena ar = {ws, 0};
-  float *cols[parts], *partial[parts];
-  for (int t = 0; t < parts; t++) {
-    cols[t] = cbp_take(&ar, mb * rsc * sizeof(float));
-    partial[t] = t == 0 ? dW : cbp_take(&ar, pb->out_elems * sizeof(float));
-  }
-  if (parts == 1) {
-    /* Outside any parallel region, so OpenBLAS runs on its T threads (inside even an
-       inactive region it would start a nested team of its own). */
-    cbp_blas_threads(threads);
-    for (size_t b = 0; b < blocks; b++) {
-      size_t m0 = b * mb, rows = m - m0 < mb ? m - m0 : mb;
-      cbp_im2col_rows(&d, A, m0, rows, cols[0]);
-      dw_gemm(K, (int)rsc, rows, blas_chunk(K, (int)rsc, rows, threads), dO + m0 * K, K, cols[0],
-              (int)rsc, b ? 1.0f : 0.0f, dW, (int)rsc);
-    }
+  if (parts > 1) {
+    /* each thread's pixel rows through its own cols into its partial */
+    reduce_ranges(pb, parts, m, im2col_rows_dw, A, dO, dW, ws, block_rows(pb) * rsc);
     return CONVBP_OK;
   }
-#pragma omp parallel num_threads(parts)
-  {
-    const int t = omp_get_thread_num();
-    /* The first block a thread reduces writes its partial whole (beta = 0), as
-       reduce_range's callees do, so only a thread granted no block zeroes it.
-       Not faster than a memset of every partial first (res5a_branch2a, two
-       threads, 1.17-1.19 ms either way: OpenBLAS zeroes C for beta = 0
-       itself), but that zeroing now counts inside sgemm. */
-    int first = 1;
-    /* Static contiguous blocks per thread: every partial sums in a fixed order. */
-#pragma omp for schedule(static) nowait
-    for (size_t b = 0; b < blocks; b++) {
-      size_t m0 = b * mb, rows = m - m0 < mb ? m - m0 : mb;
-      cbp_im2col_rows(&d, A, m0, rows, cols[t]);
-      dw_gemm(K, (int)rsc, rows, depth_chunk(K, (int)rsc), dO + m0 * K, K, cols[t], (int)rsc,
-              first ? 0.0f : 1.0f, partial[t], (int)rsc);
-      first = 0;
-    }
-    if (first) memset(partial[t], 0, pb->out_elems * sizeof(float));
-#pragma omp barrier
-    /* Sum the partials into dW, each thread a slice of it; only the granted
-       threads' partials hold sums. */
-    cbp_sum_partials(dW, partial, omp_get_num_threads(), pb->out_elems);
+  /* Outside any parallel region, so OpenBLAS runs on its T threads (inside even an
+     inactive region it would start a nested team of its own). */
+  cbp_blas_threads(threads);
+  for (size_t m0 = 0; m0 < m; m0 += mb) {
+    const size_t rows = m - m0 < mb ? m - m0 : mb;
+    cbp_im2col_rows(&d, A, m0, rows, ws);
+    dw_gemm(K, (int)rsc, rows, blas_chunk(K, (int)rsc, rows, threads), dO + m0 * K, K, ws,
+            (int)rsc, m0 ? 1.0f : 0.0f, dW, (int)rsc);
   }
   return CONVBP_OK;
 }
