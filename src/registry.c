@@ -33,7 +33,9 @@
   X(cbp_bpw_onednn)             \
   X(cbp_fwd_onednn_blocked)     \
   X(cbp_bpa_onednn_blocked)     \
-  X(cbp_bpw_onednn_blocked)
+  X(cbp_bpw_onednn_blocked)     \
+  X(cbp_mma_bpa_onednn)         \
+  X(cbp_mma_bpw_onednn)
 #else
 #define CBP_PEER_TABLE(X)
 #endif

@@ -1,4 +1,5 @@
-/* oneDNN glue: convbp problems as oneDNN convolution primitives (C API, 2.x).
+/* oneDNN glue: convbp problems as oneDNN convolution primitives, and MMA
+ * problems as oneDNN matmul primitives (C API, 2.x).
  *
  * prepare() does everything that is set-up: engine, stream, primitive
  * descriptors (backward ones with the forward hint oneDNN requires), primitives,
@@ -61,19 +62,52 @@ static void mds(const cbp_problem *pb, int any, dnnl_memory_desc_t *src, dnnl_me
   dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, any ? dnnl_format_tag_any : dnnl_nhwc);
 }
 
+/* MMA as matmul, dst = src * weights, on convbp's row-major buffers: a
+   transposed operand is the buffer read with the ba tag, no copy.
+     MMA_BPA: dX (M x K) = dY (M x N) * W^T, W^T (N x K) = W (K x N) as ba
+     MMA_BPW: dW (K x N) = X^T * dY,         X^T (K x M) = X (M x K) as ba */
+static void mma_mds(const cbp_problem *pb, dnnl_memory_desc_t *src, dnnl_memory_desc_t *wei,
+                    dnnl_memory_desc_t *dst) {
+  const dnnl_dim_t M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
+  const int bpa = pb->op == CONVBP_MMA_BPA;
+  dnnl_dims_t sd = {bpa ? M : K, bpa ? N : M}, wd = {bpa ? N : M, bpa ? K : N},
+              dd = {bpa ? M : K, bpa ? K : N};
+  dnnl_memory_desc_init_by_tag(src, 2, sd, dnnl_f32, bpa ? dnnl_ab : dnnl_ba);
+  dnnl_memory_desc_init_by_tag(wei, 2, wd, dnnl_f32, bpa ? dnnl_ba : dnnl_ab);
+  dnnl_memory_desc_init_by_tag(dst, 2, dd, dnnl_f32, dnnl_ab);
+}
+
+/* The canonical descriptors of pb's op: conv or matmul. */
+static void user_mds(const cbp_problem *pb, dnnl_memory_desc_t *src, dnnl_memory_desc_t *wei,
+                     dnnl_memory_desc_t *dst) {
+  if (convbp_op_is_mma(pb->op))
+    mma_mds(pb, src, wei, dst);
+  else
+    mds(pb, 0, src, wei, dst);
+}
+
 /* Builds the primitive descriptors; on failure returns a reason (static text). */
 static const char *create_pds(const cbp_problem *pb, int blocked, onednn_state *s) {
   const convbp_conv *c = &pb->conv;
   if (dnnl_engine_create(&s->engine, dnnl_cpu, 0) != dnnl_success) return "oneDNN: no CPU engine";
-  dnnl_memory_desc_t src, wei, dst;
-  mds(pb, blocked, &src, &wei, &dst);
-  dnnl_dims_t strides = {c->stride_h, c->stride_w}, dil = {c->dil_h - 1, c->dil_w - 1},
-              pad_l = {c->pad_h, c->pad_w}, pad_r = {c->pad_h, c->pad_w};
   dnnl_primitive_attr_t attr;
   if (dnnl_primitive_attr_create(&attr) != dnnl_success) return "oneDNN: attribute creation failed";
   dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-  dnnl_convolution_desc_t fwd, bwd;
+  dnnl_memory_desc_t src, wei, dst;
   const char *why = NULL;
+  if (convbp_op_is_mma(pb->op)) {
+    dnnl_matmul_desc_t mm;
+    mma_mds(pb, &src, &wei, &dst);
+    if (dnnl_matmul_desc_init(&mm, &src, &wei, NULL, &dst) != dnnl_success ||
+        dnnl_primitive_desc_create(&s->pd, &mm, attr, s->engine, NULL) != dnnl_success)
+      why = "oneDNN has no matmul for this problem";
+    dnnl_primitive_attr_destroy(attr);
+    return why;
+  }
+  mds(pb, blocked, &src, &wei, &dst);
+  dnnl_dims_t strides = {c->stride_h, c->stride_w}, dil = {c->dil_h - 1, c->dil_w - 1},
+              pad_l = {c->pad_h, c->pad_w}, pad_r = {c->pad_h, c->pad_w};
+  dnnl_convolution_desc_t fwd, bwd;
   if (dnnl_dilated_convolution_forward_desc_init(&fwd, dnnl_forward_training, dnnl_convolution_direct,
                                                  &src, &wei, NULL, &dst, strides, dil, pad_l,
                                                  pad_r) != dnnl_success ||
@@ -118,12 +152,14 @@ int cbp_onednn_prepare(const cbp_problem *pb, int threads, int blocked, void **s
   }
   int st = CONVBP_ERR_INTERNAL;
   dnnl_memory_desc_t src, wei, dst;
-  mds(pb, 0, &src, &wei, &dst);
+  user_mds(pb, &src, &wei, &dst);
   /* x, y, out and their oneDNN argument names, by op. */
   const dnnl_memory_desc_t *umd[3];
   dnnl_query_t q[3];
   switch (pb->op) {
     case CONVBP_FWD:
+    case CONVBP_MMA_BPA: /* dY, W, dX as src, weights, dst (see mma_mds) */
+    case CONVBP_MMA_BPW: /* X, dY, dW likewise */
       umd[0] = &src, umd[1] = &wei, umd[2] = &dst;
       q[0] = dnnl_query_src_md, q[1] = dnnl_query_weights_md, q[2] = dnnl_query_dst_md;
       s->args[0] = DNNL_ARG_SRC, s->args[1] = DNNL_ARG_WEIGHTS, s->args[2] = DNNL_ARG_DST;

@@ -1,4 +1,5 @@
-/* Shared glue of the oneDNN peer strategies (fwd/bpa/bpw_onednn[_blocked]).
+/* Shared glue of the oneDNN peer strategies (fwd/bpa/bpw_onednn[_blocked],
+ * mma_bpa/mma_bpw_onednn).
  * Not a strategy itself: each peer strategy file exports its descriptor and
  * calls these with its op and layout choice. */
 #ifndef CONVBP_ONEDNN_GLUE_H
@@ -15,7 +16,7 @@ int cbp_onednn_run(const cbp_problem *pb, int threads, const float *x, const flo
                    void *state);
 void cbp_onednn_release(void *state);
 
-/* One descriptor per (op, layout): the six peer strategies differ only in these. */
+/* One descriptor per (op, layout): the eight peer strategies differ only in these. */
 #define CBP_ONEDNN_STRATEGY(sym, sname, sop, blocked_flag, text)                              \
   static const char *sym##_supports(const cbp_problem *pb) {                                  \
     return cbp_onednn_supports(pb, blocked_flag);                                             \
