@@ -3,17 +3,16 @@
  *   dX (M x K) = dY (M x N) * W^T,  W is K x N row-major: the transpose flag reads it
  *   as N x K in place, so no transposed copy is made.
  *
- * Supports every valid problem.  Workspace: none.  Threads: OpenBLAS's own. */
-#include <cblas.h>
-
+ * Supports every valid problem.  Workspace: none.  Threads: each a slice of dX's
+ * rows or columns with a single-threaded sgemm (cbp_sgemm_split_m), as the 1x1
+ * convolutions' GEMMs. */
 #include "internal.h"
 
 static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
                void *ws) {
   (void)ws;
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
-  cbp_blas_threads(threads);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1.0f, dY, N, W, N, 0.0f, dX, K);
+  cbp_sgemm_split_m(threads, 1, M, K, N, dY, N, W, N, dX, K);
   return CONVBP_OK;
 }
 
