@@ -71,6 +71,14 @@ size_t cbp_small_gemm_rows(size_t n, size_t k) {
   return rows >= CBP_SMALL_MIN_ROWS ? rows : 0;
 }
 
+size_t cbp_small_gemm_slice(size_t len, size_t m, size_t k, size_t cap) {
+  size_t lim = small_gemm_limit(m, k);
+  if (cap && lim > cap) lim = cap;
+  if (lim >= len) return len;
+  lim = lim / 8 * 8;
+  return lim >= 16 ? lim : 0;
+}
+
 size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
   const size_t lim = small_gemm_limit(m, k);
   if (lim >= len) return len;

@@ -315,10 +315,13 @@ static int run_all(int argc, char **argv) {
     }
   }
   /* MMA shapes: 1s, primes, tall, wide; on 2 threads {3, 200, 129} splits BPA's
-     dX by columns and BPW's dW by rows, {40, 300, 20} BPW's dW by columns. */
+     dX by columns and BPW's dW by rows, {40, 300, 20} BPW's dW by columns;
+     {32, 1000, 100} goes in slices of 24 (and a last of 4) for OpenBLAS's
+     small-matrix kernel where it has one (cbp_small_gemm_slice). */
   static const convbp_mma mmas[] = {{1, 1, 1},     {1, 7, 3},     {5, 1, 11},
                                     {13, 17, 1},   {64, 33, 65},  {3, 200, 129},
-                                    {257, 31, 7},  {96, 96, 96},  {40, 300, 20}};
+                                    {257, 31, 7},  {96, 96, 96},  {40, 300, 20},
+                                    {32, 1000, 100}};
   for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
