@@ -196,8 +196,10 @@ size_t cbp_small_gemm_block(size_t len, size_t m, size_t k);
    makes the kernel's remainder loops run (resnet_fc, 32 x 1000 x 2048, BPW on
    one thread in slices of 31 rows 0.673 ms, of 24 0.637, one call 0.87-0.94;
    of 15, at M = 64, 1.71 against 1.52 in one call: hence at least 16); cap,
-   when not 0, bounds it too (the permit for B transposed, below). */
-size_t cbp_small_gemm_slice(size_t len, size_t m, size_t k, size_t cap);
+   when not 0, bounds it too (the permit for B transposed, below); and no
+   longer than a thread's share of len, so that every one of `threads` gets
+   slices. */
+size_t cbp_small_gemm_slice(size_t len, size_t m, size_t k, size_t cap, int threads);
 /* Strided 1x1 unpadded problems whose output rows hold at least
    CBP_STRIDED_MIN_Q pixels.  Output row (n, p) reads (forward, BPW) or is the
    gradient of (BPA) the input pixels (n, p*st_h, q*st_w), q < Q: Q rows

@@ -71,10 +71,14 @@ size_t cbp_small_gemm_rows(size_t n, size_t k) {
   return rows >= CBP_SMALL_MIN_ROWS ? rows : 0;
 }
 
-size_t cbp_small_gemm_slice(size_t len, size_t m, size_t k, size_t cap) {
+size_t cbp_small_gemm_slice(size_t len, size_t m, size_t k, size_t cap, int threads) {
   size_t lim = small_gemm_limit(m, k);
   if (cap && lim > cap) lim = cap;
-  if (lim >= len) return len;
+  const size_t share = threads > 1 ? (len + threads - 1) / threads : len;
+  if (lim >= share) {
+    const size_t whole = (share + 7) / 8 * 8; /* a multiple of 8 where it fits */
+    return share == len ? len : whole <= lim ? whole : share;
+  }
   lim = lim / 8 * 8;
   return lim >= 16 ? lim : 0;
 }
