@@ -173,11 +173,11 @@ void cbp_sum_partials(float *dst, float *const *part, int parts, size_t elems);
    fewer than 64 a thread or it is over 8 times wider than tall (the figures
    in cbp_sgemm_split_m). */
 int cbp_split_rows(size_t m, size_t n, int threads);
-/* C = A * op(B) (row-major, op = transpose when trans_b), its rows or its
-   columns (cbp_split_rows) split over `threads` OpenMP threads each running a
-   single-threaded sgemm. */
-void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
-                       const float *b, int ldb, float *c, int ldc);
+/* C = op(A) * op(B) (row-major, op = transpose when trans_a / trans_b), its
+   rows or its columns (cbp_split_rows) split over `threads` OpenMP threads
+   each running a single-threaded sgemm. */
+void cbp_sgemm_split_m(int threads, int trans_a, int trans_b, int m, int n, int k, const float *a,
+                       int lda, const float *b, int ldb, float *c, int ldc);
 /* OpenBLAS 0.3.21 on SkylakeX multiplies products of m * n * k <= 100^3 with
    an unpacked small-matrix kernel (sgemm_small_kernel_nn/_nt, single-threaded;
    the permit is in kernel/x86_64/sgemm_small_kernel_permit_skylakex.c), far
@@ -215,15 +215,15 @@ size_t cbp_small_gemm_slice(size_t len, size_t m, size_t k, size_t cap, int thre
    ESTIMATE reads the same answer. */
 enum { CBP_STRIDED_MIN_Q = 24 };
 size_t cbp_strided_1x1_block(const cbp_problem *pb);
-/* Rows [i0, i1) of C = A * op(B) on the calling thread, in slices of that size when
-   B is untransposed and n x k allows, else in one sgemm. */
-void cbp_sgemm_rows(int trans_b, int i0, int i1, int n, int k, const float *a, int lda,
-                    const float *b, int ldb, float *c, int ldc);
+/* Rows [i0, i1) of C = op(A) * op(B) on the calling thread, in slices of that size
+   when B is untransposed and n x k allows, else in one sgemm. */
+void cbp_sgemm_rows(int trans_a, int trans_b, int i0, int i1, int n, int k, const float *a,
+                    int lda, const float *b, int ldb, float *c, int ldc);
 /* C = A * op(B) outside any parallel region, on OpenBLAS's own `threads`: in
    those slices on one thread, in one call on more (the small kernel runs on one
    thread, and every call would fork and join). */
-void cbp_sgemm_blas(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
-                    const float *b, int ldb, float *c, int ldc);
+void cbp_sgemm_blas(int threads, int trans_a, int trans_b, int m, int n, int k, const float *a,
+                    int lda, const float *b, int ldb, float *c, int ldc);
 
 
 /* dst[0..n) = src[0..n), or 0 when src is NULL, by streaming stores that skip

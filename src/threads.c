@@ -107,35 +107,37 @@ size_t cbp_strided_1x1_block(const cbp_problem *pb) {
    417 GFLOP/s, res2a_branch1 308 -> 368, res2b_branch2a 280 -> 322), else in
    one call.  Only for B untransposed: with it transposed, OpenBLAS permits the
    small kernel only for n * rows <= 1200. */
-void cbp_sgemm_rows(int trans_b, int i0, int i1, int n, int k, const float *a, int lda,
-                    const float *b, int ldb, float *c, int ldc) {
+void cbp_sgemm_rows(int trans_a, int trans_b, int i0, int i1, int n, int k, const float *a,
+                    int lda, const float *b, int ldb, float *c, int ldc) {
+  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
   const size_t small = trans_b ? 0 : cbp_small_gemm_rows((size_t)n, (size_t)k);
   const int slice = small && small < (size_t)(i1 - i0) ? (int)small : i1 - i0;
   for (int r0 = i0; r0 < i1; r0 += slice) {
     const int rows = i1 - r0 < slice ? i1 - r0 : slice;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, rows, n, k, 1.0f, a + (size_t)r0 * lda, lda, b,
-                ldb, 0.0f, c + (size_t)r0 * ldc, ldc);
+    /* row r0 of op(A): a column of A when transposed, else a row */
+    cblas_sgemm(CblasRowMajor, ta, tb, rows, n, k, 1.0f, a + (trans_a ? (size_t)r0 : (size_t)r0 * lda),
+                lda, b, ldb, 0.0f, c + (size_t)r0 * ldc, ldc);
   }
 }
 
-void cbp_sgemm_blas(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
-                    const float *b, int ldb, float *c, int ldc) {
+void cbp_sgemm_blas(int threads, int trans_a, int trans_b, int m, int n, int k, const float *a,
+                    int lda, const float *b, int ldb, float *c, int ldc) {
   cbp_blas_threads(threads);
   if (threads <= 1)
-    cbp_sgemm_rows(trans_b, 0, m, n, k, a, lda, b, ldb, c, ldc);
+    cbp_sgemm_rows(trans_a, trans_b, 0, m, n, k, a, lda, b, ldb, c, ldc);
   else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
-                a, lda, b, ldb, 0.0f, c, ldc);
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
 }
 
 int cbp_split_rows(size_t m, size_t n, int threads) {
   return m >= n || (m >= 64 * (size_t)threads && n <= 8 * m);
 }
 
-void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const float *a, int lda,
-                       const float *b, int ldb, float *c, int ldc) {
-  /* C (m x n) = A (m x k) * op(B): rows of C are independent, and so are its
+void cbp_sgemm_split_m(int threads, int trans_a, int trans_b, int m, int n, int k, const float *a,
+                       int lda, const float *b, int ldb, float *c, int ldc) {
+  /* C (m x n) = op(A) (m x k) * op(B): rows of C are independent, and so are its
      columns, so each thread takes a contiguous slice of them with a
      single-threaded sgemm.  OpenBLAS's own threading splits tall-skinny
      products (m >> n, k: 1x1 convolutions) so that two threads ran slower than
@@ -152,21 +154,22 @@ void cbp_sgemm_split_m(int threads, int trans_b, int m, int n, int k, const floa
      about 1.07x faster (2.09-2.15 against 2.25-2.31 ms).  Sweeps of the res5
      layers, the builds alternating: BPA 1.01-1.08x faster, FWD of
      res5b_branch2a 1.03-1.05x, of res5a_branch2c (392 x 2048) 0.96-0.98x. */
+  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
   const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
   const int by_rows = cbp_split_rows((size_t)m, (size_t)n, threads);
   const int len = by_rows ? m : n;
   int parts = threads < len / 64 ? threads : len / 64;
   if (parts <= 1) {
-    cbp_sgemm_blas(threads, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
+    cbp_sgemm_blas(threads, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
     return;
   }
 #pragma omp parallel for num_threads(parts) schedule(static)
   for (int t = 0; t < parts; t++) {
     int i0 = (int)((long)len * t / parts), i1 = (int)((long)len * (t + 1) / parts);
     if (by_rows)
-      cbp_sgemm_rows(trans_b, i0, i1, n, k, a, lda, b, ldb, c, ldc);
+      cbp_sgemm_rows(trans_a, trans_b, i0, i1, n, k, a, lda, b, ldb, c, ldc);
     else /* columns i0..i1 of op(B): rows of B when transposed, else its columns */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, m, i1 - i0, k, 1.0f, a, lda,
+      cblas_sgemm(CblasRowMajor, ta, tb, m, i1 - i0, k, 1.0f, a, lda,
                   b + (trans_b ? (size_t)i0 * ldb : (size_t)i0), ldb, 0.0f, c + i0, ldc);
   }
 }

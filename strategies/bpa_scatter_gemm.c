@@ -247,7 +247,7 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
   const int K = c->k, rsc = c->r * c->s * c->c;
   const size_t image = (size_t)c->h * c->w * c->c, out_image = (size_t)pb->p * pb->q * K;
   if (is_gemm(pb)) {
-    cbp_sgemm_split_m(threads, 0, c->n * pb->p * pb->q, c->c, K, dO, K, W, c->c, dA, c->c);
+    cbp_sgemm_split_m(threads, 0, 0, c->n * pb->p * pb->q, c->c, K, dO, K, W, c->c, dA, c->c);
     return CONVBP_OK;
   }
   if (cbp_strided_1x1_block(pb)) {
@@ -291,7 +291,7 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
         int zeroed = 0;
         for (int p0 = 0; p0 < pb->p; p0 += rows) {
           int np = pb->p - p0 < rows ? pb->p - p0 : rows, h0, h1;
-          cbp_sgemm_rows(0, 0, np * pb->q, rsc, K, dO + n * out_image + (size_t)p0 * pb->q * K, K,
+          cbp_sgemm_rows(0, 0, 0, np * pb->q, rsc, K, dO + n * out_image + (size_t)p0 * pb->q * K, K,
                          W, rsc, cols, rsc);
           if (one_to_one) {
             place_rows(pb, p0, np, &h0, &h1);
@@ -318,7 +318,7 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
     int zeroed = 0;
     for (int p0 = 0; p0 < pb->p; p0 += rows) {
       int np = pb->p - p0 < rows ? pb->p - p0 : rows, h0, h1;
-      cbp_sgemm_blas(threads, 0, np * pb->q, rsc, K, dO + n * out_image + (size_t)p0 * pb->q * K,
+      cbp_sgemm_blas(threads, 0, 0, np * pb->q, rsc, K, dO + n * out_image + (size_t)p0 * pb->q * K,
                      K, W, rsc, ws, rsc);
       if (one_to_one) {
         place_rows(pb, p0, np, &h0, &h1);

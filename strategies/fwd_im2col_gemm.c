@@ -144,7 +144,7 @@ int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float 
   const size_t m = (size_t)d->n * d->p * d->q, kdim = (size_t)d->r * d->s * d->c;
   const int K = d->k;
   if (cbp_fwd_is_gemm(d)) {
-    cbp_sgemm_split_m(threads, 1, (int)m, K, (int)kdim, a, (int)kdim, w, (int)kdim, o, K);
+    cbp_sgemm_split_m(threads, 0, 1, (int)m, K, (int)kdim, a, (int)kdim, w, (int)kdim, o, K);
     return CONVBP_OK;
   }
   size_t mb;

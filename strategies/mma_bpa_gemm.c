@@ -20,7 +20,7 @@ static int run(const cbp_problem *pb, int threads, const float *dY, const float 
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
   const size_t slice = 16 * M <= 1200 ? cbp_small_gemm_slice(K, M, N, 1200 / M, threads) : 0;
   if (!slice) {
-    cbp_sgemm_split_m(threads, 1, M, K, N, dY, N, W, N, dX, K);
+    cbp_sgemm_split_m(threads, 0, 1, M, K, N, dY, N, W, N, dX, K);
     return CONVBP_OK;
   }
   const int slices = (int)((K + slice - 1) / slice);

@@ -3,7 +3,7 @@
  *   dW (K x N) = X^T * dY,  X is M x K row-major, read transposed in place by the flag.
  *
  * Supports every valid problem.  Workspace: none.  Threads: each a slice of dW's
- * rows or columns (cbp_split_rows) with a single-threaded sgemm.  A short
+ * rows or columns with a single-threaded sgemm (cbp_sgemm_split_m, A transposed).  A short
  * reduction (a batch of M rows): dW's rows in slices that OpenBLAS's unpacked
  * small-matrix kernel takes (cbp_small_gemm_slice), the threads a contiguous
  * share of them: resnet_fc (M = 32, N = 1000, K = 2048) on one thread
@@ -30,24 +30,8 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
     }
     return CONVBP_OK;
   }
-  const int by_rows = cbp_split_rows((size_t)K, (size_t)N, threads), len = by_rows ? K : N;
-  const int parts = threads < len / 64 ? threads : len / 64;
-  if (parts <= 1) {
-    cbp_blas_threads(threads);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f, X, K, dY, N, 0.0f, dW, N);
-    return CONVBP_OK;
-  }
-  /* dW(k0:k1, :) = X(:, k0:k1)^T dY, or dW(:, j0:j1) = X^T dY(:, j0:j1) */
-#pragma omp parallel for num_threads(parts) schedule(static)
-  for (int t = 0; t < parts; t++) {
-    const int i0 = (int)((long)len * t / parts), i1 = (int)((long)len * (t + 1) / parts);
-    if (by_rows)
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, i1 - i0, N, M, 1.0f, X + i0, K, dY, N,
-                  0.0f, dW + (size_t)i0 * N, N);
-    else
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, i1 - i0, M, 1.0f, X, K, dY + i0, N,
-                  0.0f, dW + i0, N);
-  }
+  /* dW = X^T dY, X (M x K) read transposed: rows or columns of dW a thread */
+  cbp_sgemm_split_m(threads, 1, 0, K, N, M, X, K, dY, N, dW, N);
   return CONVBP_OK;
 }
 
