@@ -178,6 +178,12 @@ int cbp_split_rows(size_t m, size_t n, int threads);
    each running a single-threaded sgemm. */
 void cbp_sgemm_split_m(int threads, int trans_a, int trans_b, int m, int n, int k, const float *a,
                        int lda, const float *b, int ldb, float *c, int ldc);
+/* The same product in slices of `slice` rows of C (by_rows) or of its
+   columns, dealt to `threads` OpenMP threads in contiguous shares, one sgemm
+   a slice on the calling thread: for slices sized to OpenBLAS's small-matrix
+   kernel (cbp_small_gemm_slice).  The caller sets OpenBLAS to one thread. */
+void cbp_sgemm_slices(int threads, int by_rows, int slice, int trans_a, int trans_b, int m, int n,
+                      int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc);
 /* OpenBLAS 0.3.21 on SkylakeX multiplies products of m * n * k <= 100^3 with
    an unpacked small-matrix kernel (sgemm_small_kernel_nn/_nt, single-threaded;
    the permit is in kernel/x86_64/sgemm_small_kernel_permit_skylakex.c), far

@@ -23,15 +23,9 @@ static int run(const cbp_problem *pb, int threads, const float *dY, const float 
     cbp_sgemm_split_m(threads, 0, 1, M, K, N, dY, N, W, N, dX, K);
     return CONVBP_OK;
   }
-  const int slices = (int)((K + slice - 1) / slice);
   cbp_blas_threads(1); /* one thread inactive: OpenBLAS would thread a refused call */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int i = 0; i < slices; i++) {
-    /* dX(:, j0:j0+n) = dY W(j0:j0+n, :)^T */
-    const int j0 = i * (int)slice, n = K - j0 < (int)slice ? K - j0 : (int)slice;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n, N, 1.0f, dY, N, W + (size_t)j0 * N,
-                N, 0.0f, dX + j0, K);
-  }
+  /* dX(:, j0:j0+n) = dY W(j0:j0+n, :)^T, a slice of dX's columns each */
+  cbp_sgemm_slices(threads, 0, (int)slice, 0, 1, M, K, N, dY, N, W, N, dX, K);
   return CONVBP_OK;
 }
 

@@ -19,15 +19,9 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
   const size_t slice = cbp_small_gemm_slice(K, N, M, 0, threads);
   if (slice) {
-    const int slices = (int)((K + slice - 1) / slice);
     cbp_blas_threads(1); /* one thread inactive: OpenBLAS would thread a refused call */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int i = 0; i < slices; i++) {
-      /* dW(k0:k0+n, :) = X(:, k0:k0+n)^T dY */
-      const int k0 = i * (int)slice, n = K - k0 < (int)slice ? K - k0 : (int)slice;
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, N, M, 1.0f, X + k0, K, dY, N, 0.0f,
-                  dW + (size_t)k0 * N, N);
-    }
+    /* dW(k0:k0+n, :) = X(:, k0:k0+n)^T dY, a slice of dW's rows each */
+    cbp_sgemm_slices(threads, 1, (int)slice, 1, 0, K, N, M, X, K, dY, N, dW, N);
     return CONVBP_OK;
   }
   /* dW = X^T dY, X (M x K) read transposed: rows or columns of dW a thread */
