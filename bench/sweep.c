@@ -709,6 +709,9 @@ static int sidecar_same_machine(const char *text, const cbp_machine *m, char *er
   return 0;
 }
 
+/* What this run measured for a thread count, and so writes to the sidecar. */
+enum { PEAK_KNOWN, PEAK_AND_BANDWIDTH, PEAK_ONLY };
+
 /* Writes the sidecar through a temporary file renamed over it.  A resumed sweep
    keeps the lines already there (the rows already written were measured
    against those peaks) and adds what is missing: the caches of an older
@@ -742,11 +745,11 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
   }
   for (int t = 0; t < o->nthreads; t++) {
     const int n = o->threads[t];
-    if (n >= 256 || measured[n] != 1) continue;
+    if (n >= 256 || measured[n] != PEAK_AND_BANDWIDTH) continue;
     fprintf(f, "peak_gflops_%dt=%.1f\nbandwidth_gbs_%dt=%.1f\n", n, peak[n], n, bandwidth[n]);
   }
   /* one thread's peak, measured only to check the others' (see cbp_cmd_sweep) */
-  if (measured[1] == 2) fprintf(f, "peak_gflops_1t=%.1f\n", peak[1]);
+  if (measured[1] == PEAK_ONLY) fprintf(f, "peak_gflops_1t=%.1f\n", peak[1]);
   int failed = ferror(f);
   failed |= fclose(f) != 0;
   if (failed || rename(tmp, path)) {
@@ -859,7 +862,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
   /* Machine facts and the measured peak, in the sidecar; a resumed sweep
      reuses the peaks its earlier rows were measured against. */
   double bandwidth[256] = {0};
-  char measured[256] = {0};
+  char measured[256] = {PEAK_KNOWN};
   for (int t = 0; t < o.nthreads; t++) {
     const int n = o.threads[t];
     if (n >= 256) continue;
@@ -871,13 +874,13 @@ int cbp_cmd_sweep(int argc, char **argv) {
     } else {
       out.peak[n] = cbp_measure_peak(n, 0.1);
       bandwidth[n] = cbp_measure_bandwidth(n, 0.2);
-      measured[n] = 1;
+      measured[n] = PEAK_AND_BANDWIDTH;
     }
   }
   /* A thread count whose peak falls short of its share (a vCPU the host is
      using) is named before any timing: its rows would mislead.  Without one
      thread in the sweep, its peak is measured for the test and recorded
-     (peak only: measured[1] = 2), so that best can repeat the test. */
+     (PEAK_ONLY), so that best can repeat the test. */
   for (int t = 0; t < o.nthreads; t++) {
     const int n = o.threads[t];
     if (n < 2 || n >= 256) continue;
@@ -887,7 +890,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
         out.peak[1] = atof(known);
       } else {
         out.peak[1] = cbp_measure_peak(1, 0.1);
-        measured[1] = 2;
+        measured[1] = PEAK_ONLY;
       }
     }
     if (cbp_peak_shortfall(n, out.peak[n], out.peak[1], msg, sizeof msg))
