@@ -8,8 +8,11 @@
  *             AVX-512, up to 4 on AVX2, run in turn over each tile) x output
  *             rows, split into equal shares of (register block, row) units, a
  *             contiguous range a thread: a stretch of rows of each channel
- *             block it meets; threads write disjoint outputs (no false sharing
- *             but where two ranges meet, one row apart);
+ *             block it meets; two threads' shares meet in one channel block,
+ *             whose rows they claim from either end as they get there, so
+ *             that a slower thread takes fewer; threads write disjoint
+ *             outputs (no false sharing but where two ranges meet, one row
+ *             apart);
  *   ci      = input-channel blocks so that one block of weights (taps x ci_b x
  *             the channel block) stays in L2 across all rows of
  *             a thread's stretch; later blocks accumulate into the output;
@@ -114,11 +117,11 @@ static size_t panel_floats(int ntaps, size_t cap) {
 /* Per thread: the weight panel (and after it, on narrow outputs, the zero row),
    the tile's taps, and per tap: valid index, partial tap index and its pixel
    range within a row, and the output columns it reaches. */
-enum { TAP_INTS = 6 };
+enum { TAP_INTS = 6, CLAIM_BYTES = 64 /* a pair's shared rows (see claim_rows) */ };
 static size_t slice_bytes(int ntaps, size_t cap) {
   size_t b = panel_floats(ntaps, cap) * sizeof(float) +
              (size_t)ntaps * (sizeof(cbp_ktap) + TAP_INTS * sizeof(int));
-  return (b + 63) & ~(size_t)63;
+  return ((b + 63) & ~(size_t)63) + CLAIM_BYTES;
 }
 
 /* One slice per thread.  Bounds slice_bytes for any ntaps up to the one given
@@ -130,7 +133,7 @@ int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes) {
       cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + TAP_INTS * sizeof(int) + BLK_MAX * sizeof(float),
               &taps) ||
       cbp_add(taps, (panel_cap() + 1) * sizeof(float), &per) || cbp_round64(per, &per) ||
-      cbp_mul(per, (size_t)threads, bytes))
+      cbp_add(per, CLAIM_BYTES, &per) || cbp_mul(per, (size_t)threads, bytes))
     return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
 }
@@ -359,6 +362,30 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
   }
 }
 
+/* The shared channel block of a pair of threads (see cbp_dconv_run): its rows
+   [sr0, sr1), claimed g at a time, the first thread from the top and the
+   second (from_bottom) from the bottom, until they meet.  c = {next row from
+   the top, end of the rows left}, or c[0] < 0 before the first claim.  0 when
+   none are left. */
+static int claim_rows(long *c, long sr0, long sr1, int from_bottom, long g, long *r0, long *r1) {
+  int got;
+#pragma omp critical(cbp_dconv_claim)
+  {
+    if (c[0] < 0) c[0] = sr0, c[1] = sr1;
+    if (from_bottom) {
+      *r1 = c[1];
+      *r0 = c[1] - g > c[0] ? c[1] - g : c[0];
+      c[1] = *r0;
+    } else {
+      *r0 = c[0];
+      *r1 = c[0] + g < c[1] ? c[0] + g : c[1];
+      c[0] = *r1;
+    }
+    got = *r1 > *r0;
+  }
+  return got;
+}
+
 /* Input-channel blocks for a panel of blk channels a tap within cap floats
    (on narrow outputs each channel of the block also needs a float of zero row). */
 static int ci_blocks(const cbp_dconv_desc *d, size_t cap, int blk, int narrow) {
@@ -401,7 +428,7 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   int nrb = BLK_MAX / rw > 1 ? BLK_MAX / rw : 1;
   while (nrb > 1 && ci_blocks(d, cap, rw * nrb, narrow) > ncib_one) nrb--;
   const int blk = rw * nrb;
-  const int nrbt = ceil_div(d->co, rw), ncob = ceil_div(nrbt, nrb);
+  const int nrbt = ceil_div(d->co, rw);
   assert(blk <= BLK_MAX);
   const int ncib = ci_blocks(d, cap, blk, narrow);
   /* the next tile's input rows prefetched (see prefetch_in) */
@@ -411,6 +438,12 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   const size_t per = slice_bytes(d->ntaps, cap);
   char *slices = ws;
   const ptrdiff_t in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
+  /* the claim state of the pair led by thread t, at the end of its slice */
+#define CLAIM_STATE(t) ((long *)(slices + per * (size_t)((t) + 1) - CLAIM_BYTES))
+  for (int t = 0; t + 1 < threads; t += 2) CLAIM_STATE(t)[0] = -1;
+  /* rows of the shared block claimed at a time: one, or on narrow outputs
+     enough for two tiles across row ends */
+  const long grain = narrow ? ceil_div(2 * isa->np_max, d->wo) : 1;
 
 #pragma omp parallel num_threads(threads)
   {
@@ -442,16 +475,42 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
        48 + 48 + 32 channels at C = 128 gave one of two threads 56% of the
        work). */
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    const long units = (long)nrbt * rows, ua = units * tid / nth, ub = units * (tid + 1) / nth;
-    for (long cob = 0, off = 0; cob < ncob && off < ub; cob++) {
+    /* every channel block but the last holds nrb register blocks: cob starts at unit cob * per_cob */
+    const long units = (long)nrbt * rows, per_cob = (long)nrb * rows;
+    /* Threads 2i and 2i+1 pair up and take their two shares [ua, ub) together:
+       the first runs the channel blocks below the one holding the midpoint
+       forward, the second those above it backward, and they finish on that
+       block, claiming its rows from either end (claim_rows).  A thread that
+       runs slower (a vCPU the host shares) then takes fewer of those rows
+       rather than holding the other up: res5a_branch2b BPA on the Zen 5
+       guest, 2 threads, the thread on the second vCPU took 1.06-1.20x the
+       other's time for the same units (most of it in packing the panels).
+       With two ci blocks a thread must run the rows it claimed in the first
+       one in the second as well, so the claims balance only what is left
+       when they start.  Medians of 5 alternating runs against static
+       shares: 4.36-4.48 against 4.48-4.55 ms (oneDNN 1.00x in the same
+       runs); the other layers' BPA and FWD within the noise.  An odd last
+       thread runs its share alone. */
+    const int paired = (tid | 1) < nth, second = paired && (tid & 1);
+    const int lead = paired ? tid & ~1 : tid;
+    const long ua = units * lead / nth, ub = units * (lead + 1 + paired) / nth;
+    long *claim = CLAIM_STATE(lead);
+    const long c_first = ua / per_cob, c_last = ub > ua ? (ub - 1) / per_cob : c_first - 1;
+    const long mid = units * (lead + 1) / nth;
+    const long shared = !paired ? -1 : (mid < ub ? mid : ub - 1) / per_cob;
+    for (long step = 0; ua < ub; step++) {
+      const long cob = second ? c_last - step : c_first + step;
+      if (cob < c_first || cob > c_last || (paired && (second ? cob < shared : cob > shared))) break;
       const int rb0 = (int)cob * nrb, rb1 = rb0 + nrb < nrbt ? rb0 + nrb : nrbt;
-      const long nb = rb1 - rb0, a = (ua > off ? ua : off) - off;
+      const long nb = rb1 - rb0, off = cob * per_cob, a = (ua > off ? ua : off) - off;
       const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
-      off += nb * rows;
       /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
          where this one ends; empty when the share misses the block (b <= a) */
-      const long r0 = (a + nb - 1) / nb, r1 = (b + nb - 1) / nb;
-      if (r0 >= r1) continue;
+      long r0 = (a + nb - 1) / nb, r1 = (b + nb - 1) / nb;
+      const int dyn = cob == shared;
+      const long sr0 = r0, sr1 = r1; /* the shared block's rows */
+      if (dyn ? !claim_rows(claim, sr0, sr1, second, grain, &r0, &r1) : r0 >= r1) continue;
+      long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
       const int co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
       for (int cib = 0; cib < ncib; cib++) {
         const int i0 = cib * cb, cn = d->ci - i0 < cb ? d->ci - i0 : cb;
@@ -468,76 +527,82 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
                 memcpy(ps + ((size_t)t * cn + i) * rw, d->taps[t].w + (i0 + i) * d->w_ld + co0 + c0,
                        (size_t)sub_cw * sizeof(float));
         }
-        if (narrow) {
-          narrow_tiles(d, isa, &sb, kt, in, out + co0, r0 * d->wo, r1 * d->wo, i0, cn, panel, zeros,
-                       cib > 0);
-          continue;
-        }
-        for (long r = r0; r < r1; r++) {
-          const int img = (int)(r / d->ho), oh = (int)(r % d->ho);
-          const float *inimg = in + img * in_img;
-          float *orow = row_out(d, out, r) + co0;
-          int nt = 0;
-          for (int t = 0; t < d->ntaps; t++) {
-            const int ih = oh * d->sh + d->taps[t].dh;
-            if (ih >= 0 && ih < d->hi) valid[nt++] = t;
-          }
-          const int ntiles = ceil_div(d->wo, tile_px);
-          for (int tile = 0, ow = 0; tile < ntiles; tile++) {
-            /* Balanced (14 = 5+4+5), the larger tiles at the two ends: the
-               border taps of an end tile run over all its pixels but one,
-               and a 3-pixel call (6 accumulators on AVX2) leaves the FMA
-               units idle for want of independent sums.  Positions ranked
-               0, 2, 4, ... from the left and 1, 3, ... from the right; the
-               rem lowest ranks get a pixel more.  AVX2 res4a_branch2b BPA,
-               one thread, medians of 15 alternating rounds in one process
-               (Zen 5): 16.91 -> 16.38 ms against 5+5+4; res2a's and res3a's
-               rows and the AVX-512 tiles unchanged within 1%. */
-            const int rank = tile <= ntiles - 1 - tile ? 2 * tile : 2 * (ntiles - 1 - tile) + 1;
-            const int np = d->wo / ntiles + (rank < d->wo % ntiles);
-            /* Taps that reach every pixel of the tile go in one call; a tap that
-               misses some (padding) reaches a contiguous range [pa, pb) and joins
-               a later, accumulating call with the taps of the same range. */
-            int m = 0, npart = 0;
-            for (int j = 0; j < nt; j++) {
-              const int t = valid[j];
-              int pa, pb;
-              tap_reach(col_lo, col_hi, t, ow, np, &pa, &pb);
-              if (pa == 0 && pb == np)
-                fill_tap(&kt[m++], d, t, inimg, oh, ow, 0, np, i0, panel, cn, rw);
-              else if (pa < pb)
-                part[npart] = t, part_a[npart] = pa, part_b[npart] = pb, npart++;
+        /* rows [c0, c1): the first ci block's claims one by one, then all of them */
+        for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1;;) {
+          if (narrow) {
+            narrow_tiles(d, isa, &sb, kt, in, out + co0, c0 * d->wo, c1 * d->wo, i0, cn, panel, zeros,
+                         cib > 0);
+          } else {
+          for (long r = c0; r < c1; r++) {
+            const int img = (int)(r / d->ho), oh = (int)(r % d->ho);
+            const float *inimg = in + img * in_img;
+            float *orow = row_out(d, out, r) + co0;
+            int nt = 0;
+            for (int t = 0; t < d->ntaps; t++) {
+              const int ih = oh * d->sh + d->taps[t].dh;
+              if (ih >= 0 && ih < d->hi) valid[nt++] = t;
             }
-            int ncalls = 0;
-            calls[ncalls++] = (tile_call){0, m, 0, np, cib > 0};
-            while (npart > 0) {
-              const int pa = part_a[0], pb = part_b[0], start = m;
-              int keep = 0;
-              for (int q = 0; q < npart; q++) {
-                if (part_a[q] == pa && part_b[q] == pb)
-                  fill_tap(&kt[m++], d, part[q], inimg, oh, ow, pa, pb, i0, panel, cn, rw);
-                else
-                  part[keep] = part[q], part_a[keep] = part_a[q], part_b[keep] = part_b[q], keep++;
+            const int ntiles = ceil_div(d->wo, tile_px);
+            for (int tile = 0, ow = 0; tile < ntiles; tile++) {
+              /* Balanced (14 = 5+4+5), the larger tiles at the two ends: the
+                 border taps of an end tile run over all its pixels but one,
+                 and a 3-pixel call (6 accumulators on AVX2) leaves the FMA
+                 units idle for want of independent sums.  Positions ranked
+                 0, 2, 4, ... from the left and 1, 3, ... from the right; the
+                 rem lowest ranks get a pixel more.  AVX2 res4a_branch2b BPA,
+                 one thread, medians of 15 alternating rounds in one process
+                 (Zen 5): 16.91 -> 16.38 ms against 5+5+4; res2a's and res3a's
+                 rows and the AVX-512 tiles unchanged within 1%. */
+              const int rank = tile <= ntiles - 1 - tile ? 2 * tile : 2 * (ntiles - 1 - tile) + 1;
+              const int np = d->wo / ntiles + (rank < d->wo % ntiles);
+              /* Taps that reach every pixel of the tile go in one call; a tap that
+                 misses some (padding) reaches a contiguous range [pa, pb) and joins
+                 a later, accumulating call with the taps of the same range. */
+              int m = 0, npart = 0;
+              for (int j = 0; j < nt; j++) {
+                const int t = valid[j];
+                int pa, pb;
+                tap_reach(col_lo, col_hi, t, ow, np, &pa, &pb);
+                if (pa == 0 && pb == np)
+                  fill_tap(&kt[m++], d, t, inimg, oh, ow, 0, np, i0, panel, cn, rw);
+                else if (pa < pb)
+                  part[npart] = t, part_a[npart] = pa, part_b[npart] = pb, npart++;
               }
-              npart = keep;
-              calls[ncalls++] = (tile_call){start, m, pa, pb - pa, 1};
+              int ncalls = 0;
+              calls[ncalls++] = (tile_call){0, m, 0, np, cib > 0};
+              while (npart > 0) {
+                const int pa = part_a[0], pb = part_b[0], start = m;
+                int keep = 0;
+                for (int q = 0; q < npart; q++) {
+                  if (part_a[q] == pa && part_b[q] == pb)
+                    fill_tap(&kt[m++], d, part[q], inimg, oh, ow, pa, pb, i0, panel, cn, rw);
+                  else
+                    part[keep] = part[q], part_a[keep] = part_a[q], part_b[keep] = part_b[q], keep++;
+                }
+                npart = keep;
+                calls[ncalls++] = (tile_call){start, m, pa, pb - pa, 1};
+              }
+              const int left = d->wo - ow - np; /* pixels after this tile */
+              if (pf_in && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */
+                const int t = valid[0], ow2 = ow + np, nx = left < tile_px ? left : tile_px;
+                int pa, pb;
+                tap_reach(col_lo, col_hi, t, ow2, nx, &pa, &pb);
+                if (pa < pb)
+                  prefetch_in(tap_input(d, t, inimg, oh, ow2 + pa, i0), pb - pa,
+                              (ptrdiff_t)d->sw * d->ci, cn);
+              }
+              if (left > 0) /* the next tile of the row, or the first of the next row */
+                prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, cw);
+              else if (r + 1 < c1)
+                prefetch_out(row_out(d, out, r + 1) + co0, d->wo, tile_px, d->out_pix, cw);
+              run_subs(isa, &sb, kt, m, calls, ncalls, cn, orow + ow * d->out_pix, d->out_pix);
+              ow += np;
             }
-            const int left = d->wo - ow - np; /* pixels after this tile */
-            if (pf_in && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */
-              const int t = valid[0], ow2 = ow + np, nx = left < tile_px ? left : tile_px;
-              int pa, pb;
-              tap_reach(col_lo, col_hi, t, ow2, nx, &pa, &pb);
-              if (pa < pb)
-                prefetch_in(tap_input(d, t, inimg, oh, ow2 + pa, i0), pb - pa,
-                            (ptrdiff_t)d->sw * d->ci, cn);
-            }
-            if (left > 0) /* the next tile of the row, or the first of the next row */
-              prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, cw);
-            else if (r + 1 < r1)
-              prefetch_out(row_out(d, out, r + 1) + co0, d->wo, tile_px, d->out_pix, cw);
-            run_subs(isa, &sb, kt, m, calls, ncalls, cn, orow + ow * d->out_pix, d->out_pix);
-            ow += np;
           }
+          }
+          if (!dyn || cib > 0 || !claim_rows(claim, sr0, sr1, second, grain, &c0, &c1)) break;
+          lo = c0 < lo ? c0 : lo;
+          hi = c1 > hi ? c1 : hi;
         }
       }
     }
