@@ -196,10 +196,13 @@ static int skip_allowed(const char *strategy, const char *reason) {
 
 /* Also run on 3 threads.  The engine's threads take equal shares of
    (register block, row) units: 80 output channels are blocks of 64 + 16
-   (AVX2: 4 + 1 register blocks), so on 3 threads the shares meet inside the
-   first block, at rows rounded up from a unit count, and the third thread
-   takes the rest of it and the whole second block.  Width 9 runs the tiles
-   across row ends, width 16 the row tiles. */
+   (AVX-512: 1 + 1 register blocks, AVX2: 4 + 1), so on 3 threads shares
+   start inside a block, at rows rounded up from a unit count.  Threads 0
+   and 1 pair up and claim the rows of the block that holds the boundary
+   between them from either end (on AVX2 their whole share, inside the first
+   block), and the third thread runs its share alone (on AVX2 the rest of
+   the first block and the whole second).  Width 9 runs the tiles across row
+   ends, width 16 the row tiles. */
 static const shape three_threads[] = {
     {"engine: shares of unequal channel blocks", {2, 80, 7, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"engine: shares of unequal channel blocks, wide rows", {1, 80, 5, 16, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
