@@ -527,12 +527,17 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
                 memcpy(ps + ((size_t)t * cn + i) * rw, d->taps[t].w + (i0 + i) * d->w_ld + co0 + c0,
                        (size_t)sub_cw * sizeof(float));
         }
-        /* rows [c0, c1): the first ci block's claims one by one, then all of them */
-        for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1;;) {
+        /* rows [c0, c1): in the shared block's first ci block one claim after
+           another (a failed claim leaves c1 <= c0), else all of them at once */
+        for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
+             c1 = dyn && !cib && claim_rows(claim, sr0, sr1, second, grain, &c0, &c1) ? c1 : c0) {
+          lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
+          hi = c1 > hi ? c1 : hi;
           if (narrow) {
             narrow_tiles(d, isa, &sb, kt, in, out + co0, c0 * d->wo, c1 * d->wo, i0, cn, panel, zeros,
                          cib > 0);
-          } else {
+            continue;
+          }
           for (long r = c0; r < c1; r++) {
             const int img = (int)(r / d->ho), oh = (int)(r % d->ho);
             const float *inimg = in + img * in_img;
@@ -599,10 +604,6 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
               ow += np;
             }
           }
-          }
-          if (!dyn || cib > 0 || !claim_rows(claim, sr0, sr1, second, grain, &c0, &c1)) break;
-          lo = c0 < lo ? c0 : lo;
-          hi = c1 > hi ? c1 : hi;
         }
       }
     }
