@@ -8,7 +8,9 @@
  * t per run:  outside = 1 - (sum over threads of GEMM time / T) / t.
  *
  * usage: convbp_gemm_share [--suite NAME | --problem DESC]... [--threads 1,2]
- *                          [--strategy a,b,...]
+ *                          [--strategy a,b,...] [--bind compact|scatter|none]
+ * Threads are bound as the sweep binds them (compact unless --bind says
+ * otherwise), so the two tools time the same placement.
  * Prints one line per (problem, strategy, threads): ms per run (best of 3
  * measurements of >= 0.2 s), ms in sgemm, percent outside. */
 #define _POSIX_C_SOURCE 200809L
@@ -20,6 +22,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "machine.h"
 
 enum { MAX_THREADS = 64 };
 /* Seconds in sgemm per OpenMP thread, this tool only (not in the library). */
@@ -77,6 +80,7 @@ int main(int argc, char **argv) {
   cbp_fix_blas_coretype(argv);
   cbp_point_list points = {0};
   const char *strategies = default_strategies, *thread_list = "1,2";
+  cbp_bind bind = CBP_BIND_COMPACT;
   char err[256];
   for (int i = 1; i < argc; i++) {
     const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -92,7 +96,13 @@ int main(int argc, char **argv) {
       thread_list = val, i++;
     else if (!strcmp(argv[i], "--strategy") && val)
       strategies = val, i++;
-    else {
+    else if (!strcmp(argv[i], "--bind") && val) {
+      if (cbp_bind_parse(val, &bind)) {
+        fprintf(stderr, "convbp_gemm_share: --bind: '%s' is not compact, scatter or none\n", val);
+        return EXIT_USAGE;
+      }
+      i++;
+    } else {
       fprintf(stderr, "convbp_gemm_share: unknown or incomplete option '%s'\n", argv[i]);
       return EXIT_USAGE;
     }
@@ -110,6 +120,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "convbp_gemm_share: --threads: %s\n", err);
     return EXIT_USAGE;
   }
+  cbp_topo_open();
   printf("%-20s %-22s %3s %10s %10s %8s\n", "problem", "strategy", "thr", "ms/run", "sgemm ms",
          "outside");
   int status = 0;
@@ -139,6 +150,7 @@ int main(int argc, char **argv) {
       }
       convbp_fill(x, nx, 1), convbp_fill(y, ny, 2);
       for (int ti = 0; ti < nthreads; ti++) {
+        cbp_bind_threads(threads[ti], bind, NULL, 0);
         convbp_prepared *pr;
         int st = convbp_conv_prepare(name, &pt->conv, threads[ti], &pr);
         if (st) {

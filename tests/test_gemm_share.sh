@@ -1,0 +1,45 @@
+#!/bin/sh
+# convbp_gemm_share end to end: bad options exit 2 naming the option, and a
+# run on a small problem reports, per thread count, time in sgemm (so the
+# --wrap of cblas_sgemm took) and a share outside it in [0, 100), bound by
+# each --bind policy.
+# Usage: test_gemm_share.sh path/to/convbp_gemm_share
+set -u
+tool=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+unset OPENBLAS_CORETYPE
+export CONVBP_KEEP_BLAS_CORETYPE=1
+
+# expect CODE WORDS -- ARGS...: exit code and a phrase of stderr.
+expect() {
+  code=$1 words=$2
+  shift 3
+  "$tool" "$@" >"$tmp/out" 2>"$tmp/err"
+  got=$?
+  if [ "$got" -ne "$code" ]; then bad "$*: exit $got, want $code"; return; fi
+  if ! grep -q -- "$words" "$tmp/err"; then bad "$*: stderr lacks '$words': $(cat "$tmp/err")"; return; fi
+  pass=$((pass + 1))
+}
+expect 2 "--bind: 'inward' is not compact" -- --bind inward
+expect 2 "unknown or incomplete option '--bind'" -- --bind
+expect 2 "unknown strategy 'bpw_nope'" -- --problem mb2ic3ih8oc4kh3 --strategy bpw_nope
+
+for bind in compact scatter none; do
+  if ! "$tool" --problem 'mb2ic8ih12oc8kh3ph1n"small"' --threads 1,2 --bind "$bind" \
+      --strategy bpw_im2col_gemm,bpa_scatter_gemm >"$tmp/out" 2>"$tmp/err"; then
+    bad "--bind $bind: exit $? ($(cat "$tmp/err"))"
+    continue
+  fi
+  # problem strategy threads ms/run sgemm-ms outside%
+  if awk 'NR > 1 { n++; v = $6 + 0; if (!($5 > 0 && v >= 0 && v < 100)) bad++ }
+          END { exit !(n == 4 && bad == 0) }' "$tmp/out"; then
+    pass=$((pass + 1))
+  else
+    bad "--bind $bind: want 4 rows with sgemm time and a share in [0, 100): $(cat "$tmp/out")"
+  fi
+done
+echo "test_gemm_share: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
