@@ -608,4 +608,5 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
       }
     }
   }
+#undef CLAIM_STATE
 }
