@@ -76,12 +76,27 @@ static void measure(convbp_prepared *pr, int threads, const float *x, const floa
   *gemm = g / threads / runs;
 }
 
+/* Every name of the comma-separated list a strategy?  Else names the first that is not. */
+static int strategies_known(const char *list, char *err, size_t len) {
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *name = strtok(buf, ","); name; name = strtok(NULL, ","))
+    if (convbp_strategy_find(name) < 0) {
+      snprintf(err, len, "unknown strategy '%s'", name);
+      return 0;
+    }
+  return 1;
+}
+
 int main(int argc, char **argv) {
   cbp_fix_blas_coretype(argv);
   cbp_point_list points = {0};
   const char *strategies = default_strategies, *thread_list = "1,2";
   cbp_bind bind = CBP_BIND_COMPACT;
+  int *threads = NULL, nthreads = 0;
   char err[256];
+  /* Every bad input is refused here, before the first measurement; each path
+     out frees what was read (a sanitized build counts leaks at exit). */
   for (int i = 1; i < argc; i++) {
     const char *val = i + 1 < argc ? argv[i + 1] : NULL;
     int st = 0;
@@ -90,35 +105,28 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--problem") && val) {
       cbp_point pt;
       st = cbp_point_parse(val, &pt, err, sizeof err);
-      if (!st) st = cbp_points_add(&points, &pt);
+      if (!st && cbp_points_add(&points, &pt))
+        st = 1, snprintf(err, sizeof err, "out of memory");
       i++;
     } else if (!strcmp(argv[i], "--threads") && val)
       thread_list = val, i++;
     else if (!strcmp(argv[i], "--strategy") && val)
       strategies = val, i++;
     else if (!strcmp(argv[i], "--bind") && val) {
-      if (cbp_bind_parse(val, &bind)) {
-        fprintf(stderr, "convbp_gemm_share: --bind: '%s' is not compact, scatter or none\n", val);
-        return EXIT_USAGE;
-      }
+      if (cbp_bind_parse(val, &bind))
+        st = 1, snprintf(err, sizeof err, "--bind: '%s' is not compact, scatter or none", val);
       i++;
     } else {
-      fprintf(stderr, "convbp_gemm_share: unknown or incomplete option '%s'\n", argv[i]);
-      return EXIT_USAGE;
+      st = 1, snprintf(err, sizeof err, "unknown or incomplete option '%s'", argv[i]);
     }
-    if (st) {
-      fprintf(stderr, "convbp_gemm_share: %s\n", err);
-      return EXIT_USAGE;
-    }
+    if (st) goto usage;
   }
-  if (points.count == 0 && cbp_points_load_suite(&points, "resnet50", err, sizeof err)) {
-    fprintf(stderr, "convbp_gemm_share: %s\n", err);
-    return EXIT_USAGE;
-  }
-  int *threads, nthreads;
-  if (cbp_parse_int_list(thread_list, 1, &threads, &nthreads, err, sizeof err)) {
-    fprintf(stderr, "convbp_gemm_share: --threads: %s\n", err);
-    return EXIT_USAGE;
+  if (points.count == 0 && cbp_points_load_suite(&points, "resnet50", err, sizeof err)) goto usage;
+  if (!strategies_known(strategies, err, sizeof err)) goto usage;
+  char why[200];
+  if (cbp_parse_int_list(thread_list, 1, &threads, &nthreads, why, sizeof why)) {
+    snprintf(err, sizeof err, "--threads: %s", why);
+    goto usage;
   }
   cbp_topo_open();
   printf("%-20s %-22s %3s %10s %10s %8s\n", "problem", "strategy", "thr", "ms/run", "sgemm ms",
@@ -130,11 +138,7 @@ int main(int argc, char **argv) {
     char list[512];
     snprintf(list, sizeof list, "%s", strategies);
     for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
-      int si = convbp_strategy_find(name);
-      if (si < 0) {
-        fprintf(stderr, "convbp_gemm_share: unknown strategy '%s'\n", name);
-        return EXIT_USAGE;
-      }
+      int si = convbp_strategy_find(name); /* known: checked above */
       convbp_op op = convbp_strategy_op(si);
       size_t na, nw, no, nx, ny, nout;
       if (convbp_conv_sizes(&pt->conv, &na, &nw, &no)) continue;
@@ -146,7 +150,9 @@ int main(int argc, char **argv) {
       float *out = convbp_alloc(nout * sizeof(float));
       if (!x || !y || !out) {
         fprintf(stderr, "convbp_gemm_share: %s: out of memory\n", pt->name);
-        return 1;
+        convbp_free(x), convbp_free(y), convbp_free(out);
+        status = 1;
+        continue;
       }
       convbp_fill(x, nx, 1), convbp_fill(y, ny, 2);
       for (int ti = 0; ti < nthreads; ti++) {
@@ -172,7 +178,13 @@ int main(int argc, char **argv) {
       convbp_free(x), convbp_free(y), convbp_free(out);
     }
   }
+  cbp_topo_close();
   free(threads);
   cbp_points_free(&points);
   return status;
+usage:
+  fprintf(stderr, "convbp_gemm_share: %s\n", err);
+  free(threads);
+  cbp_points_free(&points);
+  return EXIT_USAGE;
 }

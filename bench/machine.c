@@ -230,10 +230,19 @@ static int plan(int threads, cbp_bind policy, hwloc_bitmap_t *sets) {
   int cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
   if (cores < 1) return -1;
   if (policy == CBP_BIND_SCATTER) {
+    /* hwloc_distrib allocates the sets it hands out (hwloc_bitmap_dup), so it
+       gets an array of its own, copied into sets and freed: given sets
+       itself, it overwrote the caller's bitmaps, which then leaked. */
     hwloc_obj_t root = hwloc_get_root_obj(topo);
-    if (hwloc_distrib(topo, &root, 1, sets, (unsigned)threads, INT32_MAX, 0)) return -1;
-    for (int i = 0; i < threads; i++) hwloc_bitmap_singlify(sets[i]);
-    return 0;
+    hwloc_bitmap_t dist[threads];
+    for (int i = 0; i < threads; i++) dist[i] = NULL;
+    const int err = hwloc_distrib(topo, &root, 1, dist, (unsigned)threads, INT32_MAX, 0);
+    for (int i = 0; i < threads; i++) {
+      if (!err && dist[i]) hwloc_bitmap_copy(sets[i], dist[i]);
+      hwloc_bitmap_singlify(sets[i]);
+      hwloc_bitmap_free(dist[i]);
+    }
+    return err ? -1 : 0;
   }
   for (int i = 0; i < threads; i++) {
     hwloc_obj_t core = hwloc_get_obj_by_type(topo, HWLOC_OBJ_CORE, (unsigned)(i % cores));

@@ -1,6 +1,6 @@
 #!/bin/sh
-# convbp_gemm_share end to end: bad options exit 2 naming the option, and a
-# run on a small problem reports, per thread count, time in sgemm (so the
+# convbp_gemm_share end to end: bad options exit 2 naming the option before
+# anything is timed, and a run on a small problem reports, per thread count, time in sgemm (so the
 # --wrap of cblas_sgemm took) and a share outside it in [0, 100), bound by
 # each --bind policy.
 # Usage: test_gemm_share.sh path/to/convbp_gemm_share
@@ -21,11 +21,15 @@ expect() {
   got=$?
   if [ "$got" -ne "$code" ]; then bad "$*: exit $got, want $code"; return; fi
   if ! grep -q -- "$words" "$tmp/err"; then bad "$*: stderr lacks '$words': $(cat "$tmp/err")"; return; fi
+  if [ -s "$tmp/out" ]; then bad "$*: refused, yet printed: $(cat "$tmp/out")"; return; fi
   pass=$((pass + 1))
 }
-expect 2 "--bind: 'inward' is not compact" -- --bind inward
+# Refused before the first measurement, every one (and, sanitized, with no leak).
+expect 2 "--bind: 'inward' is not compact" -- --problem mb2ic3ih8oc4kh3 --bind inward
 expect 2 "unknown or incomplete option '--bind'" -- --bind
-expect 2 "unknown strategy 'bpw_nope'" -- --problem mb2ic3ih8oc4kh3 --strategy bpw_nope
+expect 2 "unknown strategy 'bpw_nope'" -- --problem mb2ic3ih8oc4kh3 --strategy bpw_im2col_gemm,bpw_nope
+expect 2 "--threads: '0'" -- --problem mb2ic3ih8oc4kh3 --threads 1,0
+expect 2 "mb2ic3ih8oc4kh3zz" -- --problem mb2ic3ih8oc4kh3 --problem mb2ic3ih8oc4kh3zz
 
 for bind in compact scatter none; do
   if ! "$tool" --problem 'mb2ic8ih12oc8kh3ph1n"small"' --threads 1,2 --bind "$bind" \
