@@ -76,16 +76,23 @@ static void measure(convbp_prepared *pr, int threads, const float *x, const floa
   *gemm = g / threads / runs;
 }
 
-/* Every name of the comma-separated list a strategy?  Else names the first that is not. */
-static int strategies_known(const char *list, char *err, size_t len) {
-  char buf[512];
+/* The comma-separated list (first 511 characters) as registry indices, in
+   order, read once for the check and the measurements; 0, or -1 with the first
+   unknown name in err. */
+enum { LIST_CHARS = 512, LIST_MAX = LIST_CHARS / 2 };
+static int parse_strategies(const char *list, int *idx, int *count, char *err, size_t len) {
+  char buf[LIST_CHARS];
   snprintf(buf, sizeof buf, "%s", list);
-  for (char *name = strtok(buf, ","); name; name = strtok(NULL, ","))
-    if (convbp_strategy_find(name) < 0) {
+  *count = 0;
+  for (char *name = strtok(buf, ","); name; name = strtok(NULL, ",")) {
+    const int si = convbp_strategy_find(name);
+    if (si < 0) {
       snprintf(err, len, "unknown strategy '%s'", name);
-      return 0;
+      return -1;
     }
-  return 1;
+    idx[(*count)++] = si;
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -122,7 +129,8 @@ int main(int argc, char **argv) {
     if (st) goto usage;
   }
   if (points.count == 0 && cbp_points_load_suite(&points, "resnet50", err, sizeof err)) goto usage;
-  if (!strategies_known(strategies, err, sizeof err)) goto usage;
+  int sel[LIST_MAX], nsel;
+  if (parse_strategies(strategies, sel, &nsel, err, sizeof err)) goto usage;
   char why[200];
   if (cbp_parse_int_list(thread_list, 1, &threads, &nthreads, why, sizeof why)) {
     snprintf(err, sizeof err, "--threads: %s", why);
@@ -135,10 +143,9 @@ int main(int argc, char **argv) {
   for (int pi = 0; pi < points.count; pi++) {
     const cbp_point *pt = &points.items[pi];
     if (pt->is_mma) continue;
-    char list[512];
-    snprintf(list, sizeof list, "%s", strategies);
-    for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
-      int si = convbp_strategy_find(name); /* known: checked above */
+    for (int k = 0; k < nsel; k++) {
+      const int si = sel[k];
+      const char *name = convbp_strategy_name(si);
       convbp_op op = convbp_strategy_op(si);
       size_t na, nw, no, nx, ny, nout;
       if (convbp_conv_sizes(&pt->conv, &na, &nw, &no)) continue;

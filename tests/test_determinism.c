@@ -8,9 +8,7 @@
  * The oneDNN peers are left out: their determinism is oneDNN's to state (and
  * its plain-layout BPW takes seconds a run).  Such a failure can be timing
  * dependent: each (problem, strategy, threads) runs RUNS times. */
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "convbp.h"
