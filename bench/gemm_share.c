@@ -24,9 +24,10 @@
 #include "cli.h"
 #include "machine.h"
 
-enum { MAX_THREADS = 64 };
-/* Seconds in sgemm per OpenMP thread, this tool only (not in the library). */
-static double gemm_seconds[MAX_THREADS];
+/* Seconds in sgemm per OpenMP thread, this tool only (not in the library);
+   one slot per thread of the largest team asked for. */
+static double *gemm_seconds;
+static int gemm_slots;
 
 static double now_s(void) {
   struct timespec ts;
@@ -50,9 +51,9 @@ void __wrap_cblas_sgemm(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE
   double dt = now_s() - t0;
   if (omp_in_parallel()) {
     int tid = omp_get_thread_num();
-    if (tid < MAX_THREADS) gemm_seconds[tid] += dt;
+    if (tid < gemm_slots) gemm_seconds[tid] += dt;
   } else {
-    for (int i = 0; i < MAX_THREADS; i++) gemm_seconds[i] += dt;
+    for (int i = 0; i < gemm_slots; i++) gemm_seconds[i] += dt;
   }
 }
 
@@ -63,7 +64,7 @@ static const char *const default_strategies =
 /* One measurement: runs until >= 0.2 s; per-run wall and GEMM seconds. */
 static void measure(convbp_prepared *pr, int threads, const float *x, const float *y, float *out,
                     double *wall, double *gemm) {
-  memset(gemm_seconds, 0, sizeof gemm_seconds);
+  memset(gemm_seconds, 0, (size_t)gemm_slots * sizeof *gemm_seconds);
   int runs = 0;
   double t0 = now_s(), t;
   do {
@@ -136,6 +137,17 @@ int main(int argc, char **argv) {
     snprintf(err, sizeof err, "--threads: %s", why);
     goto usage;
   }
+  if (cbp_threads_fit(threads, nthreads, why, sizeof why)) {
+    snprintf(err, sizeof err, "--threads: %s", why);
+    goto usage;
+  }
+  for (int ti = 0; ti < nthreads; ti++)
+    if (threads[ti] > gemm_slots) gemm_slots = threads[ti];
+  gemm_seconds = calloc((size_t)gemm_slots, sizeof *gemm_seconds);
+  if (!gemm_seconds) {
+    snprintf(err, sizeof err, "out of memory");
+    goto usage;
+  }
   cbp_topo_open();
   printf("%-20s %-22s %3s %10s %10s %8s\n", "problem", "strategy", "thr", "ms/run", "sgemm ms",
          "outside");
@@ -186,11 +198,13 @@ int main(int argc, char **argv) {
     }
   }
   cbp_topo_close();
+  free(gemm_seconds);
   free(threads);
   cbp_points_free(&points);
   return status;
 usage:
   fprintf(stderr, "convbp_gemm_share: %s\n", err);
+  cbp_topo_close();
   free(threads);
   cbp_points_free(&points);
   return EXIT_USAGE;

@@ -47,6 +47,19 @@ static int count_type(hwloc_obj_type_t t) {
   return n > 0 ? n : 1;
 }
 
+int cbp_threads_fit(const int *threads, int n, char *err, size_t err_len) {
+  cbp_topo_open();
+  const int pus = count_type(HWLOC_OBJ_PU);
+  for (int i = 0; i < n; i++) {
+    if (threads[i] > pus) {
+      snprintf(err, err_len, "%d threads requested, this machine has %d PUs", threads[i], pus);
+      return -1;
+    }
+    if (cbp_threads_allowed(threads[i], err, err_len)) return -1;
+  }
+  return 0;
+}
+
 /* "L1d 48 KiB x2, L2 2048 KiB x2, L3 ..." from hwloc's data and unified caches;
    "unknown" when hwloc reports none (some containers hide them). */
 static void describe_caches(char *buf, size_t len) {

@@ -37,6 +37,11 @@ const char *cbp_bind_name(cbp_bind b);
 /* Opens the hwloc topology once (the CLI's, not the library's). */
 int cbp_topo_open(void);
 void cbp_topo_close(void);
+/* 0 when a team of each of threads[0..n) can run here as the sweep runs it: at
+   most one thread per PU (the binding places one per PU) and within
+   OMP_THREAD_LIMIT, so a row labelled T threads ran on T.  Else -1 and the
+   first count refused, with why, in err ("--threads: " is the caller's). */
+int cbp_threads_fit(const int *threads, int n, char *err, size_t err_len);
 /* Binds OpenMP worker i of a team of `threads` to its core by the policy (or
    unbinds for NONE), then reads each worker's actual cpuset back into
    cpusets ("0;1" style, one list per worker, separated by ';').  0 on success. */

@@ -203,11 +203,8 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       }
       const int limit = omp_get_thread_limit(); /* "all" stops there */
       if (!strcmp(v, "all") && o->nthreads > limit) o->nthreads = limit;
-      for (int t = 0; t < o->nthreads; t++)
-        if (o->threads[t] > m.pus)
-          return usage_error("--threads: %d threads requested, this machine has %d PUs", o->threads[t], m.pus);
-        else if (cbp_threads_allowed(o->threads[t], err, sizeof err))
-          return usage_error("--threads: %s", err);
+      if (cbp_threads_fit(o->threads, o->nthreads, err, sizeof err))
+        return usage_error("--threads: %s", err);
     } else if (!strcmp(a, "--bind")) {
       NEED_VALUE();
       if (cbp_bind_parse(v, &o->bind)) return usage_error("--bind: '%s' is not compact, scatter or none", v);

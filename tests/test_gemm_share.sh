@@ -30,6 +30,12 @@ expect 2 "unknown or incomplete option '--bind'" -- --bind
 expect 2 "unknown strategy 'bpw_nope'" -- --problem mb2ic3ih8oc4kh3 --strategy bpw_im2col_gemm,bpw_nope
 expect 2 "--threads: '0'" -- --problem mb2ic3ih8oc4kh3 --threads 1,0
 expect 2 "mb2ic3ih8oc4kh3zz" -- --problem mb2ic3ih8oc4kh3 --problem mb2ic3ih8oc4kh3zz
+# A row labelled T threads must have run T, one per PU (and the per-thread
+# sgemm clocks must have a slot for each: 100000 once read past a fixed 64).
+expect 2 "--threads: 100000 threads requested, this machine has" -- --problem mb2ic3ih8oc4kh3 --threads 1,100000
+export OMP_THREAD_LIMIT=1
+expect 2 "--threads: 2 threads requested, OMP_THREAD_LIMIT allows 1" -- --problem mb2ic3ih8oc4kh3 --threads 2
+unset OMP_THREAD_LIMIT
 
 for bind in compact scatter none; do
   if ! "$tool" --problem 'mb2ic8ih12oc8kh3ph1n"small"' --threads 1,2 --bind "$bind" \
