@@ -337,6 +337,111 @@ static void pack_transposed(const cbp_dconv_desc *d, float *panel, int i0, int c
   }
 }
 
+/* The panel of channel block co0 .. co0 + sb->cw and input channels i0 ..
+   i0 + cn, one register sub-block after another, sb->soff floats apart:
+   panel[s][t][i][j] = W_t(i0 + i, co0 + s*rw + j). */
+static void pack_panel(const cbp_dconv_desc *d, const cbp_subs *sb, float *panel, int i0, int cn,
+                       int co0) {
+  const int rw = sb->rw;
+  for (int s = 0, c0 = 0; c0 < sb->cw; s++, c0 += rw) {
+    const int sub_cw = sb->cw - c0 < rw ? sb->cw - c0 : rw;
+    float *ps = panel + s * sb->soff;
+    if (d->w_trans)
+      pack_transposed(d, ps, i0, cn, co0 + c0, sub_cw, rw);
+    else
+      for (int i = 0; i < cn; i++) /* i outer: one k row of W is one stretch of memory */
+        for (int t = 0; t < d->ntaps; t++)
+          memcpy(ps + ((size_t)t * cn + i) * rw, d->taps[t].w + (i0 + i) * d->w_ld + co0 + c0,
+                 (size_t)sub_cw * sizeof(float));
+  }
+}
+
+/* A thread's scratch for row_tiles: a tile's tap list and its calls, the taps
+   whose input row exists, the border taps not yet in a call with the pixels
+   [part_a, part_b) they reach, and the columns each tap reaches in a row,
+   col_lo[t] .. col_hi[t] (see tap_reach). */
+typedef struct {
+  cbp_ktap *kt;
+  tile_call *calls;
+  int *valid, *part, *part_a, *part_b;
+  const int *col_lo, *col_hi;
+} row_scratch;
+
+/* Output row r (of the flattened (image, row) index) at orow, channels of the
+   block sb, input channels i0 .. i0 + cn, in tiles of about tile_px pixels
+   (see the top); next_orow: the row the thread runs next in this block, whose
+   first tile is prefetched after this row's last, or NULL.  pf_in: prefetch
+   the next tile's input rows when the row has a single tap. */
+static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const cbp_subs *sb,
+                      const row_scratch *sc, const float *in, long r, float *orow,
+                      float *next_orow, int i0, int cn, const float *panel, int tile_px, int pf_in,
+                      int accumulate) {
+  const int img = (int)(r / d->ho), oh = (int)(r % d->ho);
+  const float *inimg = in + img * (ptrdiff_t)d->hi * d->wi * d->ci;
+  cbp_ktap *kt = sc->kt;
+  int *valid = sc->valid, *part = sc->part, *part_a = sc->part_a, *part_b = sc->part_b;
+  int nt = 0;
+  for (int t = 0; t < d->ntaps; t++) {
+    const int ih = oh * d->sh + d->taps[t].dh;
+    if (ih >= 0 && ih < d->hi) valid[nt++] = t;
+  }
+  const int ntiles = ceil_div(d->wo, tile_px);
+  for (int tile = 0, ow = 0; tile < ntiles; tile++) {
+    /* Balanced (14 = 5+4+5), the larger tiles at the two ends: the border
+       taps of an end tile run over all its pixels but one, and a 3-pixel
+       call (6 accumulators on AVX2) leaves the FMA units idle for want of
+       independent sums.  Positions ranked 0, 2, 4, ... from the left and 1,
+       3, ... from the right; the rem lowest ranks get a pixel more.  AVX2
+       res4a_branch2b BPA, one thread, medians of 15 alternating rounds in
+       one process (Zen 5): 16.91 -> 16.38 ms against 5+5+4; res2a's and
+       res3a's rows and the AVX-512 tiles unchanged within 1%. */
+    const int rank = tile <= ntiles - 1 - tile ? 2 * tile : 2 * (ntiles - 1 - tile) + 1;
+    const int np = d->wo / ntiles + (rank < d->wo % ntiles);
+    /* Taps that reach every pixel of the tile go in one call; a tap that
+       misses some (padding) reaches a contiguous range [pa, pb) and joins a
+       later, accumulating call with the taps of the same range. */
+    int m = 0, npart = 0;
+    for (int j = 0; j < nt; j++) {
+      const int t = valid[j];
+      int pa, pb;
+      tap_reach(sc->col_lo, sc->col_hi, t, ow, np, &pa, &pb);
+      if (pa == 0 && pb == np)
+        fill_tap(&kt[m++], d, t, inimg, oh, ow, 0, np, i0, panel, cn, sb->rw);
+      else if (pa < pb)
+        part[npart] = t, part_a[npart] = pa, part_b[npart] = pb, npart++;
+    }
+    int ncalls = 0;
+    sc->calls[ncalls++] = (tile_call){0, m, 0, np, accumulate};
+    while (npart > 0) {
+      const int pa = part_a[0], pb = part_b[0], start = m;
+      int keep = 0;
+      for (int q = 0; q < npart; q++) {
+        if (part_a[q] == pa && part_b[q] == pb)
+          fill_tap(&kt[m++], d, part[q], inimg, oh, ow, pa, pb, i0, panel, cn, sb->rw);
+        else
+          part[keep] = part[q], part_a[keep] = part_a[q], part_b[keep] = part_b[q], keep++;
+      }
+      npart = keep;
+      sc->calls[ncalls++] = (tile_call){start, m, pa, pb - pa, 1};
+    }
+    const int left = d->wo - ow - np; /* pixels after this tile */
+    if (pf_in && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */
+      const int t = valid[0], ow2 = ow + np, nx = left < tile_px ? left : tile_px;
+      int pa, pb;
+      tap_reach(sc->col_lo, sc->col_hi, t, ow2, nx, &pa, &pb);
+      if (pa < pb)
+        prefetch_in(tap_input(d, t, inimg, oh, ow2 + pa, i0), pb - pa, (ptrdiff_t)d->sw * d->ci,
+                    cn);
+    }
+    if (left > 0) /* the next tile of the row, or the first of the next row */
+      prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, sb->cw);
+    else if (next_orow)
+      prefetch_out(next_orow, d->wo, tile_px, d->out_pix, sb->cw);
+    run_subs(isa, sb, kt, m, sc->calls, ncalls, cn, orow + ow * d->out_pix, d->out_pix);
+    ow += np;
+  }
+}
+
 /* No taps (a stride phase of BPA that no tap reaches, st > R*d: 3 of 4 at a
    1x1 stride 2): the output is zeros, one memset a pixel.  The tiles would
    pack an empty panel and store a register block at a time: 2-8% slower BPA on
@@ -437,7 +542,6 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   const long rows = (long)d->n * d->ho;
   const size_t per = slice_bytes(d->ntaps, cap);
   char *slices = ws;
-  const ptrdiff_t in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
   /* the claim state of the pair led by thread t, at the end of its slice */
 #define CLAIM_STATE(t) ((long *)(slices + per * (size_t)((t) + 1) - CLAIM_BYTES))
   for (int t = 0; t + 1 < threads; t += 2) CLAIM_STATE(t)[0] = -1;
@@ -466,6 +570,7 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
     }
     /* the full call, then one per distinct pixel range of the border taps */
     tile_call calls[1 + CBP_TILE_MAX * (CBP_TILE_MAX + 1) / 2];
+    const row_scratch sc = {kt, calls, valid, part, part_a, part_b, col_lo, col_hi};
     /* Work is (register block, output row) units: channel block cob holds
        rb1 - rb0 register blocks, and each thread takes a contiguous 1/nth of
        the units in (cob, row) order, i.e. a stretch of rows of each channel
@@ -515,95 +620,21 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
       for (int cib = 0; cib < ncib; cib++) {
         const int i0 = cib * cb, cn = d->ci - i0 < cb ? d->ci - i0 : cb;
         const cbp_subs sb = {rw, cw, isa->vl, (size_t)d->ntaps * cn * rw};
-        /* panel[s][t][i][j] = W_t(i0 + i, co0 + s*rw + j) */
-        for (int s = 0, c0 = 0; c0 < cw; s++, c0 += rw) {
-          const int sub_cw = cw - c0 < rw ? cw - c0 : rw;
-          float *ps = panel + s * sb.soff;
-          if (d->w_trans)
-            pack_transposed(d, ps, i0, cn, co0 + c0, sub_cw, rw);
-          else
-            for (int i = 0; i < cn; i++) /* i outer: one k row of W is one stretch of memory */
-              for (int t = 0; t < d->ntaps; t++)
-                memcpy(ps + ((size_t)t * cn + i) * rw, d->taps[t].w + (i0 + i) * d->w_ld + co0 + c0,
-                       (size_t)sub_cw * sizeof(float));
-        }
+        pack_panel(d, &sb, panel, i0, cn, co0);
         /* rows [c0, c1): in the shared block's first ci block one claim after
            another (a failed claim leaves c1 <= c0), else all of them at once */
         for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
              c1 = dyn && !cib && claim_rows(claim, sr0, sr1, second, grain, &c0, &c1) ? c1 : c0) {
           lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
           hi = c1 > hi ? c1 : hi;
-          if (narrow) {
+          if (narrow)
             narrow_tiles(d, isa, &sb, kt, in, out + co0, c0 * d->wo, c1 * d->wo, i0, cn, panel, zeros,
                          cib > 0);
-            continue;
-          }
-          for (long r = c0; r < c1; r++) {
-            const int img = (int)(r / d->ho), oh = (int)(r % d->ho);
-            const float *inimg = in + img * in_img;
-            float *orow = row_out(d, out, r) + co0;
-            int nt = 0;
-            for (int t = 0; t < d->ntaps; t++) {
-              const int ih = oh * d->sh + d->taps[t].dh;
-              if (ih >= 0 && ih < d->hi) valid[nt++] = t;
-            }
-            const int ntiles = ceil_div(d->wo, tile_px);
-            for (int tile = 0, ow = 0; tile < ntiles; tile++) {
-              /* Balanced (14 = 5+4+5), the larger tiles at the two ends: the
-                 border taps of an end tile run over all its pixels but one,
-                 and a 3-pixel call (6 accumulators on AVX2) leaves the FMA
-                 units idle for want of independent sums.  Positions ranked
-                 0, 2, 4, ... from the left and 1, 3, ... from the right; the
-                 rem lowest ranks get a pixel more.  AVX2 res4a_branch2b BPA,
-                 one thread, medians of 15 alternating rounds in one process
-                 (Zen 5): 16.91 -> 16.38 ms against 5+5+4; res2a's and res3a's
-                 rows and the AVX-512 tiles unchanged within 1%. */
-              const int rank = tile <= ntiles - 1 - tile ? 2 * tile : 2 * (ntiles - 1 - tile) + 1;
-              const int np = d->wo / ntiles + (rank < d->wo % ntiles);
-              /* Taps that reach every pixel of the tile go in one call; a tap that
-                 misses some (padding) reaches a contiguous range [pa, pb) and joins
-                 a later, accumulating call with the taps of the same range. */
-              int m = 0, npart = 0;
-              for (int j = 0; j < nt; j++) {
-                const int t = valid[j];
-                int pa, pb;
-                tap_reach(col_lo, col_hi, t, ow, np, &pa, &pb);
-                if (pa == 0 && pb == np)
-                  fill_tap(&kt[m++], d, t, inimg, oh, ow, 0, np, i0, panel, cn, rw);
-                else if (pa < pb)
-                  part[npart] = t, part_a[npart] = pa, part_b[npart] = pb, npart++;
-              }
-              int ncalls = 0;
-              calls[ncalls++] = (tile_call){0, m, 0, np, cib > 0};
-              while (npart > 0) {
-                const int pa = part_a[0], pb = part_b[0], start = m;
-                int keep = 0;
-                for (int q = 0; q < npart; q++) {
-                  if (part_a[q] == pa && part_b[q] == pb)
-                    fill_tap(&kt[m++], d, part[q], inimg, oh, ow, pa, pb, i0, panel, cn, rw);
-                  else
-                    part[keep] = part[q], part_a[keep] = part_a[q], part_b[keep] = part_b[q], keep++;
-                }
-                npart = keep;
-                calls[ncalls++] = (tile_call){start, m, pa, pb - pa, 1};
-              }
-              const int left = d->wo - ow - np; /* pixels after this tile */
-              if (pf_in && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */
-                const int t = valid[0], ow2 = ow + np, nx = left < tile_px ? left : tile_px;
-                int pa, pb;
-                tap_reach(col_lo, col_hi, t, ow2, nx, &pa, &pb);
-                if (pa < pb)
-                  prefetch_in(tap_input(d, t, inimg, oh, ow2 + pa, i0), pb - pa,
-                              (ptrdiff_t)d->sw * d->ci, cn);
-              }
-              if (left > 0) /* the next tile of the row, or the first of the next row */
-                prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, cw);
-              else if (r + 1 < c1)
-                prefetch_out(row_out(d, out, r + 1) + co0, d->wo, tile_px, d->out_pix, cw);
-              run_subs(isa, &sb, kt, m, calls, ncalls, cn, orow + ow * d->out_pix, d->out_pix);
-              ow += np;
-            }
-          }
+          else
+            for (long r = c0; r < c1; r++)
+              row_tiles(d, isa, &sb, &sc, in, r, row_out(d, out, r) + co0,
+                        r + 1 < c1 ? row_out(d, out, r + 1) + co0 : NULL, i0, cn, panel, tile_px,
+                        pf_in, cib > 0);
         }
       }
     }
