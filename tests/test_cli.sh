@@ -9,11 +9,8 @@
 # Usage: test_cli.sh path/to/convbp
 set -u
 convbp=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
+run_tool() { "$convbp" "$@"; }
 fast="--reps 1 --min-time 0.001 --quiet"
 # Tests keep OpenBLAS's own kernel choice (the sweep would otherwise re-run itself
 # with OPENBLAS_CORETYPE set on CPUs OpenBLAS 0.3.21 does not know).  The sidecar
@@ -22,17 +19,6 @@ fast="--reps 1 --min-time 0.001 --quiet"
 # OPENBLAS_CORETYPE) are cleared first.
 unset CONVBP_ISA CONVBP_STREAM OPENBLAS_CORETYPE DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA
 export CONVBP_KEEP_BLAS_CORETYPE=1
-
-# expect CODE WORDS -- ARGS...: exit code and a phrase of stderr.
-expect() {
-  code=$1 words=$2
-  shift 3
-  "$convbp" "$@" >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  if [ "$got" -ne "$code" ]; then bad "convbp $*: exit $got, want $code ($(head -c 300 "$tmp/err"))"; return; fi
-  if [ -n "$words" ] && ! grep -q -- "$words" "$tmp/err"; then bad "convbp $*: stderr lacks '$words': $(head -c 300 "$tmp/err")"; return; fi
-  ok
-}
 
 # ---- bad input: one line each, exit 2, the message names what is wrong ----
 printf 'mb2ic3ih5oc2kh3\n# comment\nmb2ic3ih5oc2kh3zz1\n' > "$tmp/bad.txt"
@@ -463,5 +449,4 @@ expect 2 "is a third" -- compare "$fixture" "$tmp/new.csv" "$tmp/new.csv"
 expect 2 "no timed row (status ok) of '$tmp/empty.csv' is timed in" -- compare "$tmp/empty.csv" "$fixture"
 expect 2 "--noise needs a number >= 0, got '-1'" -- compare --noise -1 "$fixture" "$fixture"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish test_cli

@@ -6,24 +6,10 @@
 # Usage: test_gemm_share.sh path/to/convbp_gemm_share
 set -u
 tool=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+. "$(dirname "$0")/harness.sh"
+run_tool() { "$tool" "$@"; }
 unset OPENBLAS_CORETYPE
 export CONVBP_KEEP_BLAS_CORETYPE=1
-
-# expect CODE WORDS -- ARGS...: exit code and a phrase of stderr.
-expect() {
-  code=$1 words=$2
-  shift 3
-  "$tool" "$@" >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  if [ "$got" -ne "$code" ]; then bad "$*: exit $got, want $code"; return; fi
-  if ! grep -q -- "$words" "$tmp/err"; then bad "$*: stderr lacks '$words': $(cat "$tmp/err")"; return; fi
-  if [ -s "$tmp/out" ]; then bad "$*: refused, yet printed: $(cat "$tmp/out")"; return; fi
-  pass=$((pass + 1))
-}
 # Refused before the first measurement, every one (and, sanitized, with no leak).
 expect 2 "--bind: 'inward' is not compact" -- --problem mb2ic3ih8oc4kh3 --bind inward
 expect 2 "unknown or incomplete option '--bind'" -- --bind
@@ -46,10 +32,9 @@ for bind in compact scatter none; do
   # problem strategy threads ms/run sgemm-ms outside%
   if awk 'NR > 1 { n++; v = $6 + 0; if (!($5 > 0 && v >= 0 && v < 100)) bad++ }
           END { exit !(n == 4 && bad == 0) }' "$tmp/out"; then
-    pass=$((pass + 1))
+    ok
   else
     bad "--bind $bind: want 4 rows with sgemm time and a share in [0, 100): $(cat "$tmp/out")"
   fi
 done
-echo "test_gemm_share: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish test_gemm_share

@@ -3,11 +3,7 @@
 # non-empty; a CSV missing a column is refused, naming it, with exit 2.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+. "$here/harness.sh"
 /usr/bin/python3 "$here/../scripts/plot" "$here/fixtures/small.csv" --outdir "$tmp" > "$tmp/list" 2>"$tmp/err" \
   && ok || bad "plot failed: $(cat "$tmp/err")"
 for kind in gflops heatmap scaling roofline; do
@@ -17,10 +13,9 @@ done
 while read -r png; do
   [ -s "$png" ] && head -c 8 "$png" | grep -q PNG && ok || bad "$png empty or not a PNG"
 done < "$tmp/list"
+run_tool() { /usr/bin/python3 "$here/../scripts/plot" "$@"; }
 cut -d, -f1-10 "$here/fixtures/small.csv" > "$tmp/cut.csv"
-/usr/bin/python3 "$here/../scripts/plot" "$tmp/cut.csv" 2>"$tmp/err"
-[ $? -eq 2 ] && grep -q "no column 'status'" "$tmp/err" && ok || bad "missing column not reported: $(cat "$tmp/err")"
-/usr/bin/python3 "$here/../scripts/plot" "$tmp/none.csv" 2>"$tmp/err"
-[ $? -eq 2 ] && grep -q "cannot read" "$tmp/err" && ok || bad "missing file not reported"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+expect 2 "no column 'status'" -- "$tmp/cut.csv" --outdir "$tmp/cut"
+[ ! -e "$tmp/cut" ] && ok || bad "a refused CSV left $tmp/cut behind"
+expect 2 "cannot read" -- "$tmp/none.csv" --outdir "$tmp/none"
+finish test_plot

@@ -6,11 +6,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 report="/usr/bin/python3 $here/../scripts/report"
 fixture="$here/fixtures/small.csv"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+. "$here/harness.sh"
+run_tool() { $report "$@"; }
 
 $report "$fixture" --ops bpa,bpw > "$tmp/out" 2>"$tmp/err" || bad "report failed: $(cat "$tmp/err")"
 # small_3x3 bpa, 1 thread: bpa_scatter_gemm 0.0987059 ms against bpa_onednn_blocked
@@ -34,22 +31,13 @@ grep -qF '| bpa | 1 | 2 | 1 | 14-80% |' "$tmp/out3" && ok || bad "no 3x3 line 1 
 # peers are compared with, never reported as the best convbp strategy
 grep -q '| [a-z_]*onednn' "$tmp/out" && bad "a oneDNN strategy reported as convbp's best" || ok
 
-# refuse (exit 2, a message naming what is wrong): expect WORDS ARGS...
-expect() {
-  words=$1
-  shift
-  $report "$@" > "$tmp/out" 2>"$tmp/err"
-  code=$?
-  [ "$code" -eq 2 ] && grep -q -- "$words" "$tmp/err" && ok ||
-    bad "report $*: exit $code, stderr '$(cat "$tmp/err")', want 2 and '$words'"
-}
+# refused: exit 2, a message naming what is wrong
 printf 'garbage\n1\n' > "$tmp/garbage.csv"
-expect "no column 'problem'" "$tmp/garbage.csv"
-expect "cannot read" "$tmp/none.csv"
-expect "unknown op 'bpx'" "$fixture" --ops bpa,bpx
+expect 2 "no column 'problem'" -- "$tmp/garbage.csv"
+expect 2 "cannot read" -- "$tmp/none.csv"
+expect 2 "unknown op 'bpx'" -- "$fixture" --ops bpa,bpx
 grep -v ',fwd,' "$fixture" > "$tmp/nofwd.csv"
-expect "no timed row (status ok) for fwd" "$tmp/nofwd.csv" --ops fwd
+expect 2 "no timed row (status ok) for fwd" -- "$tmp/nofwd.csv" --ops fwd
 sed '2s/,ok,/,ok,/; 2s/^\(\([^,]*,\)\{26\}\)[^,]*/\1abc/' "$fixture" > "$tmp/nan.csv"
-expect "must be numbers" "$tmp/nan.csv"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+expect 2 "must be numbers" -- "$tmp/nan.csv"
+finish test_report
