@@ -8,13 +8,15 @@
  * t per run:  outside = 1 - (sum over threads of GEMM time / T) / t.
  *
  * usage: convbp_gemm_share [--suite NAME | --problem DESC]... [--threads 1,2]
- *                          [--strategy a,b,...] [--bind compact|scatter|none]
+ *                          [--strategy a,b*,...] [--bind compact|scatter|none]
+ * --strategy takes names and patterns as the sweep does.
  * Threads are bound as the sweep binds them (compact unless --bind says
  * otherwise), so the two tools time the same placement.
  * Prints one line per (problem, strategy, threads): ms per run (best of 3
  * measurements of >= 0.2 s), ms in sgemm, percent outside. */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
+#include <fnmatch.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,23 +79,34 @@ static void measure(convbp_prepared *pr, int threads, const float *x, const floa
   *gemm = g / threads / runs;
 }
 
-/* The comma-separated list (first 511 characters) as registry indices, in
-   order, read once for the check and the measurements; 0, or -1 with the first
-   unknown name in err. */
-enum { LIST_CHARS = 512, LIST_MAX = LIST_CHARS / 2 };
+/* The comma-separated list of names and patterns, as the sweep reads them
+   ("all", "bpw_*"), as registry indices: each pattern's matches in registry
+   order, none twice.  idx has room for every strategy.  0, or -1 with the
+   first item that matches nothing in err. */
 static int parse_strategies(const char *list, int *idx, int *count, char *err, size_t len) {
-  char buf[LIST_CHARS];
-  snprintf(buf, sizeof buf, "%s", list);
-  *count = 0;
-  for (char *name = strtok(buf, ","); name; name = strtok(NULL, ",")) {
-    const int si = convbp_strategy_find(name);
-    if (si < 0) {
-      snprintf(err, len, "unknown strategy '%s'", name);
-      return -1;
-    }
-    idx[(*count)++] = si;
+  char *copy = strdup(list);
+  if (!copy) {
+    snprintf(err, len, "out of memory");
+    return -1;
   }
-  return 0;
+  *count = 0;
+  int rc = 0;
+  for (char *item = strtok(copy, ","); item && !rc; item = strtok(NULL, ",")) {
+    int matched = 0;
+    for (int si = 0; si < convbp_strategy_count(); si++) {
+      if (strcmp(item, "all") && fnmatch(item, convbp_strategy_name(si), 0)) continue;
+      matched = 1;
+      int seen = 0;
+      for (int k = 0; k < *count && !seen; k++) seen = idx[k] == si;
+      if (!seen) idx[(*count)++] = si;
+    }
+    if (!matched) {
+      snprintf(err, len, "--strategy: no strategy matches '%s' (see 'convbp list')", item);
+      rc = -1;
+    }
+  }
+  free(copy);
+  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -101,7 +114,7 @@ int main(int argc, char **argv) {
   cbp_point_list points = {0};
   const char *strategies = default_strategies, *thread_list = "1,2";
   cbp_bind bind = CBP_BIND_COMPACT;
-  int *threads = NULL, nthreads = 0;
+  int *threads = NULL, nthreads = 0, *sel = NULL;
   char err[256];
   /* Every bad input is refused here, before the first measurement; each path
      out frees what was read (a sanitized build counts leaks at exit). */
@@ -130,7 +143,12 @@ int main(int argc, char **argv) {
     if (st) goto usage;
   }
   if (points.count == 0 && cbp_points_load_suite(&points, "resnet50", err, sizeof err)) goto usage;
-  int sel[LIST_MAX], nsel;
+  sel = malloc((size_t)convbp_strategy_count() * sizeof *sel);
+  if (!sel) {
+    snprintf(err, sizeof err, "out of memory");
+    goto usage;
+  }
+  int nsel;
   if (parse_strategies(strategies, sel, &nsel, err, sizeof err)) goto usage;
   char why[200];
   if (cbp_parse_int_list(thread_list, 1, &threads, &nthreads, why, sizeof why)) {
@@ -155,6 +173,7 @@ int main(int argc, char **argv) {
   for (int pi = 0; pi < points.count; pi++) {
     const cbp_point *pt = &points.items[pi];
     if (pt->is_mma) continue;
+    const char *label = pt->name[0] ? pt->name : pt->desc; /* unnamed: its descriptor */
     for (int k = 0; k < nsel; k++) {
       const int si = sel[k];
       const char *name = convbp_strategy_name(si);
@@ -179,7 +198,7 @@ int main(int argc, char **argv) {
         convbp_prepared *pr;
         int st = convbp_conv_prepare(name, &pt->conv, threads[ti], &pr);
         if (st) {
-          printf("%-20s %-22s %3d %s\n", pt->name, name, threads[ti], convbp_strerror(st));
+          printf("%-20s %-22s %3d %s\n", label, name, threads[ti], convbp_strerror(st));
           status = 1;
           continue;
         }
@@ -189,7 +208,7 @@ int main(int argc, char **argv) {
           measure(pr, threads[ti], x, y, out, &wall, &gemm);
           if (wall < best_wall) best_wall = wall, best_gemm = gemm;
         }
-        printf("%-20s %-22s %3d %10.3f %10.3f %7.1f%%\n", pt->name, name, threads[ti],
+        printf("%-20s %-22s %3d %10.3f %10.3f %7.1f%%\n", label, name, threads[ti],
                best_wall * 1e3, best_gemm * 1e3, 100.0 * (1.0 - best_gemm / best_wall));
         fflush(stdout);
         convbp_prepared_destroy(pr);
@@ -199,12 +218,14 @@ int main(int argc, char **argv) {
   }
   cbp_topo_close();
   free(gemm_seconds);
+  free(sel);
   free(threads);
   cbp_points_free(&points);
   return status;
 usage:
   fprintf(stderr, "convbp_gemm_share: %s\n", err);
   cbp_topo_close();
+  free(sel);
   free(threads);
   cbp_points_free(&points);
   return EXIT_USAGE;

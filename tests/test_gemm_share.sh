@@ -13,7 +13,8 @@ export CONVBP_KEEP_BLAS_CORETYPE=1
 # Refused before the first measurement, every one (and, sanitized, with no leak).
 expect 2 "--bind: 'inward' is not compact" -- --problem mb2ic3ih8oc4kh3 --bind inward
 expect 2 "unknown or incomplete option '--bind'" -- --bind
-expect 2 "unknown strategy 'bpw_nope'" -- --problem mb2ic3ih8oc4kh3 --strategy bpw_im2col_gemm,bpw_nope
+expect 2 "--strategy: no strategy matches 'bpw_nope'" -- --problem mb2ic3ih8oc4kh3 --strategy bpw_im2col_gemm,bpw_nope
+expect 2 "--strategy: no strategy matches 'fwd_" -- --problem mb2ic3ih8oc4kh3 --strategy 'bpa_*,fwd_*_nope'
 expect 2 "--threads: '0'" -- --problem mb2ic3ih8oc4kh3 --threads 1,0
 expect 2 "mb2ic3ih8oc4kh3zz" -- --problem mb2ic3ih8oc4kh3 --problem mb2ic3ih8oc4kh3zz
 # A row labelled T threads must have run T, one per PU (and the per-thread
@@ -37,4 +38,15 @@ for bind in compact scatter none; do
     bad "--bind $bind: want 4 rows with sgemm time and a share in [0, 100): $(cat "$tmp/out")"
   fi
 done
+# Names and patterns as the sweep reads them: 'bpw_im2col*' and its own name
+# again are one strategy, one row per thread count; an unnamed problem is
+# labelled by its descriptor (it was an empty first column).
+if "$tool" --problem mb2ic8ih12oc8kh3ph1 --threads 1 --strategy 'bpw_im2col*,bpw_im2col_gemm,bpa_scatter_gemm' \
+    >"$tmp/out" 2>"$tmp/err"; then
+  rows=$(awk 'NR > 1 { printf "%s %s ", $1, $2 }' "$tmp/out")
+  [ "$rows" = "mb2ic8ih12oc8oh12kh3ph1 bpw_im2col_gemm mb2ic8ih12oc8oh12kh3ph1 bpa_scatter_gemm " ] && ok ||
+    bad "patterns selected '$rows'"
+else
+  bad "--strategy with a pattern: exit $? ($(cat "$tmp/err"))"
+fi
 finish test_gemm_share
