@@ -109,8 +109,9 @@ void cbp_machine_read(cbp_machine *m) {
   /* what changes the kernels timed: convbp's own knobs, OpenBLAS's core and
      oneDNN's ISA cap for the peer (oneDNN 2.x reads either prefix) */
   static const char *const knobs[] = {"CONVBP_ISA",        "CONVBP_STREAM",
-                                      "OPENBLAS_CORETYPE", "CONVBP_KEEP_BLAS_CORETYPE",
-                                      "DNNL_MAX_CPU_ISA",  "ONEDNN_MAX_CPU_ISA"};
+                                      "CONVBP_CHUNK_PX",   "OPENBLAS_CORETYPE",
+                                      "CONVBP_KEEP_BLAS_CORETYPE", "DNNL_MAX_CPU_ISA",
+                                      "ONEDNN_MAX_CPU_ISA"};
   size_t used = 0;
   for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
     const char *v = getenv(knobs[i]);

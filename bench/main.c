@@ -38,6 +38,8 @@ static void print_help(FILE *f) {
           "  CONVBP_ISA=avx2|portable     narrower kernels for the blocked strategies\n"
           "  CONVBP_STREAM=0|1            plain or streaming stores for a strided BPA's zeros\n"
           "                               (default: streaming on AMD when dA exceeds L2)\n"
+          "  CONVBP_CHUNK_PX=N            the blocked engine's row chunks, N output pixels each\n"
+          "                               (0: none; default: only for inputs far beyond L2)\n"
           "  CONVBP_KEEP_BLAS_CORETYPE=1  keep OpenBLAS's own kernel choice\n"
           "  OPENBLAS_CORETYPE=NAME       OpenBLAS's kernels (the GEMM strategies)\n"
           "  DNNL_MAX_CPU_ISA=AVX2|...    oneDNN's widest ISA, for the peer (or ONEDNN_...)\n"

@@ -4,6 +4,10 @@
  *   out(n, oh, ow, :) = sum_t in(n, oh*sh + dh_t, ow*sw + dw_t, :) . W_t
  *
  * Blocking (BLIS-like, from the outside in):
+ *   chunks  = with an input far beyond L2 and three or more channel blocks a
+ *             thread, the rows in chunks of about 8192 output pixels, each
+ *             shared out and run over every block before the next (see
+ *             row_chunk); else one chunk of all rows;
  *   threads = output-channel blocks (up to 64 channels: one register block on
  *             AVX-512, up to 4 on AVX2, run in turn over each tile) x output
  *             rows, split into equal shares of (register block, row) units, a
@@ -470,14 +474,19 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
 /* The shared channel block of a pair of threads (see cbp_dconv_run): its rows
    [sr0, sr1), claimed g at a time, the first thread from the top and the
    second (from_bottom) from the bottom, until they meet.  c = {next row from
-   the top, end of the rows left}, or c[0] < 0 before the first claim.  0 when
-   none are left. */
-static int claim_rows(long *c, long sr0, long sr1, int from_bottom, long g, long *r0, long *r1) {
+   the top, end of the rows left, the chunk they are of}: the first claim of
+   a later chunk (epoch) starts them over, and a thread still in an earlier
+   chunk, whose partner can only have moved on once every row of it was
+   claimed, gets none.  0 when none are left. */
+static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, long g, long *r0,
+                      long *r1) {
   int got;
 #pragma omp critical(cbp_dconv_claim)
   {
-    if (c[0] < 0) c[0] = sr0, c[1] = sr1;
-    if (from_bottom) {
+    if (c[2] < epoch) c[0] = sr0, c[1] = sr1, c[2] = epoch;
+    if (c[2] > epoch) {
+      *r0 = *r1 = sr1; /* the partner is in a later chunk: this one's rows are all claimed */
+    } else if (from_bottom) {
       *r1 = c[1];
       *r0 = c[1] - g > c[0] ? c[1] - g : c[0];
       c[1] = *r0;
@@ -496,6 +505,39 @@ static int claim_rows(long *c, long sr0, long sr1, int from_bottom, long g, long
 static int ci_blocks(const cbp_dconv_desc *d, size_t cap, int blk, int narrow) {
   const int cb_max = (int)(cap / ((size_t)d->ntaps * blk + (size_t)narrow));
   return d->ci < 1 ? 1 : ceil_div(d->ci, cb_max > 0 ? cb_max : 1);
+}
+
+/* Row chunks (see the top): a thread that owns several channel blocks reads
+   its input once per block.  When the input is beyond the cache that keeps it
+   between blocks, each block streams it from memory again; run every block
+   over one chunk of rows, then the next chunk, and the re-reads come from
+   cache.  Chunks of about CHUNK_PX output pixels (the rows split evenly), only
+   for at least three channel blocks a thread, an input over CHUNK_MIN_L2S
+   times L2 and a chunk's input within CHUNK_MAX_L2S times L2 (else the chunk
+   itself is not kept).  Zen 5 EPYC (1 MiB L2), N = 32, one thread:
+   res2a_branch1 FWD (64 -> 256 channels, 25.7 MB input) 26.2 -> 20.4 ms with
+   chunks of 8192 pixels (2 MB of input), 21.7 with 16384, 22.9 with 32768;
+   but at N = 8 (6.4 MB, kept between blocks unchunked) 4.47 -> 4.79 ms with
+   8192 and 4.91 with 2048: each chunk costs its blocks' panels and a cold
+   start, and pays only where the input misses the cache.  Returns rows a
+   chunk, total when not chunked.  CONVBP_CHUNK_PX=N chunks every problem at N
+   pixels instead (0: never), for tests and experiments. */
+enum { CHUNK_PX = 8192, CHUNK_MIN_L2S = 8, CHUNK_MAX_L2S = 4 };
+static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int blocks) {
+  const double l2 = (double)cbp_l2_bytes_or_1mib();
+  const double in_bytes = (double)d->n * d->hi * d->wi * d->ci * sizeof(float);
+  const double in_px = in_bytes / ((double)total * d->wo); /* input bytes an output pixel */
+  long px = CHUNK_PX;
+  int chunked = blocks >= 3 * threads && in_bytes > CHUNK_MIN_L2S * l2 &&
+                in_px * CHUNK_PX <= CHUNK_MAX_L2S * l2;
+  const char *want = getenv("CONVBP_CHUNK_PX");
+  if (want && *want) {
+    char *end;
+    const long v = strtol(want, &end, 10);
+    if (*end == 0 && v >= 0) px = v, chunked = v > 0;
+  }
+  const long chunks = chunked ? total * d->wo / px : 1;
+  return chunks > 1 ? (total + chunks - 1) / chunks : total;
 }
 
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
@@ -539,12 +581,14 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   /* the next tile's input rows prefetched (see prefetch_in) */
   const int pf_in = d->ntaps == 1 && d->ci >= 4 * d->co;
   const int cb = d->ci < 1 ? 0 : ceil_div(d->ci, ncib);
-  const long rows = (long)d->n * d->ho;
+  const long total_rows = (long)d->n * d->ho;
+  const long chunk_rows = row_chunk(d, total_rows, threads, ceil_div(nrbt, nrb));
   const size_t per = slice_bytes(d->ntaps, cap);
   char *slices = ws;
-  /* the claim state of the pair led by thread t, at the end of its slice */
+  /* the claim state of the pair led by thread t, at the end of its slice
+     (no chunk yet: epoch -1) */
 #define CLAIM_STATE(t) ((long *)(slices + per * (size_t)((t) + 1) - CLAIM_BYTES))
-  for (int t = 0; t + 1 < threads; t += 2) CLAIM_STATE(t)[0] = -1;
+  for (int t = 0; t + 1 < threads; t += 2) CLAIM_STATE(t)[2] = -1;
   /* rows of the shared block claimed at a time: one, or on narrow outputs
      enough for two tiles across row ends */
   const long grain = narrow ? ceil_div(2 * isa->np_max, d->wo) : 1;
@@ -580,61 +624,68 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
        48 + 48 + 32 channels at C = 128 gave one of two threads 56% of the
        work). */
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    /* every channel block but the last holds nrb register blocks: cob starts at unit cob * per_cob */
-    const long units = (long)nrbt * rows, per_cob = (long)nrb * rows;
-    /* Threads 2i and 2i+1 pair up and take their two shares [ua, ub) together:
-       the first runs the channel blocks below the one holding the midpoint
-       forward, the second those above it backward, and they finish on that
-       block, claiming its rows from either end (claim_rows).  A thread that
-       runs slower (a vCPU the host shares) then takes fewer of those rows
-       rather than holding the other up: res5a_branch2b BPA on the Zen 5
-       guest, 2 threads, the thread on the second vCPU took 1.06-1.20x the
-       other's time for the same units (most of it in packing the panels).
-       With two ci blocks a thread must run the rows it claimed in the first
-       one in the second as well, so the claims balance only what is left
-       when they start.  Medians of 5 alternating runs against static
-       shares: 4.36-4.48 against 4.48-4.55 ms (oneDNN 1.00x in the same
-       runs); the other layers' BPA and FWD within the noise.  An odd last
-       thread runs its share alone. */
-    const int paired = (tid | 1) < nth, second = paired && (tid & 1);
-    const int lead = paired ? tid & ~1 : tid;
-    const long ua = units * lead / nth, ub = units * (lead + 1 + paired) / nth;
-    long *claim = CLAIM_STATE(lead);
-    const long c_first = ua / per_cob, c_last = ub > ua ? (ub - 1) / per_cob : c_first - 1;
-    const long mid = units * (lead + 1) / nth;
-    const long shared = !paired ? -1 : (mid < ub ? mid : ub - 1) / per_cob;
-    for (long step = 0; ua < ub; step++) {
-      const long cob = second ? c_last - step : c_first + step;
-      if (cob < c_first || cob > c_last || (paired && (second ? cob < shared : cob > shared))) break;
-      const int rb0 = (int)cob * nrb, rb1 = rb0 + nrb < nrbt ? rb0 + nrb : nrbt;
-      const long nb = rb1 - rb0, off = cob * per_cob, a = (ua > off ? ua : off) - off;
-      const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
-      /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
-         where this one ends; empty when the share misses the block (b <= a) */
-      long r0 = (a + nb - 1) / nb, r1 = (b + nb - 1) / nb;
-      const int dyn = cob == shared;
-      const long sr0 = r0, sr1 = r1; /* the shared block's rows */
-      if (dyn ? !claim_rows(claim, sr0, sr1, second, grain, &r0, &r1) : r0 >= r1) continue;
-      long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
-      const int co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
-      for (int cib = 0; cib < ncib; cib++) {
-        const int i0 = cib * cb, cn = d->ci - i0 < cb ? d->ci - i0 : cb;
-        const cbp_subs sb = {rw, cw, isa->vl, (size_t)d->ntaps * cn * rw};
-        pack_panel(d, &sb, panel, i0, cn, co0);
-        /* rows [c0, c1): in the shared block's first ci block one claim after
-           another (a failed claim leaves c1 <= c0), else all of them at once */
-        for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
-             c1 = dyn && !cib && claim_rows(claim, sr0, sr1, second, grain, &c0, &c1) ? c1 : c0) {
-          lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
-          hi = c1 > hi ? c1 : hi;
-          if (narrow)
-            narrow_tiles(d, isa, &sb, kt, in, out + co0, c0 * d->wo, c1 * d->wo, i0, cn, panel, zeros,
-                         cib > 0);
-          else
-            for (long r = c0; r < c1; r++)
-              row_tiles(d, isa, &sb, &sc, in, r, row_out(d, out, r) + co0,
-                        r + 1 < c1 ? row_out(d, out, r + 1) + co0 : NULL, i0, cn, panel, tile_px,
-                        pf_in, cib > 0);
+    for (long base = 0, epoch = 0; base < total_rows; base += chunk_rows, epoch++) {
+      const long rows = total_rows - base < chunk_rows ? total_rows - base : chunk_rows;
+      /* every channel block but the last holds nrb register blocks: cob starts
+         at unit cob * per_cob */
+      const long units = (long)nrbt * rows, per_cob = (long)nrb * rows;
+      /* Threads 2i and 2i+1 pair up and take their two shares [ua, ub) together:
+         the first runs the channel blocks below the one holding the midpoint
+         forward, the second those above it backward, and they finish on that
+         block, claiming its rows from either end (claim_rows).  A thread that
+         runs slower (a vCPU the host shares) then takes fewer of those rows
+         rather than holding the other up: res5a_branch2b BPA on the Zen 5
+         guest, 2 threads, the thread on the second vCPU took 1.06-1.20x the
+         other's time for the same units (most of it in packing the panels).
+         With two ci blocks a thread must run the rows it claimed in the first
+         one in the second as well, so the claims balance only what is left
+         when they start.  Medians of 5 alternating runs against static
+         shares: 4.36-4.48 against 4.48-4.55 ms (oneDNN 1.00x in the same
+         runs); the other layers' BPA and FWD within the noise.  An odd last
+         thread runs its share alone. */
+      const int paired = (tid | 1) < nth, second = paired && (tid & 1);
+      const int lead = paired ? tid & ~1 : tid;
+      const long ua = units * lead / nth, ub = units * (lead + 1 + paired) / nth;
+      long *claim = CLAIM_STATE(lead);
+      const long c_first = ua / per_cob, c_last = ub > ua ? (ub - 1) / per_cob : c_first - 1;
+      const long mid = units * (lead + 1) / nth;
+      const long shared = !paired ? -1 : (mid < ub ? mid : ub - 1) / per_cob;
+      for (long step = 0; ua < ub; step++) {
+        const long cob = second ? c_last - step : c_first + step;
+        if (cob < c_first || cob > c_last || (paired && (second ? cob < shared : cob > shared)))
+          break;
+        const int rb0 = (int)cob * nrb, rb1 = rb0 + nrb < nrbt ? rb0 + nrb : nrbt;
+        const long nb = rb1 - rb0, off = cob * per_cob, a = (ua > off ? ua : off) - off;
+        const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
+        /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
+           where this one ends; empty when the share misses the block (b <= a) */
+        long r0 = (a + nb - 1) / nb, r1 = (b + nb - 1) / nb;
+        const int dyn = cob == shared;
+        const long sr0 = r0, sr1 = r1; /* the shared block's rows */
+        if (dyn ? !claim_rows(claim, epoch, sr0, sr1, second, grain, &r0, &r1) : r0 >= r1) continue;
+        long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
+        const int co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
+        for (int cib = 0; cib < ncib; cib++) {
+          const int i0 = cib * cb, cn = d->ci - i0 < cb ? d->ci - i0 : cb;
+          const cbp_subs sb = {rw, cw, isa->vl, (size_t)d->ntaps * cn * rw};
+          pack_panel(d, &sb, panel, i0, cn, co0);
+          /* rows [c0, c1): in the shared block's first ci block one claim after
+             another (a failed claim leaves c1 <= c0), else all of them at once */
+          for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
+               c1 = dyn && !cib && claim_rows(claim, epoch, sr0, sr1, second, grain, &c0, &c1)
+                        ? c1
+                        : c0) {
+            lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
+            hi = c1 > hi ? c1 : hi;
+            if (narrow)
+              narrow_tiles(d, isa, &sb, kt, in, out + co0, (base + c0) * d->wo,
+                           (base + c1) * d->wo, i0, cn, panel, zeros, cib > 0);
+            else
+              for (long r = base + c0; r < base + c1; r++)
+                row_tiles(d, isa, &sb, &sc, in, r, row_out(d, out, r) + co0,
+                          r + 1 < base + c1 ? row_out(d, out, r + 1) + co0 : NULL, i0, cn, panel,
+                          tile_px, pf_in, cib > 0);
+          }
         }
       }
     }
