@@ -4,9 +4,9 @@
  *   out(n, oh, ow, :) = sum_t in(n, oh*sh + dh_t, ow*sw + dw_t, :) . W_t
  *
  * Blocking (BLIS-like, from the outside in):
- *   chunks  = with an input far beyond L2 and three or more channel blocks a
- *             thread, the rows in chunks of about 8192 output pixels, each
- *             shared out and run over every block before the next (see
+ *   chunks  = with one tap, an input far beyond L2 and two or more channel
+ *             blocks a thread, the rows in chunks of about 8192 output pixels,
+ *             each shared out and run over every block before the next (see
  *             row_chunk); else one chunk of all rows;
  *   threads = output-channel blocks (up to 64 channels: one register block on
  *             AVX-512, up to 4 on AVX2, run in turn over each tile) x output
@@ -512,14 +512,17 @@ static int ci_blocks(const cbp_dconv_desc *d, size_t cap, int blk, int narrow) {
    between blocks, each block streams it from memory again; run every block
    over one chunk of rows, then the next chunk, and the re-reads come from
    cache.  Chunks of about CHUNK_PX output pixels (the rows split evenly), only
-   for at least three channel blocks a thread, an input over CHUNK_MIN_L2S
-   times L2 and a chunk's input within CHUNK_MAX_L2S times L2 (else the chunk
-   itself is not kept).  Zen 5 EPYC (1 MiB L2), N = 32, one thread:
-   res2a_branch1 FWD (64 -> 256 channels, 25.7 MB input) 26.2 -> 20.4 ms with
-   chunks of 8192 pixels (2 MB of input), 21.7 with 16384, 22.9 with 32768;
-   but at N = 8 (6.4 MB, kept between blocks unchunked) 4.47 -> 4.79 ms with
-   8192 and 4.91 with 2048: each chunk costs its blocks' panels and a cold
-   start, and pays only where the input misses the cache.  Returns rows a
+   for a single tap (a 1x1, or a stride phase of one tap: 2 x 64 FLOPs a
+   float of input a block, where a 3x3 has 9 times as many and was no faster
+   chunked, res3a_branch2b at N = 32 on one thread 0.98-1.05x), two channel
+   blocks or more a thread, an input over CHUNK_MIN_L2S times L2 and a chunk's
+   input within CHUNK_MAX_L2S times L2 (else the chunk itself is not kept).
+   Zen 5 EPYC (1 MiB L2), N = 32, res2a_branch1 FWD (64 -> 256 channels, 25.7
+   MB input) on one thread 26.2 -> 20.4 ms with chunks of 8192 pixels (2 MB of
+   input), 21.7 with 16384, 22.9 with 32768; but at N = 8 (6.4 MB, kept
+   between blocks unchunked) 4.47 -> 4.79 ms with 8192 and 4.91 with 2048:
+   each chunk costs its blocks' panels and a cold start, and pays only where
+   the input misses the cache.  Returns rows a
    chunk, total when not chunked.  CONVBP_CHUNK_PX=N chunks every problem at N
    pixels instead (0: never), for tests and experiments. */
 enum { CHUNK_PX = 8192, CHUNK_MIN_L2S = 8, CHUNK_MAX_L2S = 4 };
@@ -528,7 +531,7 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
   const double in_bytes = (double)d->n * d->hi * d->wi * d->ci * sizeof(float);
   const double in_px = in_bytes / ((double)total * d->wo); /* input bytes an output pixel */
   long px = CHUNK_PX;
-  int chunked = blocks >= 3 * threads && in_bytes > CHUNK_MIN_L2S * l2 &&
+  int chunked = d->ntaps == 1 && blocks >= 2 * threads && in_bytes > CHUNK_MIN_L2S * l2 &&
                 in_px * CHUNK_PX <= CHUNK_MAX_L2S * l2;
   const char *want = getenv("CONVBP_CHUNK_PX");
   if (want && *want) {
