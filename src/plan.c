@@ -248,10 +248,16 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      blocked engine's set-up dominates):
      the GEMM strategy of the op;
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
-     empty) -> bpa_scatter_gemm; a 1x1 at stride 1 with few pixels (N*P*Q <=
-     4096: one short, wide sgemm) that does not widen (K <= C) ->
-     bpa_scatter_gemm, and a strided 1x1 with many; everything else ->
-     bpa_stride_phase_blocked.  The widening few-pixel layers (res4a_branch2c,
+     empty) -> bpa_scatter_gemm; a 1x1 at stride 1 that does not widen (K <=
+     C) -> bpa_scatter_gemm unless it has very few pixels (N*P*Q <= 1024), and
+     a strided 1x1 with many pixels (N*P*Q > 4096); everything else ->
+     bpa_stride_phase_blocked.  Until 2026-12-03 only the narrowing 1x1 with
+     N*P*Q <= 4096 went to the GEMM; the latest runs of the three AVX-512
+     machines (resnet50_xeon167_cblocks, _grouped, _zen4_stream, _sidecar,
+     _zen5_run11, _run12, _run13) had the GEMM ahead at res3b_branch2a (6272
+     pixels) on 11 of 12 points, by up to 1.20x (and on both at N = 32,
+     resnet50_n32_zen5), and the blocked engine ahead at res5b_branch2a (392)
+     on 14 of 14, by 1.00-1.14x.  The widening few-pixel layers (res4a_branch2c,
      res5a_branch2c: a long reduction over K into few output channels) went to
      the GEMM until the latest runs of all three AVX-512 machines had the
      blocked engine ahead on 11 of their 12 points, by 1.03-1.30x
@@ -266,8 +272,13 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      OpenBLAS's small-matrix kernel (cbp_small_gemm_rows: res2a_branch2a,
      res2b_branch2a) -> the GEMM strategy (model-167 Xeon, after the GEMMs went
      in such slices: 60 of 80 resnet50 points right instead of 54);
-   - FWD: a 1x1 with N*P*Q <= 4096, or strided and widening (K > C) ->
-     fwd_im2col_gemm (one sgemm, no im2col), everything else -> fwd_direct_blocked;
+   - FWD: a 1x1 with N*P*Q <= 4096, or widening (K > C) -> fwd_im2col_gemm
+     (one sgemm, no im2col; widening at stride 1 too since 2026-12-03: Zen 5
+     EPYC, medians of 3 runs, GEMM / blocked time at 1 / 2 threads,
+     res2a_branch1 0.955 / 0.964, res3a_branch2c 0.989 / 0.937,
+     res4a_branch2c 0.957 / 0.970, and at N = 32 (resnet50_n32_zen5) 0.91 /
+     0.81, 0.85 / 0.74 and 0.99 / 1.03), everything else ->
+     fwd_direct_blocked;
    - without AVX-512 kernels (AVX2 or portable; cbp_direct_isa_get()->vl < 16),
      every 1x1 BPA and BPW, and the stem's BPW -> the GEMM strategy: OpenBLAS's
      Haswell sgemm won those points against the engine's AVX2 tiles (16
@@ -289,6 +300,7 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   const int one_by_one = conv->r == 1 && conv->s == 1;
   const int strided = conv->stride_h > 1 || conv->stride_w > 1;
   const int few_pixels = (long)conv->n * pb.p * pb.q <= 4096;
+  const int tiny_pixels = (long)conv->n * pb.p * pb.q <= 1024;
   if ((op == CONVBP_BPA || op == CONVBP_BPW) && one_by_one && !strided && !conv->pad_h &&
       !conv->pad_w && cbp_small_gemm_rows((size_t)conv->c, (size_t)conv->k))
     return gemm[op];
@@ -298,14 +310,14 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
     return gemm[op];
   switch (op) {
     case CONVBP_BPA:
-      if (conv->c < 16 || (one_by_one && (strided ? !few_pixels : few_pixels && conv->k <= conv->c)))
+      if (conv->c < 16 || (one_by_one && (strided ? !few_pixels : conv->k <= conv->c && !tiny_pixels)))
         return gemm[op];
       return blocked[op];
     case CONVBP_BPW:
       if (cbp_strided_1x1_block(&pb)) return gemm[op];
       return one_by_one && few_pixels ? gemm[op] : blocked[op];
     default:
-      return one_by_one && (few_pixels || (strided && conv->k > conv->c)) ? gemm[op] : blocked[op];
+      return one_by_one && (few_pixels || conv->k > conv->c) ? gemm[op] : blocked[op];
   }
 }
 

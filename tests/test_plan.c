@@ -69,15 +69,25 @@ int main(int argc, char **argv) {
   }
   /* ESTIMATE's rules that depend on the engine's instruction set (src/plan.c):
      without AVX-512 kernels, 1x1 BPA and BPW and the stem's BPW go to the GEMM
-     strategies; with them, a 1x1 BPA with few pixels does only when it does not
-     widen.  Rows chosen so that OpenBLAS's small-matrix rules do not fire. */
+     strategies; with them, a 1x1 BPA at stride 1 does only when it does not
+     widen and has more than 1024 pixels, and a 1x1 FWD when it widens or has
+     few pixels.  Rows chosen so that OpenBLAS's small-matrix rules do not
+     fire. */
   static const struct {
     const char *label, *desc;
     convbp_op op;
     const char *with_avx512, *without;
   } rules[] = {
-      {"deep 1x1 BPA", "mb8ic512ih28oc128oh28kh1ph0", CONVBP_BPA, "bpa_stride_phase_blocked",
+      {"narrowing 1x1 BPA", "mb8ic512ih28oc128oh28kh1ph0", CONVBP_BPA, "bpa_scatter_gemm",
        "bpa_scatter_gemm"},
+      {"narrowing 1x1 BPA on 7x7 images", "mb8ic2048ih7oc512oh7kh1ph0", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"widening 1x1 BPA", "mb8ic128ih28oc512oh28kh1ph0", CONVBP_BPA, "bpa_stride_phase_blocked",
+       "bpa_scatter_gemm"},
+      {"widening 1x1 FWD", "mb8ic128ih28oc512oh28kh1ph0", CONVBP_FWD, "fwd_im2col_gemm",
+       "fwd_im2col_gemm"},
+      {"narrowing 1x1 FWD", "mb8ic512ih28oc128oh28kh1ph0", CONVBP_FWD, "fwd_direct_blocked",
+       "fwd_direct_blocked"},
       {"deep 1x1 BPW", "mb8ic512ih28oc128oh28kh1ph0", CONVBP_BPW, "bpw_direct_blocked",
        "bpw_im2col_gemm"},
       {"stem BPW", "mb8ic3ih224oc64oh112kh7sh2ph3", CONVBP_BPW, "bpw_direct_blocked",
