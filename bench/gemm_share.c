@@ -178,6 +178,7 @@ int main(int argc, char **argv) {
       const int si = sel[k];
       const char *name = convbp_strategy_name(si);
       convbp_op op = convbp_strategy_op(si);
+      if (convbp_op_is_mma(op)) continue; /* a pattern's MMA matches: no conv to time */
       size_t na, nw, no, nx, ny, nout;
       if (convbp_conv_sizes(&pt->conv, &na, &nw, &no)) continue;
       /* (x, y) -> out: fwd (A, W) -> O, bpa (dO, W) -> dA, bpw (A, dO) -> dW */
