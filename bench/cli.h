@@ -43,6 +43,10 @@ int cbp_parse_int_list(const char *text, int min_value, int **values, int *count
    OMP_THREAD_LIMIT. */
 int cbp_threads_allowed(long threads, char *err, size_t err_len);
 
+/* Whether an item of --strategy ("all", a name or a glob such as "bpw_*")
+   selects the strategy named name (the sweep's and gemm_share's one rule). */
+int cbp_strategy_matches(const char *item, const char *name);
+
 /* Grid over descriptor fields, applied to every conv base point. */
 typedef struct {
   const char *field; /* "mb", "ic", ... */

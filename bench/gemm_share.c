@@ -16,7 +16,6 @@
  * measurements of >= 0.2 s), ms in sgemm, percent outside. */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
-#include <fnmatch.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +93,7 @@ static int parse_strategies(const char *list, int *idx, int *count, char *err, s
   for (char *item = strtok(copy, ","); item && !rc; item = strtok(NULL, ",")) {
     int matched = 0;
     for (int si = 0; si < convbp_strategy_count(); si++) {
-      if (strcmp(item, "all") && fnmatch(item, convbp_strategy_name(si), 0)) continue;
+      if (!cbp_strategy_matches(item, convbp_strategy_name(si))) continue;
       matched = 1;
       int seen = 0;
       for (int k = 0; k < *count && !seen; k++) seen = idx[k] == si;

@@ -12,7 +12,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <assert.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -97,7 +96,7 @@ static void drop_repeats(sweep_opts *o) {
 
 static int strategy_selected(const sweep_opts *o, const char *name) {
   for (int i = 0; i < o->nstrategies; i++)
-    if (!strcmp(o->strategies[i], "all") || fnmatch(o->strategies[i], name, 0) == 0) return 1;
+    if (cbp_strategy_matches(o->strategies[i], name)) return 1;
   return 0;
 }
 
@@ -180,9 +179,9 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
         const int max = (int)(sizeof o->strategies / sizeof o->strategies[0]);
         if (o->nstrategies == max)
           return usage_error("--strategy: more than %d names or patterns; use a pattern ('bpa_*')", max);
-        int known = !strcmp(t, "all");
+        int known = 0;
         for (int s = 0; s < convbp_strategy_count() && !known; s++)
-          known = fnmatch(t, convbp_strategy_name(s), 0) == 0;
+          known = cbp_strategy_matches(t, convbp_strategy_name(s));
         if (!known) return usage_error("--strategy: no strategy matches '%s' (see 'convbp list')", t);
         o->strategies[o->nstrategies++] = t;
       }
