@@ -1,7 +1,7 @@
 #!/bin/sh
 # convbp_gemm_share end to end: bad options exit 2 naming the option before
 # anything is timed, and a run on a small problem reports, per thread count, time in sgemm (so the
-# --wrap of cblas_sgemm took) and a share outside it in [0, 100), bound by
+# --wrap of cblas_sgemm took) and a share outside it in [0, 100], bound by
 # each --bind policy.
 # Usage: test_gemm_share.sh path/to/convbp_gemm_share
 set -u
@@ -31,11 +31,15 @@ for bind in compact scatter none; do
     continue
   fi
   # problem strategy threads ms/run sgemm-ms outside%
-  if awk 'NR > 1 { n++; v = $6 + 0; if (!($5 > 0 && v >= 0 && v < 100)) bad++ }
+  # 100.0% is a true reading, not an error: under ctest -j2 another test can
+  # hold a core, and an unbound two-thread team then waits out a time slice
+  # (seen: 11.8 ms a run beside 0.002 ms in sgemm). The share is a timing, so
+  # only its range is checked.
+  if awk 'NR > 1 { n++; v = $6 + 0; if (!($5 > 0 && v >= 0 && v <= 100)) bad++ }
           END { exit !(n == 4 && bad == 0) }' "$tmp/out"; then
     ok
   else
-    bad "--bind $bind: want 4 rows with sgemm time and a share in [0, 100): $(cat "$tmp/out")"
+    bad "--bind $bind: want 4 rows with sgemm time and a share in [0, 100]: $(cat "$tmp/out")"
   fi
 done
 # Names and patterns as the sweep reads them: 'bpw_im2col*' and its own name
