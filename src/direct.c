@@ -471,7 +471,7 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
   }
 }
 
-/* The shared channel block of a pair of threads (see cbp_dconv_run): its rows
+/* The shared channel block of a pair of threads (see run_chunk): its rows
    [sr0, sr1), claimed g at a time, the first thread from the top and the
    second (from_bottom) from the bottom, until they meet.  c = {next row from
    the top, end of the rows left, the chunk they are of}: the first claim of
@@ -543,27 +543,128 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
   return chunks > 1 ? (total + chunks - 1) / chunks : total;
 }
 
+/* What cbp_dconv_run settles once a call and every thread reads. */
+typedef struct {
+  const cbp_direct_isa *isa;
+  int rw, tile_px; /* channels of a register block, pixels of a row tile */
+  int narrow;      /* tiles across row ends (see the top) */
+  int nrb, nrbt;   /* register blocks of a channel block; in all */
+  int ncib, cb;    /* input-channel blocks, and the channels of each */
+  int pf_in;       /* the next tile's input rows prefetched (see prefetch_in) */
+  long grain;      /* rows of a shared block claimed at a time */
+} engine_plan;
+
+/* One thread's panel, the zero row after it (narrow outputs), row_tiles' scratch. */
+typedef struct {
+  float *panel;
+  const float *zeros;
+  row_scratch sc;
+} thread_bufs;
+
+/* This thread's rows base + [r0, r1) of the channel block of register blocks
+   rb0 .. rb1, in every ci block in turn.  A block the thread shares with its
+   pair (claim != NULL) has [r0, r1) as the pair's rows, claimed grain at a
+   time in the first ci block; the later ci blocks run the rows this thread
+   got, which it must finish. */
+static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thread_bufs *tb,
+                      const float *in, float *out, long base, int rb0, int rb1, long r0, long r1,
+                      long *claim, long epoch, int from_bottom) {
+  const long sr0 = r0, sr1 = r1; /* the shared block's rows */
+  if (claim ? !claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, &r0, &r1) : r0 >= r1)
+    return;
+  long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
+  const int rw = pl->rw, co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
+  for (int cib = 0; cib < pl->ncib; cib++) {
+    const int i0 = cib * pl->cb, cn = d->ci - i0 < pl->cb ? d->ci - i0 : pl->cb;
+    const cbp_subs sb = {rw, cw, pl->isa->vl, (size_t)d->ntaps * cn * rw};
+    pack_panel(d, &sb, tb->panel, i0, cn, co0);
+    /* rows [c0, c1): in the shared block's first ci block one claim after
+       another (a failed claim leaves c1 <= c0), else all of them at once */
+    for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
+         c1 = claim && !cib && claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, &c0, &c1)
+                  ? c1
+                  : c0) {
+      lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
+      hi = c1 > hi ? c1 : hi;
+      if (pl->narrow)
+        narrow_tiles(d, pl->isa, &sb, tb->sc.kt, in, out + co0, (base + c0) * d->wo,
+                     (base + c1) * d->wo, i0, cn, tb->panel, tb->zeros, cib > 0);
+      else
+        for (long r = base + c0; r < base + c1; r++)
+          row_tiles(d, pl->isa, &sb, &tb->sc, in, r, row_out(d, out, r) + co0,
+                    r + 1 < base + c1 ? row_out(d, out, r + 1) + co0 : NULL, i0, cn, tb->panel,
+                    pl->tile_px, pl->pf_in, cib > 0);
+    }
+  }
+}
+
+/* Thread tid's share of the rows base .. base + rows, chunk epoch, in every
+   channel block.  Work is (register block, output row) units: channel block
+   cob holds nrb register blocks (the last one fewer), and each thread takes a
+   contiguous 1/nth of the units in (cob, row) order, i.e. a stretch of rows
+   of each channel block it meets, whose panel it then packs once.  Splitting
+   by units rather than by equal (block, row chunk) tasks keeps two threads
+   even when the blocks differ in width (AVX2 with 3 register blocks a block:
+   48 + 48 + 32 channels at C = 128 gave one of two threads 56% of the work).
+   Threads 2i and 2i+1 pair up and take their two shares [ua, ub) together:
+   the first runs the channel blocks below the one holding the midpoint
+   forward, the second those above it backward, and they finish on that
+   block, claiming its rows from either end (claim_rows, on the claim state
+   of the pair).  A thread that runs slower (a vCPU the host shares) then
+   takes fewer of those rows rather than holding the other up: res5a_branch2b
+   BPA on the Zen 5 guest, 2 threads, the thread on the second vCPU took
+   1.06-1.20x the other's time for the same units (most of it in packing the
+   panels).  With two ci blocks a thread must run the rows it claimed in the
+   first one in the second as well, so the claims balance only what is left
+   when they start.  Medians of 5 alternating runs against static shares:
+   4.36-4.48 against 4.48-4.55 ms (oneDNN 1.00x in the same runs); the other
+   layers' BPA and FWD within the noise.  An odd last thread runs its share
+   alone. */
+static void run_chunk(const cbp_dconv_desc *d, const engine_plan *pl, const thread_bufs *tb,
+                      const float *in, float *out, long base, long rows, long epoch, int tid,
+                      int nth, long *claim) {
+  const long units = (long)pl->nrbt * rows, per_cob = (long)pl->nrb * rows;
+  const int paired = (tid | 1) < nth, second = paired && (tid & 1);
+  const int lead = paired ? tid & ~1 : tid;
+  const long ua = units * lead / nth, ub = units * (lead + 1 + paired) / nth;
+  const long c_first = ua / per_cob, c_last = ub > ua ? (ub - 1) / per_cob : c_first - 1;
+  const long mid = units * (lead + 1) / nth;
+  const long shared = !paired ? -1 : (mid < ub ? mid : ub - 1) / per_cob;
+  /* the first of a pair walks up to the shared block, the second down to it */
+  const long from = second ? c_last : c_first;
+  const long to = !paired ? c_last : shared;
+  for (long cob = from; second ? cob >= to : cob <= to; cob += second ? -1 : 1) {
+    const int rb0 = (int)cob * pl->nrb, rb1 = rb0 + pl->nrb < pl->nrbt ? rb0 + pl->nrb : pl->nrbt;
+    const long nb = rb1 - rb0, off = cob * per_cob, a = (ua > off ? ua : off) - off;
+    const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
+    /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
+       where this one ends; empty when the share misses the block (b <= a) */
+    run_block(d, pl, tb, in, out, base, rb0, rb1, (a + nb - 1) / nb, (b + nb - 1) / nb,
+              cob == shared ? claim : NULL, epoch, second);
+  }
+}
+
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
   if (d->n < 1 || d->ho < 1 || d->wo < 1 || d->co < 1) return;
   if (d->ntaps == 0) {
     zero_output(d, threads, out);
     return;
   }
-  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  engine_plan pl;
+  const cbp_direct_isa *isa = pl.isa = cbp_direct_isa_get();
   const int reach_all = taps_reach_all(d);
   /* Padded rows of exactly row_np pixels: one longer, thinner tile a row (see the top). */
   const int wide_row = isa->row_np > 0 && d->wo == isa->row_np && !reach_all;
-  /* channels of a register block, pixels of a row tile */
-  const int rw = (wide_row ? isa->row_nv : isa->nv_max) * isa->vl;
-  const int tile_px = wide_row ? isa->row_np : isa->np_max;
+  const int rw = pl.rw = (wide_row ? isa->row_nv : isa->nv_max) * isa->vl;
+  pl.tile_px = wide_row ? isa->row_np : isa->np_max;
   /* ci block: the panel (taps x cb x blk floats) within the cap. */
   const size_t cap = panel_cap();
   /* Tiles across row ends (see the top): a narrow output whose pixel f of the
      flattened (image, row, column) index is at out + f * out_pix. */
   const int dense = d->out_row == (ptrdiff_t)d->wo * d->out_pix &&
                     d->out_img == (ptrdiff_t)d->ho * d->out_row;
-  const int narrow = !wide_row && dense && (d->wo < 2 * isa->np_max ||
-                               (d->wo < 3 * isa->np_max && reach_all));
+  const int narrow = pl.narrow = !wide_row && dense && (d->wo < 2 * isa->np_max ||
+                                           (d->wo < 3 * isa->np_max && reach_all));
   /* A task's channel block: up to BLK_MAX channels of register blocks, run one
      after another over each tile while its input is in L1 (see cbp_subs), so
      the input is streamed once a channel block rather than once a register
@@ -578,27 +679,30 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   int nrb = BLK_MAX / rw > 1 ? BLK_MAX / rw : 1;
   while (nrb > 1 && ci_blocks(d, cap, rw * nrb, narrow) > ncib_one) nrb--;
   const int blk = rw * nrb;
-  const int nrbt = ceil_div(d->co, rw);
   assert(blk <= BLK_MAX);
-  const int ncib = ci_blocks(d, cap, blk, narrow);
-  /* the next tile's input rows prefetched (see prefetch_in) */
-  const int pf_in = d->ntaps == 1 && d->ci >= 4 * d->co;
-  const int cb = d->ci < 1 ? 0 : ceil_div(d->ci, ncib);
+  pl.nrb = nrb;
+  pl.nrbt = ceil_div(d->co, rw);
+  pl.ncib = ci_blocks(d, cap, blk, narrow);
+  pl.pf_in = d->ntaps == 1 && d->ci >= 4 * d->co;
+  const int cb = pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
+  /* rows of the shared block claimed at a time: one, or on narrow outputs
+     enough for two tiles across row ends */
+  pl.grain = narrow ? ceil_div(2 * isa->np_max, d->wo) : 1;
   const long total_rows = (long)d->n * d->ho;
-  const long chunk_rows = row_chunk(d, total_rows, threads, ceil_div(nrbt, nrb));
+  const long chunk_rows = row_chunk(d, total_rows, threads, ceil_div(pl.nrbt, nrb));
   const size_t per = slice_bytes(d->ntaps, cap);
   char *slices = ws;
   /* the claim state of the pair led by thread t, at the end of its slice
      (no chunk yet: epoch -1) */
 #define CLAIM_STATE(t) ((long *)(slices + per * (size_t)((t) + 1) - CLAIM_BYTES))
   for (int t = 0; t + 1 < threads; t += 2) CLAIM_STATE(t)[2] = -1;
-  /* rows of the shared block claimed at a time: one, or on narrow outputs
-     enough for two tiles across row ends */
-  const long grain = narrow ? ceil_div(2 * isa->np_max, d->wo) : 1;
 
-#pragma omp parallel num_threads(threads)
+  /* firstprivate: each thread's own copy, which the compiler keeps in
+     registers (shared, it was read through a pointer in every loop) */
+#pragma omp parallel num_threads(threads) firstprivate(pl)
   {
-    float *panel = (float *)(slices + per * (size_t)omp_get_thread_num());
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    float *panel = (float *)(slices + per * (size_t)tid);
     cbp_ktap *kt = (cbp_ktap *)(panel + panel_floats(d->ntaps, cap));
     /* the zero row: cb floats after the largest panel, within panel_floats */
     float *zeros = panel + (size_t)d->ntaps * cb * blk;
@@ -617,81 +721,12 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
     }
     /* the full call, then one per distinct pixel range of the border taps */
     tile_call calls[1 + CBP_TILE_MAX * (CBP_TILE_MAX + 1) / 2];
-    const row_scratch sc = {kt, calls, valid, part, part_a, part_b, col_lo, col_hi};
-    /* Work is (register block, output row) units: channel block cob holds
-       rb1 - rb0 register blocks, and each thread takes a contiguous 1/nth of
-       the units in (cob, row) order, i.e. a stretch of rows of each channel
-       block it meets, whose panel it then packs once.  Splitting by units
-       rather than by equal (block, row chunk) tasks keeps two threads even
-       when the blocks differ in width (AVX2 with 3 register blocks a block:
-       48 + 48 + 32 channels at C = 128 gave one of two threads 56% of the
-       work). */
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    for (long base = 0, epoch = 0; base < total_rows; base += chunk_rows, epoch++) {
-      const long rows = total_rows - base < chunk_rows ? total_rows - base : chunk_rows;
-      /* every channel block but the last holds nrb register blocks: cob starts
-         at unit cob * per_cob */
-      const long units = (long)nrbt * rows, per_cob = (long)nrb * rows;
-      /* Threads 2i and 2i+1 pair up and take their two shares [ua, ub) together:
-         the first runs the channel blocks below the one holding the midpoint
-         forward, the second those above it backward, and they finish on that
-         block, claiming its rows from either end (claim_rows).  A thread that
-         runs slower (a vCPU the host shares) then takes fewer of those rows
-         rather than holding the other up: res5a_branch2b BPA on the Zen 5
-         guest, 2 threads, the thread on the second vCPU took 1.06-1.20x the
-         other's time for the same units (most of it in packing the panels).
-         With two ci blocks a thread must run the rows it claimed in the first
-         one in the second as well, so the claims balance only what is left
-         when they start.  Medians of 5 alternating runs against static
-         shares: 4.36-4.48 against 4.48-4.55 ms (oneDNN 1.00x in the same
-         runs); the other layers' BPA and FWD within the noise.  An odd last
-         thread runs its share alone. */
-      const int paired = (tid | 1) < nth, second = paired && (tid & 1);
-      const int lead = paired ? tid & ~1 : tid;
-      const long ua = units * lead / nth, ub = units * (lead + 1 + paired) / nth;
-      long *claim = CLAIM_STATE(lead);
-      const long c_first = ua / per_cob, c_last = ub > ua ? (ub - 1) / per_cob : c_first - 1;
-      const long mid = units * (lead + 1) / nth;
-      const long shared = !paired ? -1 : (mid < ub ? mid : ub - 1) / per_cob;
-      for (long step = 0; ua < ub; step++) {
-        const long cob = second ? c_last - step : c_first + step;
-        if (cob < c_first || cob > c_last || (paired && (second ? cob < shared : cob > shared)))
-          break;
-        const int rb0 = (int)cob * nrb, rb1 = rb0 + nrb < nrbt ? rb0 + nrb : nrbt;
-        const long nb = rb1 - rb0, off = cob * per_cob, a = (ua > off ? ua : off) - off;
-        const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
-        /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
-           where this one ends; empty when the share misses the block (b <= a) */
-        long r0 = (a + nb - 1) / nb, r1 = (b + nb - 1) / nb;
-        const int dyn = cob == shared;
-        const long sr0 = r0, sr1 = r1; /* the shared block's rows */
-        if (dyn ? !claim_rows(claim, epoch, sr0, sr1, second, grain, &r0, &r1) : r0 >= r1) continue;
-        long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
-        const int co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
-        for (int cib = 0; cib < ncib; cib++) {
-          const int i0 = cib * cb, cn = d->ci - i0 < cb ? d->ci - i0 : cb;
-          const cbp_subs sb = {rw, cw, isa->vl, (size_t)d->ntaps * cn * rw};
-          pack_panel(d, &sb, panel, i0, cn, co0);
-          /* rows [c0, c1): in the shared block's first ci block one claim after
-             another (a failed claim leaves c1 <= c0), else all of them at once */
-          for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
-               c1 = dyn && !cib && claim_rows(claim, epoch, sr0, sr1, second, grain, &c0, &c1)
-                        ? c1
-                        : c0) {
-            lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
-            hi = c1 > hi ? c1 : hi;
-            if (narrow)
-              narrow_tiles(d, isa, &sb, kt, in, out + co0, (base + c0) * d->wo,
-                           (base + c1) * d->wo, i0, cn, panel, zeros, cib > 0);
-            else
-              for (long r = base + c0; r < base + c1; r++)
-                row_tiles(d, isa, &sb, &sc, in, r, row_out(d, out, r) + co0,
-                          r + 1 < base + c1 ? row_out(d, out, r + 1) + co0 : NULL, i0, cn, panel,
-                          tile_px, pf_in, cib > 0);
-          }
-        }
-      }
-    }
+    const thread_bufs tb = {panel, zeros, {kt, calls, valid, part, part_a, part_b, col_lo, col_hi}};
+    long *claim = (tid | 1) < nth ? CLAIM_STATE(tid & ~1) : NULL;
+    for (long base = 0, epoch = 0; base < total_rows; base += chunk_rows, epoch++)
+      run_chunk(d, &pl, &tb, in, out, base,
+                total_rows - base < chunk_rows ? total_rows - base : chunk_rows, epoch, tid, nth,
+                claim);
   }
 #undef CLAIM_STATE
 }
