@@ -253,12 +253,12 @@ int cbp_parse_int_list(const char *text, int min_value, int **values, int *count
   return 0;
 }
 
-/* A row labelled T threads must have run on T: OMP_THREAD_LIMIT caps every
-   parallel region, so more would time (and verify) something else. */
 int cbp_strategy_matches(const char *item, const char *name) {
   return !strcmp(item, "all") || fnmatch(item, name, 0) == 0;
 }
 
+/* A row labelled T threads must have run on T: OMP_THREAD_LIMIT caps every
+   parallel region, so more would time (and verify) something else. */
 int cbp_threads_allowed(long threads, char *err, size_t err_len) {
   const int limit = omp_get_thread_limit();
   if (threads <= limit) return 0;
