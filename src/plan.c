@@ -299,8 +299,8 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   if (convbp_op_is_mma(op) || convbp_conv_flops(conv) < 2e6) return gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;
   const int strided = conv->stride_h > 1 || conv->stride_w > 1;
-  const int few_pixels = (long)conv->n * pb.p * pb.q <= 4096;
-  const int tiny_pixels = (long)conv->n * pb.p * pb.q <= 1024;
+  const long pixels = (long)conv->n * pb.p * pb.q; /* N*P*Q: the GEMMs' rows */
+  const int few_pixels = pixels <= 4096, tiny_pixels = pixels <= 1024;
   if ((op == CONVBP_BPA || op == CONVBP_BPW) && one_by_one && !strided && !conv->pad_h &&
       !conv->pad_w && cbp_small_gemm_rows((size_t)conv->c, (size_t)conv->k))
     return gemm[op];
