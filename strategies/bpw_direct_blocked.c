@@ -13,7 +13,8 @@
  * filling at most half of the tile's vectors: see swap_roles) vectors over C
  * would be mostly empty, so the roles swap: the tile vectorizes over K and
  * broadcasts A, into dW^T(r, s, c, k) in the workspace, transposed into dW at
- * the end.
+ * the end.  There, with dilation 1 across the width, a task takes the S taps
+ * of a kernel row together (see merge_taps).
  *
  * Threads, either of two ways (see split_pixels):
  * - each owns a fixed set of (k block, tap, c block) outputs, so the reduction
@@ -89,6 +90,24 @@ static int swap_roles(const cbp_problem *pb, const cbp_direct_isa *isa) {
   const int vc = ceil_div(c->c, isa->vl); /* vectors over C */
   return (long)c->n * pb->p * pb->q > 4096 &&
          (vc == 1 || (2 * vc <= isa->nv_max && (long)c->r * c->s * c->c <= 512));
+}
+
+/* Whether the tasks of a swapped problem (broadcasting A) take the S taps of a
+   kernel row together: with dilation 1 across the width, the S*C floats they
+   read at a pixel are consecutive in A, so they are S*C broadcast rows of one
+   tile over the same dO vectors, in blocks of kb_max (see run_merged_task).
+   Tap by tap, a C = 3 stem filled 3 of the tile's 6 rows, each dO vector
+   loaded fed 3 FMAs, and each of the 49 taps streamed the chunk's dO from L2;
+   merged, 6 rows and 28 passes.  bpw_direct_blocked merged against tap by
+   tap, Zen 5 EPYC, medians of 8 alternating rounds, 1 / 2 threads: resnet50
+   conv1 (7x7, C = 3) 1.07x / 1.06x, VGG-16 conv1_1 (3x3, C = 3) 1.14x /
+   1.06x, 3x3 C = 8 1.05x / 1.08x, 5x5 C = 20 1.04x / 1.03x, 3x3 C = 32
+   1.05x / 1.05x; C = 24 (whole groups of 6 a tap) and 3x3 C = 16 even
+   (0.98-1.01x); 7x7 C = 16 1.00x / 0.97x, its pixels at the edges of 7 taps
+   now in calls of their own.  With AVX2 kernels (CONVBP_ISA=avx2, 6 rounds):
+   conv1 1.27x / 1.29x, conv1_1 1.09x / 1.13x, C = 8 1.25x / 1.25x. */
+static int merge_taps(const cbp_problem *pb, int swap) {
+  return swap && pb->conv.dil_w == 1 && pb->conv.s > 1;
 }
 
 /* Whether the threads split the pixels, each summing into its own copy of dW,
@@ -287,6 +306,7 @@ typedef struct {
   int packed;           /* whether dO is read from a thread's k-block-major copy */
   int packed_a;         /* whether A is read from a thread's c-block-major copy */
   int packed_dw;        /* task order (c block, k block, tap), into a thread's blocks of dW */
+  int merged;           /* a task's tap is a kernel row of S*C broadcast rows (merge_taps) */
 } bpw_plan;
 
 /* One chunk as a task sees it: images [n, n + nimg), output rows [p0, p1), and
@@ -378,7 +398,66 @@ static inline float *task_block(const bpw_plan *z, int kb, int t, int cb, float 
   *kn = z->bc - k0 < z->kblk ? z->bc - k0 : z->kblk;
   *cw = z->vc - c0 < z->cblk ? z->vc - c0 : z->cblk;
   if (!z->swap) return acc + ((ptrdiff_t)k0 * z->T + t) * z->c->c + c0;
-  return acc + ((ptrdiff_t)t * z->c->c + k0) * z->c->k + c0;
+  return acc + ((ptrdiff_t)t * z->bc + k0) * z->c->k + c0;
+}
+
+/* The output positions [*lo, *hi) of a tap at offset o (r*d_h - pad_h, or
+   s*d_w - pad_w) whose input lies inside [0, in) at stride st, within [lo0,
+   hi0): 0 <= x*st + o <= in - 1.  Empty as *lo == *hi. */
+static void inside(int o, int st, int in, int lo0, int hi0, int *lo, int *hi) {
+  *lo = o >= 0 ? 0 : ceil_div(-o, st);
+  *hi = floor_div(in - 1 - o, st) + 1;
+  if (*lo < lo0) *lo = lo0;
+  if (*hi > hi0) *hi = hi0;
+  if (*lo > *hi) *lo = *hi;
+}
+
+/* The pixels q of a row whose tap s of a kernel row, dilation 1 across the
+   width (merged tasks), is inside the width. */
+static void tap_cols(const convbp_conv *c, int Q, int s, int *lo, int *hi) {
+  inside(s - c->pad_w, c->stride_w, c->w, 0, Q, lo, hi);
+}
+
+/* A merged task over one chunk (roles swapped, dilation 1 across the width):
+ * kernel row r, broadcast rows j in [j0, j0 + kn) of the S*C that the row's
+ * taps read side by side,
+ *   dW^T(r*S*C + j, k) += sum_{n, p, q} A(n, h, q*st_w - pad_w + j / C, j % C) * dO(n, p, q, k),
+ *   h = p*st_h + r*d_h - pad_h,
+ * the j of a pixel being consecutive floats of A from its first tap on.  The
+ * pixels whose every tap of the group is inside the width go in one tile
+ * call; the few at the edges, tap by tap, each over its own rows of j. */
+static void run_merged_task(const bpw_plan *z, int r, int j0, int kn, int c0, int cw,
+                            const bpw_chunk *ch, float *out) {
+  const convbp_conv *c = z->c;
+  const cbp_direct_isa *isa = z->isa;
+  const int C = c->c, K = c->k, oh = r * c->dil_h - c->pad_h;
+  int plo, phi;
+  inside(oh, c->stride_h, c->h, ch->p0, ch->p1, &plo, &phi);
+  if (plo >= phi) return;
+  const int nv = ceil_div(cw, isa->vl), last = cw - (nv - 1) * isa->vl;
+  const ptrdiff_t a_row = (ptrdiff_t)c->stride_h * c->w * C, a_pix = (ptrdiff_t)c->stride_w * C;
+  const ptrdiff_t g_row = (ptrdiff_t)z->Q * K;
+  const float *a_at = z->A + ch->n * z->a_img + (ptrdiff_t)(plo * c->stride_h + oh) * c->w * C;
+  const float *g_at = z->dO + ch->n * z->g_img + plo * g_row + c0;
+  /* rows [ja, jb) over pixels [qa, qb): A at pixel q's tap ja / C, channel ja % C */
+#define MERGED_CALL(ja, jb, qa, qb)                                                             \
+  isa->bpw_tile((jb) - (ja), nv, g_at + (ptrdiff_t)(qa) * K, g_row, K,                            \
+                a_at + ((ptrdiff_t)(qa) * c->stride_w + (ja) / C - c->pad_w) * C + (ja) % C,      \
+                a_row, a_pix, phi - plo, (qb) - (qa), ch->nimg, z->g_img, z->a_img,               \
+                out + (ptrdiff_t)((ja) - j0) * K, K, last)
+  const int s0 = j0 / C, s1 = (j0 + kn - 1) / C;
+  int qa, qb, lo, hi;
+  tap_cols(c, z->Q, s0, &qa, &lo); /* the first tap starts latest */
+  tap_cols(c, z->Q, s1, &lo, &qb); /* the last ends earliest */
+  if (qb < qa) qb = qa;
+  if (qb > qa) MERGED_CALL(j0, j0 + kn, qa, qb);
+  for (int s = s0; s <= s1; s++) {
+    const int ja = s * C > j0 ? s * C : j0, jb = (s + 1) * C < j0 + kn ? (s + 1) * C : j0 + kn;
+    tap_cols(c, z->Q, s, &lo, &hi);
+    if (lo < (hi < qa ? hi : qa)) MERGED_CALL(ja, jb, lo, hi < qa ? hi : qa);
+    if ((lo > qb ? lo : qb) < hi) MERGED_CALL(ja, jb, lo > qb ? lo : qb, hi);
+  }
+#undef MERGED_CALL
 }
 
 /* One task, a (k block, tap, c block) of dW, over one chunk; adds into acc
@@ -396,6 +475,10 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   task_coords(z, task, &kb, &t, &cb);
   float *out = task_block(z, kb, t, cb, acc, &kn, &cw);
   ptrdiff_t out_row = z->acc_row;
+  if (z->merged) {
+    run_merged_task(z, t, kb * z->kblk, kn, cb * z->cblk, cw, ch, out);
+    return;
+  }
   if (blk) { /* the task's block of the thread's copy of dW */
     out = blk;
     out_row = z->cblk;
@@ -403,13 +486,9 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   const int r = t / c->s, s = t % c->s;
   const int oh = r * c->dil_h - c->pad_h, ow = s * c->dil_w - c->pad_w;
   /* p with 0 <= p*st_h + oh <= H-1, within the chunk; q likewise */
-  int plo = oh >= 0 ? 0 : ceil_div(-oh, c->stride_h);
-  int phi = floor_div(c->h - 1 - oh, c->stride_h) + 1;
-  int qlo = ow >= 0 ? 0 : ceil_div(-ow, c->stride_w);
-  int qhi = floor_div(c->w - 1 - ow, c->stride_w) + 1;
-  if (plo < ch->p0) plo = ch->p0;
-  if (phi > ch->p1) phi = ch->p1;
-  if (qhi > z->Q) qhi = z->Q;
+  int plo, phi, qlo, qhi;
+  inside(oh, c->stride_h, c->h, ch->p0, ch->p1, &plo, &phi);
+  inside(ow, c->stride_w, c->w, 0, z->Q, &qlo, &qhi);
   if (plo >= phi || qlo >= qhi) return;
   const int k0 = kb * z->kblk, c0 = cb * z->cblk; /* first broadcast and vector channel */
   const int nv = ceil_div(cw, isa->vl);
@@ -545,9 +624,11 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   bpw_plan z = {.c = c, .isa = cbp_direct_isa_get(), .A = A, .dO = dO, .P = pb->p, .Q = pb->q,
                 .T = c->r * c->s};
   z.swap = swap_roles(pb, z.isa);
+  z.merged = merge_taps(pb, z.swap);
+  if (z.merged) z.T = c->r;
   const int P = z.P, Q = z.Q;
   z.vc = z.swap ? c->k : c->c;
-  z.bc = z.swap ? c->c : c->k;
+  z.bc = z.merged ? c->s * c->c : z.swap ? c->c : c->k;
   z.acc_row = z.swap ? c->k : (ptrdiff_t)z.T * c->c;
   z.cblk = z.isa->nv_max * z.isa->vl;
   z.kblk = z.isa->kb_max;
@@ -596,7 +677,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
     }
   }
   /* dW(k, t, c) = dW^T(t, c, k) */
-  if (z.swap) cbp_swap_outer_inner(acc, dW, (size_t)z.T * c->c, 1, (size_t)c->k, threads);
+  if (z.swap) cbp_swap_outer_inner(acc, dW, (size_t)c->r * c->s * c->c, 1, (size_t)c->k, threads);
   return CONVBP_OK;
 }
 

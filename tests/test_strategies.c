@@ -146,6 +146,15 @@ static const shape edges[] = {
        kernels both run unswapped. */
     {"BPW roles swapped, C in one vector", {2, 16, 48, 48, 40, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"BPW roles swapped, C in half the vectors, 3x3", {1, 20, 66, 64, 36, 3, 3, 1, 1, 1, 1, 1, 1}},
+    /* Swapped with dilation 1 across the width, the S taps of a kernel row are
+       S*C broadcast rows of one task (merge_taps), in groups of kb_max that
+       straddle taps (C = 5): the pixels where a group's every tap is inside
+       the width in one call, the edges tap by tap; rows dilated, columns
+       strided.  Then no pixel with every tap inside (W = 1), and columns
+       dilated, which keeps the tasks tap by tap. */
+    {"BPW swapped, a kernel row's taps merged, rows dilated", {2, 5, 13, 17, 24, 3, 4, 2, 1, 1, 2, 3, 1}},
+    {"BPW swapped, taps merged, no pixel inside them all", {1, 3, 3, 1, 8, 1, 5, 0, 2, 1, 1, 1, 1}},
+    {"BPW swapped, columns dilated: taps one by one", {1, 4, 11, 12, 20, 2, 3, 1, 2, 2, 1, 1, 2}},
     /* A 1x1 layer whose dW (1.07 MB) is over half of an L2 of 2 MiB or less:
        bpw_direct_blocked sizes its chunks by 3/4 of L2, counting only the
        pixels a stride-2 row reads (one chunk here: splitting one needs some
