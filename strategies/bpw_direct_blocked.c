@@ -476,6 +476,7 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   float *out = task_block(z, kb, t, cb, acc, &kn, &cw);
   ptrdiff_t out_row = z->acc_row;
   if (z->merged) {
+    assert(!blk); /* merged tasks swap the roles (K > C); dW is packed only for C > K */
     run_merged_task(z, t, kb * z->kblk, kn, cb * z->cblk, cw, ch, out);
     return;
   }
