@@ -40,8 +40,10 @@ static double now_s(void) {
 typedef struct {
   cbp_point_list points;
   int ops[CONVBP_OP_COUNT];
-  const char *strategies[64];
+  const char *strategies[64]; /* point into strategy_text or at "all" */
   int nstrategies;
+  char *strategy_text[64]; /* each --strategy value, copied; freed by free_opts */
+  int ntexts;
   int *threads, nthreads;
   cbp_bind bind;
   int reps;
@@ -173,8 +175,12 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       free(copy);
     } else if (!strcmp(a, "--strategy")) {
       NEED_VALUE();
+      const int max_texts = (int)(sizeof o->strategy_text / sizeof o->strategy_text[0]);
+      if (o->ntexts == max_texts)
+        return usage_error("--strategy: given more than %d times; list the names in one", max_texts);
       char *copy = strdup(v); /* the names point into it for the whole run */
       if (!copy) return usage_error("--strategy: out of memory");
+      o->strategy_text[o->ntexts++] = copy;
       for (char *t = strtok(copy, ","); t; t = strtok(NULL, ",")) {
         const int max = (int)(sizeof o->strategies / sizeof o->strategies[0]);
         if (o->nstrategies == max)
@@ -312,6 +318,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
 static void free_opts(sweep_opts *o) {
   cbp_points_free(&o->points);
   for (int a = 0; a < o->naxes; a++) free(o->axes[a].values);
+  for (int i = 0; i < o->ntexts; i++) free(o->strategy_text[i]);
   free(o->threads);
   free(o->gb_argv);
 }
@@ -842,6 +849,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
   out.f = fopen(o.output, appending ? "a" : "w");
   if (!out.f) {
     fprintf(stderr, "convbp: cannot write '%s': %s\n", o.output, strerror(errno));
+    free_key_set(&done);
     free(old_side);
     free_opts(&o);
     return EXIT_OUTPUT;
@@ -851,6 +859,8 @@ int cbp_cmd_sweep(int argc, char **argv) {
     if (fflush(out.f) || ferror(out.f)) {
       fprintf(stderr, "convbp: cannot write '%s': %s\n", o.output, strerror(errno));
       fclose(out.f);
+      free_key_set(&done);
+      free(old_side);
       free_opts(&o);
       return EXIT_OUTPUT;
     }
@@ -895,6 +905,7 @@ int cbp_cmd_sweep(int argc, char **argv) {
   if (sidecar_write(side, &m, old_side, &o, out.peak, bandwidth, measured)) {
     fprintf(stderr, "convbp: cannot write '%s': %s\n", side, strerror(errno));
     fclose(out.f);
+    free_key_set(&done);
     free(old_side);
     free_opts(&o);
     return EXIT_OUTPUT;
