@@ -155,6 +155,16 @@ static const shape edges[] = {
     {"BPW swapped, a kernel row's taps merged, rows dilated", {2, 5, 13, 17, 24, 3, 4, 2, 1, 1, 2, 3, 1}},
     {"BPW swapped, taps merged, no pixel inside them all", {1, 3, 3, 1, 8, 1, 5, 0, 2, 1, 1, 1, 1}},
     {"BPW swapped, columns dilated: taps one by one", {1, 4, 11, 12, 20, 2, 3, 1, 2, 2, 1, 1, 2}},
+    /* The conv engine with fewer than 32 input channels (FWD's C, BPA's K)
+       runs a kernel row's S taps as one tap of S*ci channels where all of
+       them reach every pixel of a tile (merge_group): rows wider than two
+       tiles, pads that leave some of a row's taps short of the end tiles,
+       and a stride-2 BPA whose phases merge sub-kernel rows of 3 and 4
+       taps; then rows dilated with columns merged, and a width where the
+       taps of a row reach no tile in full. */
+    {"engine: a kernel row's taps merged, 7x7 stride 2", {1, 3, 30, 40, 20, 7, 7, 3, 3, 2, 2, 1, 1}},
+    {"engine: taps merged, rows dilated", {2, 5, 9, 33, 17, 3, 4, 1, 2, 1, 1, 2, 1}},
+    {"engine: taps merged, no tile in reach of a whole row", {1, 6, 5, 14, 9, 2, 9, 0, 8, 1, 1, 1, 1}},
     /* A 1x1 layer whose dW (1.07 MB) is over half of an L2 of 2 MiB or less:
        bpw_direct_blocked sizes its chunks by 3/4 of L2, counting only the
        pixels a stride-2 row reads (one chunk here: splitting one needs some
