@@ -776,7 +776,8 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
       col_lo[t] = dw < 0 ? ceil_div(-dw, d->sw) : 0;
       col_hi[t] = last_iw < 0 ? -1 : last_iw / d->sw;
     }
-    /* the full call, then one per distinct pixel range of the border taps */
+    /* the merged call, the full call, then one per distinct pixel range of
+       the border taps */
     tile_call calls[2 + CBP_TILE_MAX * (CBP_TILE_MAX + 1) / 2];
     const thread_bufs tb = {panel, zeros, {kt, calls, valid, part, part_a, part_b, col_lo, col_hi}};
     long *claim = (tid | 1) < nth ? CLAIM_STATE(tid & ~1) : NULL;
