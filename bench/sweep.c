@@ -40,10 +40,8 @@ static double now_s(void) {
 typedef struct {
   cbp_point_list points;
   int ops[CONVBP_OP_COUNT];
-  const char *strategies[64]; /* point into strategy_text or at "all" */
+  char *strategies[64]; /* names and patterns, each its own copy; freed by free_opts */
   int nstrategies;
-  char *strategy_text[64]; /* each --strategy value, copied; freed by free_opts */
-  int ntexts;
   int *threads, nthreads;
   cbp_bind bind;
   int reps;
@@ -175,22 +173,25 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
       free(copy);
     } else if (!strcmp(a, "--strategy")) {
       NEED_VALUE();
-      const int max_texts = (int)(sizeof o->strategy_text / sizeof o->strategy_text[0]);
-      if (o->ntexts == max_texts)
-        return usage_error("--strategy: given more than %d times; list the names in one", max_texts);
-      char *copy = strdup(v); /* the names point into it for the whole run */
+      char *copy = strdup(v); /* strtok cuts it up; each name is copied out */
       if (!copy) return usage_error("--strategy: out of memory");
-      o->strategy_text[o->ntexts++] = copy;
-      for (char *t = strtok(copy, ","); t; t = strtok(NULL, ",")) {
+      int bad = 0;
+      for (char *t = strtok(copy, ","); t && !bad; t = strtok(NULL, ",")) {
         const int max = (int)(sizeof o->strategies / sizeof o->strategies[0]);
-        if (o->nstrategies == max)
-          return usage_error("--strategy: more than %d names or patterns; use a pattern ('bpa_*')", max);
         int known = 0;
         for (int s = 0; s < convbp_strategy_count() && !known; s++)
           known = cbp_strategy_matches(t, convbp_strategy_name(s));
-        if (!known) return usage_error("--strategy: no strategy matches '%s' (see 'convbp list')", t);
-        o->strategies[o->nstrategies++] = t;
+        if (o->nstrategies == max)
+          bad = usage_error("--strategy: more than %d names or patterns; use a pattern ('bpa_*')", max);
+        else if (!known)
+          bad = usage_error("--strategy: no strategy matches '%s' (see 'convbp list')", t);
+        else if (!(o->strategies[o->nstrategies] = strdup(t)))
+          bad = usage_error("--strategy: out of memory");
+        else
+          o->nstrategies++;
       }
+      free(copy);
+      if (bad) return bad;
     } else if (!strcmp(a, "--threads")) {
       NEED_VALUE();
       cbp_machine m;
@@ -292,7 +293,10 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
   if (o->points.count == 0) return usage_error("no problems: give --problem, --problems, --suite or a grid");
   if (!ops_given)
     for (int op = 0; op < CONVBP_OP_COUNT; op++) o->ops[op] = 1;
-  if (!o->nstrategies) o->strategies[o->nstrategies++] = "all";
+  if (!o->nstrategies) {
+    if (!(o->strategies[0] = strdup("all"))) return usage_error("out of memory for the options");
+    o->nstrategies = 1;
+  }
   if (!o->nthreads) {
     o->threads = malloc(sizeof(int));
     if (!o->threads) return usage_error("out of memory for the options");
@@ -318,7 +322,7 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
 static void free_opts(sweep_opts *o) {
   cbp_points_free(&o->points);
   for (int a = 0; a < o->naxes; a++) free(o->axes[a].values);
-  for (int i = 0; i < o->ntexts; i++) free(o->strategy_text[i]);
+  for (int i = 0; i < o->nstrategies; i++) free(o->strategies[i]);
   free(o->threads);
   free(o->gb_argv);
 }

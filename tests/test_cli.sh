@@ -44,7 +44,7 @@ expect 2 "more than this machine's" -- run --problem mb100000ic100000ih1000oc100
 expect 2 "unknown op 'bwd'" -- run --op bwd --problem mb2ic3ih5oc2kh3
 expect 2 "no strategy matches 'magic'" -- run --strategy magic --problem mb2ic3ih5oc2kh3
 expect 2 "more than 64 names" -- run --strategy "$(printf 'bpa_direct,%.0s' $(seq 65))" --problem mb2ic3ih5oc2kh3
-expect 2 "given more than 64 times" -- run $(printf -- '--strategy bpa_direct %.0s' $(seq 65)) --problem mb2ic3ih5oc2kh3
+expect 2 "more than 64 names" -- run $(printf -- '--strategy bpa_direct %.0s' $(seq 65)) --problem mb2ic3ih5oc2kh3
 expect 2 "'1:0' in '1:0' is empty" -- sweep --ic 1:0
 expect 2 "needs LO:HI" -- sweep --ic :x0
 expect 2 "'a' in 'a,b' is not a whole number" -- sweep --mb a,b
