@@ -155,12 +155,12 @@ static const float *tap_input(const cbp_dconv_desc *d, int t, const float *inimg
 }
 
 /* The pixels [*pa, *pb) of a tile of np pixels from column ow that tap t
-   reaches, from the columns col_lo[t] .. col_hi[t] it reaches in a row
+   reaches, from the columns [col_lo[t], col_end[t]) it reaches in a row
    (empty when *pa >= *pb). */
-static void tap_reach(const int *col_lo, const int *col_hi, int t, int ow, int np, int *pa,
+static void tap_reach(const int *col_lo, const int *col_end, int t, int ow, int np, int *pa,
                       int *pb) {
   *pa = col_lo[t] > ow ? col_lo[t] - ow : 0;
-  *pb = col_hi[t] - ow + 1 < np ? col_hi[t] - ow + 1 : np;
+  *pb = col_end[t] - ow < np ? col_end[t] - ow : np;
 }
 
 /* kt: tap t for the tile's pixels p0..p1-1 (ow + p0 first), all reached;
@@ -365,12 +365,12 @@ static void pack_panel(const cbp_dconv_desc *d, const cbp_subs *sb, float *panel
 /* A thread's scratch for row_tiles: a tile's tap list and its calls, the taps
    whose input row exists, the border taps not yet in a call with the pixels
    [part_a, part_b) they reach, and the columns each tap reaches in a row,
-   col_lo[t] .. col_hi[t] (see tap_reach). */
+   [col_lo[t], col_end[t]) (see tap_reach). */
 typedef struct {
   cbp_ktap *kt;
   tile_call *calls;
   int *valid, *part, *part_a, *part_b;
-  const int *col_lo, *col_hi;
+  const int *col_lo, *col_end;
 } row_scratch;
 
 /* Whether the g taps t, t+1, ... (a merged group: input columns rising by
@@ -378,8 +378,8 @@ typedef struct {
    the highest first column, the last the lowest last one. */
 static int group_reaches_all(const row_scratch *sc, int t, int g, int ow, int np) {
   int pa, pb, qa, qb;
-  tap_reach(sc->col_lo, sc->col_hi, t, ow, np, &pa, &pb);
-  tap_reach(sc->col_lo, sc->col_hi, t + g - 1, ow, np, &qa, &qb);
+  tap_reach(sc->col_lo, sc->col_end, t, ow, np, &pa, &pb);
+  tap_reach(sc->col_lo, sc->col_end, t + g - 1, ow, np, &qa, &qb);
   return pa == 0 && qb == np;
 }
 
@@ -431,7 +431,7 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
         continue;
       }
       int pa, pb;
-      tap_reach(sc->col_lo, sc->col_hi, t, ow, np, &pa, &pb);
+      tap_reach(sc->col_lo, sc->col_end, t, ow, np, &pa, &pb);
       if (pa == 0 && pb == np)
         fill_tap(&kt[m++], d, t, inimg, oh, ow, 0, np, i0, panel, cn, sb->rw);
       else if (pa < pb)
@@ -457,7 +457,7 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
     if (pf_in && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */
       const int t = valid[0], ow2 = ow + np, nx = left < tile_px ? left : tile_px;
       int pa, pb;
-      tap_reach(sc->col_lo, sc->col_hi, t, ow2, nx, &pa, &pb);
+      tap_reach(sc->col_lo, sc->col_end, t, ow2, nx, &pa, &pb);
       if (pa < pb)
         prefetch_in(tap_input(d, t, inimg, oh, ow2 + pa, i0), pb - pa, (ptrdiff_t)d->sw * d->ci,
                     cn);
@@ -766,20 +766,17 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
     if (narrow) memset(zeros, 0, (size_t)cb * sizeof(float));
     int *valid = (int *)(kt + d->ntaps), *part = valid + d->ntaps;
     int *part_a = part + d->ntaps, *part_b = part_a + d->ntaps;
-    /* Tap t reaches output columns col_lo[t] .. col_hi[t] (0 <= ow*sw + dw < wi),
+    /* Tap t reaches output columns [col_lo[t], col_end[t]) (0 <= ow*sw + dw < wi),
        found once here: two divisions a tap rather than a test a pixel a tile,
        which was 29% of the engine's instructions outside the microkernels
        (callgrind, res3a_branch2b BPA). */
-    int *col_lo = part_b + d->ntaps, *col_hi = col_lo + d->ntaps;
-    for (int t = 0; t < d->ntaps; t++) {
-      const int dw = d->taps[t].dw, last_iw = d->wi - 1 - dw;
-      col_lo[t] = dw < 0 ? ceil_div(-dw, d->sw) : 0;
-      col_hi[t] = last_iw < 0 ? -1 : last_iw / d->sw;
-    }
+    int *col_lo = part_b + d->ntaps, *col_end = col_lo + d->ntaps;
+    for (int t = 0; t < d->ntaps; t++)
+      cbp_out_span(d->taps[t].dw, d->sw, d->wi, &col_lo[t], &col_end[t]);
     /* the merged call, the full call, then one per distinct pixel range of
        the border taps */
     tile_call calls[2 + CBP_TILE_MAX * (CBP_TILE_MAX + 1) / 2];
-    const thread_bufs tb = {panel, zeros, {kt, calls, valid, part, part_a, part_b, col_lo, col_hi}};
+    const thread_bufs tb = {panel, zeros, {kt, calls, valid, part, part_a, part_b, col_lo, col_end}};
     long *claim = (tid | 1) < nth ? CLAIM_STATE(tid & ~1) : NULL;
     for (long base = 0, epoch = 0; base < total_rows; base += chunk_rows, epoch++)
       run_chunk(d, &pl, &tb, in, out, base,

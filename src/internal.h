@@ -277,6 +277,15 @@ static inline void cbp_tap_span(long w0, int s_taps, int w, int *lo, int *hi) {
   *lo = (int)l;
   *hi = (int)h;
 }
+/* The output positions x in [*lo, *hi) of a tap at input offset o (r*d_h -
+   pad_h, or s*d_w - pad_w) whose input x*st + o lies in [0, in):
+   lo = ceil(-o / st) for o < 0, else 0; hi = floor((in - 1 - o) / st) + 1.
+   Empty when *hi <= *lo (hi may be below lo, even below 0). */
+static inline void cbp_out_span(int o, int st, int in, int *lo, int *hi) {
+  const int last = in - 1 - o; /* the largest x*st that stays inside */
+  *lo = o >= 0 ? 0 : (-o + st - 1) / st;
+  *hi = (last >= 0 ? last / st : -((-last + st - 1) / st)) + 1;
+}
 /* Whether the engine's input already is the GEMM operand (1x1, stride 1, no pad, no crop). */
 int cbp_fwd_is_gemm(const cbp_fwd_desc *d);
 

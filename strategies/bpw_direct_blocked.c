@@ -43,8 +43,6 @@
 #include "internal.h"
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
-/* floor(a / b) for b > 0 and any sign of a */
-static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 /* The chunks, the threads' split and the packed dW are sized by the L2 of a
    core, 1 MiB when the system does not say (cbp_l2_bytes_or_1mib). */
@@ -401,12 +399,11 @@ static inline float *task_block(const bpw_plan *z, int kb, int t, int cb, float 
   return acc + ((ptrdiff_t)t * z->bc + k0) * z->c->k + c0;
 }
 
-/* The output positions [*lo, *hi) of a tap at offset o (r*d_h - pad_h, or
-   s*d_w - pad_w) whose input lies inside [0, in) at stride st, within [lo0,
-   hi0): 0 <= x*st + o <= in - 1.  Empty as *lo == *hi. */
+/* cbp_out_span within [lo0, hi0): the output positions [*lo, *hi) of a tap
+   at offset o whose input lies inside [0, in) at stride st.  Empty as
+   *lo == *hi. */
 static void inside(int o, int st, int in, int lo0, int hi0, int *lo, int *hi) {
-  *lo = o >= 0 ? 0 : ceil_div(-o, st);
-  *hi = floor_div(in - 1 - o, st) + 1;
+  cbp_out_span(o, st, in, lo, hi);
   if (*lo < lo0) *lo = lo0;
   if (*hi > hi0) *hi = hi0;
   if (*lo > *hi) *lo = *hi;
