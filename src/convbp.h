@@ -37,7 +37,9 @@ typedef struct { int m, n, k; } convbp_mma;  /* X: m x k, W: k x n, Y: m x n, ro
   X(CONVBP_OK, 0, "success")                                                               \
   X(CONVBP_ERR_ARG, -1, "invalid argument (NULL pointer or thread count < 1)")             \
   X(CONVBP_ERR_PROBLEM, -2, "invalid problem (a dimension < 1, a pad < 0, or P/Q < 1)")    \
-  X(CONVBP_ERR_OVERFLOW, -3, "problem too large: a size in bytes overflows size_t")        \
+  X(CONVBP_ERR_OVERFLOW, -3,                                                                 \
+    "problem too large: a size in bytes overflows size_t, or H + 2*pad + stride + "           \
+    "dil*(R-1) (W likewise) exceeds INT_MAX")                                                 \
   X(CONVBP_ERR_UNKNOWN_STRATEGY, -4, "unknown strategy name")                              \
   X(CONVBP_ERR_WRONG_OP, -5, "strategy computes another operation")                        \
   X(CONVBP_ERR_UNSUPPORTED, -6, "strategy does not support this problem")                  \
@@ -65,7 +67,8 @@ int convbp_op_is_mma(convbp_op op);
 
 /* ---- Problems ------------------------------------------------------------ */
 /* P = floor((H + 2*pad_h - dil_h*(R-1) - 1) / stride_h) + 1, Q likewise.
-   Validates p first; *out_p and *out_q may be NULL. */
+   Validates p first; *out_p and *out_q may be NULL.  CONVBP_ERR_OVERFLOW when
+   H + 2*pad_h + stride_h + dil_h*(R-1) (or its W twin) exceeds INT_MAX. */
 int convbp_conv_validate(const convbp_conv *p);
 int convbp_conv_out_dims(const convbp_conv *p, int *out_p, int *out_q);
 /* Element counts of A (NHWC), W (KRSC) and O (NPQK); checked against overflow. */

@@ -30,6 +30,10 @@ static int64_t out_extent(int in, int pad, int dil, int ker, int stride, int64_t
   return span / stride + 1;
 }
 
+static int64_t index_extent(int in, int pad, int dil, int ker, int stride) {
+  return (int64_t)in + 2 * (int64_t)pad + stride + (int64_t)dil * (ker - 1);
+}
+
 int convbp_conv_out_dims(const convbp_conv *p, int *out_p, int *out_q) {
   if (!p) return CONVBP_ERR_ARG;
   if (p->n < 1 || p->c < 1 || p->h < 1 || p->w < 1 || p->k < 1 || p->r < 1 || p->s < 1 ||
@@ -39,7 +43,13 @@ int convbp_conv_out_dims(const convbp_conv *p, int *out_p, int *out_q) {
   int64_t pp = out_extent(p->h, p->pad_h, p->dil_h, p->r, p->stride_h, NULL);
   int64_t qq = out_extent(p->w, p->pad_w, p->dil_w, p->s, p->stride_w, NULL);
   if (pp < 1 || qq < 1) return CONVBP_ERR_PROBLEM;
-  if (pp > INT32_MAX || qq > INT32_MAX) return CONVBP_ERR_OVERFLOW;
+  /* Every index the strategies form along a dimension (p*stride - pad + r*dil,
+     a pad plus a stride, the zero-inserted extent, 2*pad) lies within
+     H + 2*pad + stride + dil*(R-1): keeping that in int keeps their int
+     arithmetic defined, and no real layer comes near it. */
+  if (index_extent(p->h, p->pad_h, p->dil_h, p->r, p->stride_h) > INT32_MAX ||
+      index_extent(p->w, p->pad_w, p->dil_w, p->s, p->stride_w) > INT32_MAX)
+    return CONVBP_ERR_OVERFLOW;
   if (out_p) *out_p = (int)pp;
   if (out_q) *out_q = (int)qq;
   return CONVBP_OK;

@@ -75,6 +75,19 @@ int main(void) {
   CHECK(convbp_conv_validate(&huge) == CONVBP_ERR_OVERFLOW, "huge problem not flagged");
   convbp_conv wide = {1, 1, 1, 1, 2000000000, 2000000000, 1, 1000000000, 0, 1, 1, 1, 1};
   CHECK(convbp_conv_validate(&wide) == CONVBP_ERR_OVERFLOW, "huge kernel not flagged");
+  /* Index extents: H + 2*pad + stride + dil*(R-1) (W likewise) up to INT_MAX. */
+  convbp_conv at_limit = {1, 1, 1, 1, 1, 1, 1, 536870911, 0, 1073741824, 1, 1, 1};
+  CHECK(convbp_conv_validate(&at_limit) == CONVBP_OK, "extent at INT_MAX refused");
+  convbp_conv past_pad = at_limit, past_stride = at_limit;
+  past_pad.pad_h++;
+  past_stride.stride_h++;
+  CHECK(convbp_conv_validate(&past_pad) == CONVBP_ERR_OVERFLOW, "pad past the limit accepted");
+  CHECK(convbp_conv_validate(&past_stride) == CONVBP_ERR_OVERFLOW, "stride past the limit accepted");
+  /* 1 + 2*pad + 1 + 2*dil = INT_MAX - 1, then INT_MAX + 3 (Q stays 1) */
+  convbp_conv across = {1, 1, 1, 1, 1, 1, 3, 0, 536870911, 1, 1, 1, 536870911};
+  CHECK(convbp_conv_validate(&across) == CONVBP_OK, "extent below INT_MAX refused (W)");
+  across.dil_w++, across.pad_w++;
+  CHECK(convbp_conv_validate(&across) == CONVBP_ERR_OVERFLOW, "dilation past the limit accepted (W)");
   size_t x, y, out;
   CHECK(convbp_conv_op_sizes(CONVBP_BPA, &good, &x, &y, &out) == 0 && x == 200 && y == 108 &&
             out == 150, "bpa sizes");

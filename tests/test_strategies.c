@@ -32,6 +32,16 @@ static const shape edges[] = {
     {"remainder 3 at stride 4", {2, 3, 14, 11, 2, 3, 3, 1, 0, 4, 4, 1, 1}},
     {"pad beyond the kernel reach", {1, 2, 4, 5, 3, 3, 3, 5, 4, 1, 1, 1, 1}},
     {"pad beyond reach, strided and dilated", {2, 3, 5, 4, 2, 2, 3, 4, 6, 3, 2, 2, 3}},
+    /* Pads, strides and dilations up to the bound convbp_conv_out_dims puts on
+       them, H + 2*pad + stride + dil*(R-1) <= INT_MAX (the second at it): the
+       strategies' index arithmetic in int must stay defined (UBSan in CI), on
+       tensors of a few floats.  Past it, before the bound, 2*pad, pad + stride
+       and (R-1)*dil overflowed int in bpa_zero_insert_gemm, bpa_scatter_gemm
+       and bpa_stride_phase_blocked; these rows hold every strategy to it. */
+    {"int limit: pad and dilation", {1, 2, 1, 3, 2, 3, 1, 536870910, 0, 1, 1, 536870910, 1}},
+    {"int limit: pad and stride", {1, 2, 1, 3, 2, 1, 1, 536870911, 0, 1073741824, 1, 1, 1}},
+    {"int limit: pad and dilation across", {1, 2, 3, 1, 2, 1, 3, 0, 536870910, 1, 1, 1, 536870910}},
+    {"int limit: pad and stride across", {2, 3, 5, 1, 2, 2, 1, 0, 536870911, 1, 1073741823, 1, 1}},
     {"kernel larger than the image, padded", {1, 3, 2, 3, 2, 5, 4, 2, 1, 1, 1, 1, 1}},
     {"1x1", {3, 5, 4, 3, 7, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"1x1 stride 2", {2, 5, 7, 6, 3, 1, 1, 0, 0, 2, 2, 1, 1}},
