@@ -38,8 +38,8 @@ typedef struct { int m, n, k; } convbp_mma;  /* X: m x k, W: k x n, Y: m x n, ro
   X(CONVBP_ERR_ARG, -1, "invalid argument (NULL pointer or thread count < 1)")             \
   X(CONVBP_ERR_PROBLEM, -2, "invalid problem (a dimension < 1, a pad < 0, or P/Q < 1)")    \
   X(CONVBP_ERR_OVERFLOW, -3,                                                                 \
-    "problem too large: a size in bytes overflows size_t, or H + 2*pad + stride + "           \
-    "dil*(R-1) (W likewise) exceeds INT_MAX")                                                 \
+    "problem too large: a size in bytes overflows size_t, or N*H*W, N*P*Q, R*S*C, R*S*K "      \
+    "or H + 2*pad + stride + dil*(R-1) (W likewise) exceeds INT_MAX")                         \
   X(CONVBP_ERR_UNKNOWN_STRATEGY, -4, "unknown strategy name")                              \
   X(CONVBP_ERR_WRONG_OP, -5, "strategy computes another operation")                        \
   X(CONVBP_ERR_UNSUPPORTED, -6, "strategy does not support this problem")                  \
@@ -71,7 +71,9 @@ int convbp_op_is_mma(convbp_op op);
    H + 2*pad_h + stride_h + dil_h*(R-1) (or its W twin) exceeds INT_MAX. */
 int convbp_conv_validate(const convbp_conv *p);
 int convbp_conv_out_dims(const convbp_conv *p, int *out_p, int *out_q);
-/* Element counts of A (NHWC), W (KRSC) and O (NPQK); checked against overflow. */
+/* Element counts of A (NHWC), W (KRSC) and O (NPQK); checked against overflow:
+   CONVBP_ERR_OVERFLOW when a count's bytes (times 4) overflow size_t, or
+   N*H*W, N*P*Q, R*S*C or R*S*K exceeds INT_MAX (the GEMMs' int dimensions). */
 int convbp_conv_sizes(const convbp_conv *p, size_t *a_elems, size_t *w_elems, size_t *o_elems);
 /* Useful FLOPs, 2*N*K*C*R*S*P*Q, for FWD, BPA and BPW alike. */
 double convbp_conv_flops(const convbp_conv *p);

@@ -64,6 +64,14 @@ int convbp_conv_sizes(const convbp_conv *p, size_t *a, size_t *w, size_t *o) {
       cbp_mul4((size_t)p->k, (size_t)p->r, (size_t)p->s, (size_t)p->c, &ew) ||
       cbp_mul4((size_t)p->n, (size_t)pp, (size_t)qq, (size_t)p->k, &eo))
     return CONVBP_ERR_OVERFLOW;
+  /* The GEMM strategies hand OpenBLAS (32-bit int dimensions) and their own
+     int arithmetic the pixel counts N*H*W and N*P*Q and the weight rows R*S*C
+     and R*S*K (the rotated W' of zero insertion, and the transformed
+     convolutions' outputs): past INT_MAX they would be cut silently. */
+  const size_t rs = (size_t)p->r * (size_t)p->s;
+  if ((size_t)p->n * p->h * p->w > INT32_MAX || (size_t)p->n * pp * qq > INT32_MAX ||
+      rs * p->c > INT32_MAX || rs * p->k > INT32_MAX)
+    return CONVBP_ERR_OVERFLOW;
   /* Byte counts too, with headroom for strategies' transformed copies. */
   if (cbp_mul(ea, 4 * sizeof(float), &bytes) || cbp_mul(ew, 4 * sizeof(float), &bytes) ||
       cbp_mul(eo, 4 * sizeof(float), &bytes))

@@ -42,7 +42,9 @@ expect 2 "output is empty" -- run --problem mb2ic3ih2oc2kh5
 expect 2 "too large" -- run --problem mb2000000000ic2000000000ih100000oc1kh1
 # a few floats, but 2*pad + dilated kernel past INT_MAX: refused, not run into int overflow
 expect 2 "exceeds INT_MAX" -- run --problem mb1ic1ih1oc1kh3kw1ph1073741824pw0dh1073741823dw0
-expect 2 "more than this machine's" -- run --problem mb100000ic100000ih1000oc1000kh1
+# 2^31 pixels of A (N*H*W), which sgemm's int dimensions cannot take
+expect 2 "exceeds INT_MAX" -- run --problem mb2ic1ih1iw1073741824oc1kh1sw2
+expect 2 "more than this machine's" -- run --problem mb1000ic1000ih1000oc1000kh1
 expect 2 "unknown op 'bwd'" -- run --op bwd --problem mb2ic3ih5oc2kh3
 expect 2 "no strategy matches 'magic'" -- run --strategy magic --problem mb2ic3ih5oc2kh3
 expect 2 "more than 64 names" -- run --strategy "$(printf 'bpa_direct,%.0s' $(seq 65))" --problem mb2ic3ih5oc2kh3

@@ -88,6 +88,24 @@ int main(void) {
   CHECK(convbp_conv_validate(&across) == CONVBP_OK, "extent below INT_MAX refused (W)");
   across.dil_w++, across.pad_w++;
   CHECK(convbp_conv_validate(&across) == CONVBP_ERR_OVERFLOW, "dilation past the limit accepted (W)");
+  /* The GEMMs' int dimensions: N*H*W, N*P*Q, R*S*C, R*S*K up to INT_MAX, each
+     case past it with the others under it. */
+  static const struct {
+    const char *what;
+    convbp_conv p;
+    int want;
+  } gemm_dims[] = {
+      {"N*H*W = 2^31 - 2", {2, 1, 1, 1073741823, 1, 1, 1, 0, 0, 1, 2, 1, 1}, CONVBP_OK},
+      {"N*H*W = 2^31", {2, 1, 1, 1073741824, 1, 1, 1, 0, 0, 1, 2, 1, 1}, CONVBP_ERR_OVERFLOW},
+      {"N*P*Q = 2^31, N*H*W = 2^30", {2, 1, 1, 536870912, 1, 1, 1, 0, 268435456, 1, 1, 1, 1},
+       CONVBP_ERR_OVERFLOW},
+      {"R*S*C = R*S*K = 2^30", {1, 1, 1, 1, 1, 32768, 32768, 16384, 16384, 1, 1, 1, 1}, CONVBP_OK},
+      {"R*S*C = 2^31", {1, 2, 1, 1, 1, 32768, 32768, 16384, 16384, 1, 1, 1, 1}, CONVBP_ERR_OVERFLOW},
+      {"R*S*K = 2^31", {1, 1, 1, 1, 2, 32768, 32768, 16384, 16384, 1, 1, 1, 1}, CONVBP_ERR_OVERFLOW},
+  };
+  for (size_t i = 0; i < sizeof gemm_dims / sizeof gemm_dims[0]; i++)
+    CHECK(convbp_conv_validate(&gemm_dims[i].p) == gemm_dims[i].want, "%s: status %d, want %d",
+          gemm_dims[i].what, convbp_conv_validate(&gemm_dims[i].p), gemm_dims[i].want);
   size_t x, y, out;
   CHECK(convbp_conv_op_sizes(CONVBP_BPA, &good, &x, &y, &out) == 0 && x == 200 && y == 108 &&
             out == 150, "bpa sizes");
