@@ -10,7 +10,9 @@ readme="$here/../README.md"
 . "$here/harness.sh"
 
 "$cli" list > "$tmp/list" 2>"$tmp/err" || bad "convbp list failed: $(cat "$tmp/err")"
-awk '{ print $1 }' "$tmp/list" | sort > "$tmp/registered"
+# bpa_seed_as_written, registered only by the test builds' -DCONVBP_WITH_FAULTY=ON,
+# is wrong on purpose: README names it where it describes CI, not in the table.
+grep -v 'FAULTY on purpose' "$tmp/list" | awk '{ print $1 }' | sort > "$tmp/registered"
 [ -s "$tmp/registered" ] && ok || bad "convbp list printed no strategy"
 
 # The table: rows from '## Strategies' to the next heading; a row's first
