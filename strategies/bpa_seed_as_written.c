@@ -10,6 +10,8 @@
  * strategy the harness must report `wrong`, keep out of winner tables and wisdom,
  * and step past.  Negative f (a pad beyond the kernel's reach) is taken as 0.
  * Workspace: Z + W' + the engine's + the recipe's output. */
+#include <stdint.h>
+
 #include "internal.h"
 
 /* The recipe's pad f = (R-1)*d - pad, applied before insertion; negative taken as 0. */
@@ -21,19 +23,31 @@ static void recipe_pads(const cbp_problem *pb, int *fh, int *fw) {
   *fw = *fw > 0 ? *fw : 0;
 }
 
+/* The rows (or columns) of the recipe's dO, padded by f first, then with
+   st + 1 steps between neighbours: (out + 2f - 1)*(st + 1) + 1, in 64 bits. */
+static int64_t recipe_extent(int out, int f, int st) {
+  return ((int64_t)out + 2 * (int64_t)f - 1) * ((int64_t)st + 1) + 1;
+}
+
 static cbp_fwd_desc engine_desc(const cbp_problem *pb) {
   const convbp_conv *c = &pb->conv;
   int fh, fw;
   recipe_pads(pb, &fh, &fw);
-  int ph = pb->p + 2 * fh, pw = pb->q + 2 * fw; /* padded first ... */
-  cbp_fwd_desc d = {c->n, c->k, (ph - 1) * (c->stride_h + 1) + 1, (pw - 1) * (c->stride_w + 1) + 1,
-                    c->c, c->r, c->s, 0, 0, 1, 1, c->dil_h, c->dil_w, 0, 0};
+  const int64_t zh = recipe_extent(pb->p, fh, c->stride_h), zw = recipe_extent(pb->q, fw, c->stride_w);
+  /* Past INT_MAX rows, columns or pixels (the engine's int GEMM dimensions,
+     as convbp_conv_sizes holds every problem to) the recipe cannot run: its
+     pads of (R-1)*d - pad are far larger than the problem's own tensors. */
+  if (zh > INT32_MAX || zw > INT32_MAX || zh * zw > INT32_MAX / c->n) return (cbp_fwd_desc){0};
+  cbp_fwd_desc d = {c->n,     c->k, (int)zh, (int)zw, c->c, c->r, c->s, 0, 0, 1, 1, c->dil_h,
+                    c->dil_w, 0,    0};
   if (cbp_fwd_desc_outdims(&d, 0, 0)) d.p = d.q = 0;
   return d;
 }
 
 static const char *supports(const cbp_problem *pb) {
-  return engine_desc(pb).p < 1 ? "the recipe as written yields no output for this problem" : NULL;
+  return engine_desc(pb).p < 1 ? "the recipe as written yields no output for this problem, or "
+                                 "one past INT_MAX pixels"
+                               : NULL;
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
