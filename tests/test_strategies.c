@@ -36,8 +36,9 @@ static const shape edges[] = {
        them, H + 2*pad + stride + dil*(R-1) <= INT_MAX (the second at it): the
        strategies' index arithmetic in int must stay defined (UBSan in CI), on
        tensors of a few floats.  Past it, before the bound, 2*pad, pad + stride
-       and (R-1)*dil overflowed int in bpa_zero_insert_gemm, bpa_scatter_gemm
-       and bpa_stride_phase_blocked; these rows hold every strategy to it. */
+       and (R-1)*dil overflowed int in bpa_zero_insert_gemm, bpa_scatter_gemm,
+       bpa_stride_phase_blocked and the blocked engine's tap spans
+       (cbp_out_span); these rows hold every strategy to it. */
     {"int limit: pad and dilation", {1, 2, 1, 3, 2, 3, 1, 536870910, 0, 1, 1, 536870910, 1}},
     {"int limit: pad and stride", {1, 2, 1, 3, 2, 1, 1, 536870911, 0, 1073741824, 1, 1, 1}},
     {"int limit: pad and dilation across", {1, 2, 3, 1, 2, 1, 3, 0, 536870910, 1, 1, 1, 536870910}},
