@@ -1,5 +1,5 @@
 /* convbp: the command-line tool.  Subcommands: list, run, sweep, gbench, best,
- * compare, tune, topo, peak, help. */
+ * compare, tune, topo, peak, version, help. */
 #define _GNU_SOURCE
 #include <cblas.h>
 #include <stdlib.h>
@@ -24,6 +24,8 @@ static void print_help(FILE *f) {
           "  tune   PROBLEMS...   MEASURE a plan per point and write wisdom [--wisdom FILE]\n"
           "  topo   [--threads N] hwloc topology and the binding plan\n"
           "  peak   [--threads N] measured fp32 FMA peak (GFLOP/s) and memory bandwidth (GB/s)\n"
+          "  version              convbp's version, then the build and machine a sweep's sidecar records\n"
+          "                       (also --version)\n"
           "\n"
           "problems:  --problem DESC (repeatable)   --problems FILE   --suite %s\n"
           "           grids: --mb --ic --oc --ih --iw --kh --kw --sh --sw --ph --pw --dh --dw LIST (each once)\n"
@@ -56,6 +58,20 @@ static int cmd_list(void) {
   return 0;
 }
 
+/* What a bug report needs: the version first, then the sidecar's lines
+   (libraries, compiler, revision, kernel set, caches, overrides). */
+static int cmd_version(int argc, char **argv) {
+  if (argc > 0) {
+    fprintf(stderr, "convbp: version takes no options, got '%s'\n", argv[0]);
+    return EXIT_USAGE;
+  }
+  cbp_machine m;
+  cbp_machine_read(&m);
+  printf("convbp %s\n", convbp_version());
+  cbp_machine_write(&m, stdout);
+  return 0;
+}
+
 static int threads_arg(int argc, char **argv, int *threads) {
   *threads = 1;
   for (int i = 0; i < argc; i++) {
@@ -85,11 +101,11 @@ int main(int argc, char **argv) {
     print_help(argc < 2 ? stderr : stdout);
     return argc < 2 ? EXIT_USAGE : 0;
   }
-  const char *cmd = argv[1];
+  const char *cmd = !strcmp(argv[1], "--version") ? "version" : argv[1];
   /* `convbp CMD --help` (or -h) after a known command: the help, exit 0, as
      `convbp help`; the options of every command are listed there. */
   static const char *const commands[] = {"list", "run",  "sweep", "gbench", "best",
-                                         "compare", "tune", "topo", "peak"};
+                                         "compare", "tune", "topo", "peak", "version"};
   int known = 0;
   for (size_t c = 0; c < sizeof commands / sizeof commands[0] && !known; c++)
     known = !strcmp(cmd, commands[c]);
@@ -98,11 +114,14 @@ int main(int argc, char **argv) {
       print_help(stdout);
       return 0;
     }
-  if (!strcmp(cmd, "sweep") || !strcmp(cmd, "gbench") || !strcmp(cmd, "tune") || !strcmp(cmd, "peak"))
+  /* version too, so that its openblas= line is the one a sweep records */
+  if (!strcmp(cmd, "sweep") || !strcmp(cmd, "gbench") || !strcmp(cmd, "tune") || !strcmp(cmd, "peak") ||
+      !strcmp(cmd, "version"))
     cbp_fix_blas_coretype(argv);
   int sub_argc = argc - 2;
   char **sub_argv = argv + 2;
   if (!strcmp(cmd, "list")) return cmd_list();
+  if (!strcmp(cmd, "version")) return cmd_version(sub_argc, sub_argv);
   if (!strcmp(cmd, "run")) return cbp_cmd_run(sub_argc, sub_argv);
   if (!strcmp(cmd, "sweep")) return cbp_cmd_sweep(sub_argc, sub_argv);
   if (!strcmp(cmd, "gbench")) return cbp_cmd_gbench(sub_argc, sub_argv);

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define CONVBP_VERSION "0.1.0"
+#define CONVBP_VERSION "0.1.0" /* CMakeLists.txt reads the project version from here */
 
 typedef enum { CONVBP_FWD, CONVBP_BPA, CONVBP_BPW, CONVBP_MMA_BPA, CONVBP_MMA_BPW } convbp_op;
 #define CONVBP_OP_COUNT 5
@@ -59,6 +59,10 @@ typedef enum {
 } convbp_status;
 
 const char *convbp_strerror(int status);
+
+/* The version of the library linked in, which can differ from the
+   CONVBP_VERSION of the header a program was compiled with. */
+const char *convbp_version(void);
 
 /* ---- Operations ---------------------------------------------------------- */
 const char *convbp_op_name(convbp_op op);          /* "fwd", "bpa", ... */

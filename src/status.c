@@ -1,7 +1,10 @@
-/* Status names and operation names, generated from the lists in convbp.h. */
+/* Status names and operation names, generated from the lists in convbp.h,
+ * and the library's version. */
 #include <string.h>
 
 #include "convbp.h"
+
+const char *convbp_version(void) { return CONVBP_VERSION; }
 
 const char *convbp_strerror(int status) {
   switch (status) {

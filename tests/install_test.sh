@@ -9,7 +9,14 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 cat > "$prefix/app.c" <<'APP'
 #include <convbp.h>
 #include <stdio.h>
+#include <string.h>
 int main(void) {
+  /* the header installed and the library installed are one version */
+  if (strcmp(convbp_version(), CONVBP_VERSION) != 0) {
+    printf("header %s, library %s\n", CONVBP_VERSION, convbp_version());
+    return 1;
+  }
+  printf("convbp %s\n", convbp_version());
   convbp_conv p = {1, 2, 5, 5, 3, 3, 3, 1, 1, 2, 2, 1, 1};
   convbp_check res;
   int st = convbp_conv_check("bpa_direct", &p, 1, 1, &res);
@@ -23,5 +30,12 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 extra=""
 case "${CONVBP_SANITIZE_FLAGS:-}" in ?*) extra=$CONVBP_SANITIZE_FLAGS ;; esac
 $cc $extra "$prefix/app.c" -o "$prefix/app" $(pkg-config --cflags --libs --static convbp)
-"$prefix/app"
+"$prefix/app" > "$prefix/out"
+cat "$prefix/out"
+# ... and the .pc file says the same version
+pcv=$(pkg-config --modversion convbp)
+if [ "$(head -n 1 "$prefix/out")" != "convbp $pcv" ]; then
+  echo "pkg-config says $pcv, the library $(head -n 1 "$prefix/out")"
+  exit 1
+fi
 echo "1 passed, 0 failed"

@@ -25,13 +25,19 @@ printf 'mb2ic3ih5oc2kh3\n# comment\nmb2ic3ih5oc2kh3zz1\n' > "$tmp/bad.txt"
 printf 'problem,op\nx,y\n' > "$tmp/foreign.csv"
 expect 2 "unknown command 'frobnicate'" -- frobnicate
 # --help or -h after any command: the help on stdout, exit 0, nothing run.
-for cmd in list run sweep gbench best compare tune topo peak; do
+for cmd in list run sweep gbench best compare tune topo peak version; do
   for h in --help -h; do
     if "$convbp" $cmd --suite small $h >"$tmp/out" 2>"$tmp/err" && grep -q "^usage: convbp COMMAND" "$tmp/out" &&
       ! [ -s "$tmp/err" ]; then ok; else bad "convbp $cmd $h: no help on stdout with exit 0"; fi
   done
 done
 expect 2 "unknown command 'frobnicate'" -- frobnicate --help
+# version (or --version): the version, then the lines a sweep's sidecar records.
+if "$convbp" version >"$tmp/ver" 2>"$tmp/err" && head -n 1 "$tmp/ver" | grep -Eq '^convbp [0-9]+\.[0-9]+\.[0-9]+$' &&
+  grep -q '^revision=' "$tmp/ver" && grep -q '^openblas=OpenBLAS ' "$tmp/ver" && grep -q '^isa=' "$tmp/ver" &&
+  "$convbp" --version >"$tmp/ver2" 2>>"$tmp/err" && cmp -s "$tmp/ver" "$tmp/ver2"; then ok; else
+  bad "convbp version: $(cat "$tmp/ver" "$tmp/err")"; fi
+expect 2 "version takes no options, got '--threads'" -- version --threads 2
 expect 2 "'mb' must be >= 1, got 0" -- run --problem mb0ic3ih5oc2kh3
 expect 2 "'ic' must be >= 1, got -4" -- run --problem mb2ic-4ih5oc2kh3
 expect 2 "field 'ih' needs a number" -- run --problem mb2ic3ih_oc2kh3
