@@ -114,6 +114,12 @@ int cbp_sidecar_get(const char *text, const char *key, char *out, size_t len);
    the timings on that many threads, and their percent of peak, do not show
    what the code does; msg gets a one-line account of it. */
 int cbp_peak_shortfall(int threads, double peak_n, double peak_1, char *msg, size_t len);
+/* While peak_n falls short (cbp_peak_shortfall), measures again with
+   measure(threads, ctx), up to `retries` times; returns the highest peak seen
+   and sets *tries to the measurements made.  A load that is ending (the last
+   sweep exiting) then no longer sets the peak every row is divided by. */
+double cbp_peak_retry(int threads, double peak_n, double peak_1, int retries,
+                      double (*measure)(int threads, void *ctx), void *ctx, int *tries);
 /* The same test on the peaks a sidecar records, a note on stderr per thread
    count that falls short, prefixed by who (e.g. "convbp best") and the CSV. */
 void cbp_sidecar_peak_notes(const char *who, const char *csv, const char *text);

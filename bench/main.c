@@ -43,6 +43,8 @@ static void print_help(FILE *f) {
           "  CONVBP_CHUNK_PX=N            the blocked engine's row chunks, N output pixels each\n"
           "                               (0: none; default: only for inputs far beyond L2)\n"
           "  CONVBP_KEEP_BLAS_CORETYPE=1  keep OpenBLAS's own kernel choice\n"
+          "  CONVBP_PEAK_RETRIES=N        sweep: times a peak short of its threads' share is\n"
+          "                               measured again, 0.5 s apart (3; 0-20; not recorded)\n"
           "  OPENBLAS_CORETYPE=NAME       OpenBLAS's kernels (the GEMM strategies)\n"
           "  DNNL_MAX_CPU_ISA=AVX2|...    oneDNN's widest ISA, for the peer (or ONEDNN_...)\n"
           "\n"
