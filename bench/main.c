@@ -61,7 +61,7 @@ static int cmd_list(void) {
 }
 
 /* What a bug report needs: the version first, then the sidecar's lines
-   (libraries, compiler, revision, kernel set, caches, overrides). */
+   (CPU, caches, libraries, compiler, revision, the ISA built for, overrides). */
 static int cmd_version(int argc, char **argv) {
   if (argc > 0) {
     fprintf(stderr, "convbp: version takes no options, got '%s'\n", argv[0]);

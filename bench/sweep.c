@@ -925,11 +925,11 @@ int cbp_cmd_sweep(int argc, char **argv) {
         measured[1] = PEAK_ONLY;
       }
     }
-    /* A peak measured now and short is measured again, half a second apart,
-       up to CONVBP_PEAK_RETRIES times: a sweep started while the last one was still exiting
-       measured 287.3 GFLOP/s on two threads of a Zen 5 guest (1.26x one
-       thread) where 459.6 was there seconds later, and every two-thread
-       row's percent of peak would have been 1.6x too high. */
+    /* A peak measured now and short is measured again, half a second
+       apart, up to CONVBP_PEAK_RETRIES times: a sweep started while the last
+       one was still exiting measured 287.3 GFLOP/s on two threads of a Zen 5
+       guest (1.26x one thread) where 459.6 was there seconds later, and
+       every two-thread row's percent of peak would have been 1.6x too high. */
     if (measured[n] == PEAK_AND_BANDWIDTH) {
       const double first = out.peak[n], first_1 = out.peak[1];
       int tries;
