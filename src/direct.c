@@ -21,7 +21,8 @@
  *             the channel block) stays in L2 across all rows of
  *             a thread's stretch; later blocks accumulate into the output;
  *   row     = taps whose input row exists, then the row in tiles of about np_max
- *             pixels (balanced: 14 = 5+4+5, not 6+6+2); with fewer than 32
+ *             pixels (balanced: 14 = 5+4+5, not 6+6+2), or thin_np with one
+ *             vector of output channels (see cbp_dconv_run); with fewer than 32
  *             input channels, a kernel row's taps that all reach every pixel
  *             run as one tap of S*ci channels (see merge_group); the taps that
  *             reach every pixel of a tile run in one call, those that miss some
@@ -275,17 +276,18 @@ static void prefetch_in(const float *ip, int npx, ptrdiff_t step, int cn) {
       __builtin_prefetch(ip + c, 0, 3);
 }
 
-/* Narrow outputs: tiles of np_max consecutive pixels of the flattened index
+/* Narrow outputs: tiles of tile_px consecutive pixels of the flattened index
    f in [f0, f1) (balanced, as the row tiles), crossing row and image ends.
    Each tap of a tile reads, per pixel, its input channels i0.. or the zero
    row where the tap falls outside the input; a tap that misses every pixel of
    the tile is left out. */
 static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const cbp_subs *sb,
                          cbp_ktap *kt, const float *in, float *out, long f0, long f1, int i0,
-                         int cn, const float *panel, const float *zeros, int accumulate) {
+                         int cn, const float *panel, const float *zeros, int tile_px,
+                         int accumulate) {
   const long hw = (long)d->ho * d->wo;
   const ptrdiff_t in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
-  const long ntiles = (f1 - f0 + isa->np_max - 1) / isa->np_max;
+  const long ntiles = (f1 - f0 + tile_px - 1) / tile_px;
   for (long tile = 0, f = f0; tile < ntiles; tile++) {
     const int np = (int)((f1 - f + (ntiles - tile) - 1) / (ntiles - tile)); /* balanced */
     /* each pixel's image and input origin, once per tile, not once per tap */
@@ -315,7 +317,7 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, con
     }
     const tile_call call = {0, m, 0, np, accumulate, cn};
     if (f + np < f1) /* the next tile's output, as the row tiles do */
-      prefetch_out(out + (f + np) * d->out_pix, f1 - f - np, isa->np_max, d->out_pix, sb->cw);
+      prefetch_out(out + (f + np) * d->out_pix, f1 - f - np, tile_px, d->out_pix, sb->cw);
     run_subs(isa, sb, kt, m, &call, 1, out + f * d->out_pix, d->out_pix);
     f += np;
   }
@@ -644,7 +646,7 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
       hi = c1 > hi ? c1 : hi;
       if (pl->narrow)
         narrow_tiles(d, pl->isa, &sb, tb->sc.kt, in, out + co0, (base + c0) * d->wo,
-                     (base + c1) * d->wo, i0, cn, tb->panel, tb->zeros, cib > 0);
+                     (base + c1) * d->wo, i0, cn, tb->panel, tb->zeros, pl->tile_px, cib > 0);
       else
         for (long r = base + c0; r < base + c1; r++)
           row_tiles(d, pl->isa, &sb, &tb->sc, in, r, row_out(d, out, r) + co0,
@@ -712,7 +714,19 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   /* Padded rows of exactly row_np pixels: one longer, thinner tile a row (see the top). */
   const int wide_row = isa->row_np > 0 && d->wo == isa->row_np && !reach_all;
   const int rw = pl.rw = (wide_row ? isa->row_nv : isa->nv_max) * isa->vl;
-  pl.tile_px = wide_row ? isa->row_np : isa->np_max;
+  /* Outputs of at most one vector of channels (co <= 16 on AVX-512, 8 on
+     AVX2): thin tiles of up to thin_np pixels (14, 12), so that the FMAs have
+     enough independent sums: 6 pixels x 1 vector leave two FMA pipes of 4
+     cycles' latency a quarter idle, and a 14-wide row went as 5 + 4 + 5.
+     Zen 5 EPYC, medians of 3 alternating rounds, 1 / 2 threads, time
+     against 6-pixel tiles: C = K = 16 3x3 at 14 x 14 (the main job's
+     small_3x3) FWD 0.79 / 0.84, BPA 0.77 / 0.83; at 56 x 56 FWD and BPA
+     0.90 / 0.92-0.96; the stem's BPA (co = 3) 0.93 / 0.97; AVX2, C = K = 8 at
+     56 x 56, 0.82-0.86, the stem's BPA 0.88 / 0.90.  Wider outputs keep
+     their tiles (the same times within 1%). */
+  pl.tile_px = wide_row ? isa->row_np
+               : isa->thin_np > isa->np_max && d->co <= isa->vl ? isa->thin_np
+                                                                 : isa->np_max;
   /* ci block: the panel (taps x cb x blk floats) within the cap. */
   const size_t cap = panel_cap();
   /* Tiles across row ends (see the top): a narrow output whose pixel f of the

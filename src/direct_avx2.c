@@ -19,7 +19,9 @@
  * across row ends (18% of their FLOPs on the zero row at 7 x 7), Zen 3 EPYC,
  * res5a_branch2b, medians of 21 alternating rounds in one process: BPA 1.07x
  * twice on one thread, 1.09x on two; FWD 1.03x / 1.07x.  Rows of 14, 28 and
- * 56 in 7-pixel tiles instead of 5-6 gained nothing (0.98-1.01x). */
+ * 56 in 7-pixel tiles instead of 5-6 gained nothing (0.98-1.01x).
+ * Outputs of at most 8 channels take thin tiles of up to 12 pixels x 1
+ * vector: 12 accumulators, the weight vector and a broadcast (src/direct.c). */
 #include <immintrin.h>
 
 #include "internal.h"
@@ -32,6 +34,7 @@
 #define MAXKB 6
 #define ROWNP 7
 #define ROWNV 2
+#define THINNP 12
 #define NVREGS 16
 #define ISA_NAME "avx2"
 #define ISA_SYM avx2

@@ -3,7 +3,8 @@
  * 16 floats a vector, 32 registers: 6 pixels (or 6 k) x 4 vectors = 24
  * accumulators, 4 weight (or input) vectors and a broadcast.  Rows of exactly 7
  * padded pixels (res5's 3x3 layers) take one 7 x 3 tile instead: 21
- * accumulators, 3 weight vectors. */
+ * accumulators, 3 weight vectors.  Outputs of at most 16 channels take thin
+ * tiles of up to 14 pixels x 1 vector (src/direct.c). */
 #include <immintrin.h>
 
 #include "internal.h"
@@ -16,6 +17,7 @@
 #define MAXKB 6
 #define ROWNP 7
 #define ROWNV 3
+#define THINNP 14
 #define NVREGS 32
 #define ISA_NAME "avx512"
 #define ISA_SYM avx512

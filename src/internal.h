@@ -86,7 +86,7 @@ int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float 
    accumulators for the whole reduction.  One kernel set per instruction set,
    chosen at run time by CPU features (CONVBP_ISA=avx512|avx2|portable narrows
    the choice, for tests and comparisons). */
-#define CBP_TILE_MAX 8 /* pixels a conv tile, for every instruction set */
+#define CBP_TILE_MAX 16 /* pixels a conv tile, for every instruction set */
 typedef struct {
   /* input of each pixel of the tile for this tap, at the block's first channel */
   const float *in[CBP_TILE_MAX];
@@ -97,6 +97,7 @@ typedef struct {
   const char *name;
   int vl, np_max, nv_max, kb_max; /* floats a vector; register block limits */
   int row_np, row_nv; /* a tile for rows of exactly row_np pixels, row_nv vectors wide (0: none) */
+  int thin_np; /* pixels of a one-vector tile, for outputs of at most vl channels (0: np_max) */
   void (*conv_tile)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t w_ld,
                     float *out, ptrdiff_t out_pix, int last, int accumulate);
   void (*bpw_tile)(int kb, int nv, const float *a, ptrdiff_t a_row, ptrdiff_t a_pix,
