@@ -35,6 +35,7 @@
 #define ROWNP 7
 #define ROWNV 2
 #define THINNP 12
+#define THINKB 12
 #define NVREGS 16
 #define ISA_NAME "avx2"
 #define ISA_SYM avx2

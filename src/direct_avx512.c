@@ -18,6 +18,7 @@
 #define ROWNP 7
 #define ROWNV 3
 #define THINNP 14
+#define THINKB 16
 #define NVREGS 32
 #define ISA_NAME "avx512"
 #define ISA_SYM avx512

@@ -97,7 +97,8 @@ typedef struct {
   const char *name;
   int vl, np_max, nv_max, kb_max; /* floats a vector; register block limits */
   int row_np, row_nv; /* a tile for rows of exactly row_np pixels, row_nv vectors wide (0: none) */
-  int thin_np; /* pixels of a one-vector tile, for outputs of at most vl channels (0: np_max) */
+  int thin_np; /* pixels of a one-vector conv tile, for outputs of at most vl channels (0: np_max) */
+  int thin_kb; /* broadcast channels of a one-vector BPW tile (0: kb_max) */
   void (*conv_tile)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t w_ld,
                     float *out, ptrdiff_t out_pix, int last, int accumulate);
   void (*bpw_tile)(int kb, int nv, const float *a, ptrdiff_t a_row, ptrdiff_t a_pix,

@@ -90,10 +90,21 @@ static int swap_roles(const cbp_problem *pb, const cbp_direct_isa *isa) {
          (vc == 1 || (2 * vc <= isa->nv_max && (long)c->r * c->s * c->c <= 512));
 }
 
+/* Channels a tile broadcasts at a time (k, or c when swapped): kb_max, or
+   the kernel set's thin_kb (16 on AVX-512, 12 on AVX2) when the vector
+   channels (c, or k when swapped) fit one vector, whose tile then has only
+   kb accumulators.  Zen 5 EPYC, medians of 3 alternating rounds, 1 / 2
+   threads, time against kb_max: 3x3 C = K = 16 at 14x14 0.72 / 0.88, at
+   56x56 0.71 / 0.72; C = K = 8 at 56x56 0.62 / 0.63 (AVX2 0.57 / 0.58). */
+static int kblk_of(const cbp_problem *pb, const cbp_direct_isa *isa) {
+  const int vec_ch = swap_roles(pb, isa) ? pb->conv.k : pb->conv.c;
+  return isa->thin_kb > isa->kb_max && vec_ch <= isa->vl ? isa->thin_kb : isa->kb_max;
+}
+
 /* Whether the tasks of a swapped problem (broadcasting A) take the S taps of a
    kernel row together: with dilation 1 across the width, the S*C floats they
    read at a pixel are consecutive in A, so they are S*C broadcast rows of one
-   tile over the same dO vectors, in blocks of kb_max (see run_merged_task).
+   tile over the same dO vectors, in blocks of kblk_of (see run_merged_task).
    Tap by tap, a C = 3 stem filled 3 of the tile's 6 rows, each dO vector
    loaded fed 3 FMAs, and each of the 49 taps streamed the chunk's dO from L2;
    merged, 6 rows and 28 passes.  bpw_direct_blocked merged against tap by
@@ -203,7 +214,7 @@ static void plan_chunks(const cbp_problem *pb, int threads, int *chunk_rows, int
    and res2a_branch1 (64) -12 / -10%. */
 static int pack_do(const cbp_problem *pb, const cbp_direct_isa *isa) {
   const convbp_conv *c = &pb->conv;
-  return !swap_roles(pb, isa) && c->k > isa->kb_max && (long)c->r * c->s * c->c > 512;
+  return !swap_roles(pb, isa) && c->k > kblk_of(pb, isa) && (long)c->r * c->s * c->c > 512;
 }
 
 /* Whether each thread also copies the chunk's A into c-block-major order,
@@ -248,7 +259,7 @@ static int pack_dw(const cbp_problem *pb, int threads) {
    runs, kblk x cblk each. */
 static size_t packed_dw_floats(const cbp_problem *pb, int threads, const cbp_direct_isa *isa) {
   const convbp_conv *c = &pb->conv;
-  const size_t cblk = (size_t)isa->nv_max * isa->vl, kblk = (size_t)isa->kb_max;
+  const size_t cblk = (size_t)isa->nv_max * isa->vl, kblk = (size_t)kblk_of(pb, isa);
   const size_t tasks = (size_t)c->r * c->s * ((c->k + kblk - 1) / kblk) * ((c->c + cblk - 1) / cblk);
   return (tasks + threads - 1) / threads * kblk * cblk;
 }
@@ -272,7 +283,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
     if (cbp_ws_add(bytes, pb->out_elems, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   /* each thread's copy of a chunk's dO */
   if (pack_do(pb, isa)) {
-    const size_t dok_floats = packed_floats(pb, threads, pb->conv.k, isa->kb_max);
+    const size_t dok_floats = packed_floats(pb, threads, pb->conv.k, kblk_of(pb, isa));
     for (int i = 0; i < threads; i++)
       if (cbp_ws_add(bytes, dok_floats, sizeof(float))) return CONVBP_ERR_OVERFLOW;
   }
@@ -629,7 +640,7 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   z.bc = z.merged ? c->s * c->c : z.swap ? c->c : c->k;
   z.acc_row = z.swap ? c->k : (ptrdiff_t)z.T * c->c;
   z.cblk = z.isa->nv_max * z.isa->vl;
-  z.kblk = z.isa->kb_max;
+  z.kblk = kblk_of(pb, z.isa);
   z.ncb = ceil_div(z.vc, z.cblk);
   z.nkb = ceil_div(z.bc, z.kblk);
   z.a_img = (ptrdiff_t)c->h * c->w * c->c;
