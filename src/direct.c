@@ -723,7 +723,9 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
      small_3x3) FWD 0.79 / 0.84, BPA 0.77 / 0.83; at 56 x 56 FWD and BPA
      0.90 / 0.92-0.96; the stem's BPA (co = 3) 0.93 / 0.97; AVX2, C = K = 8 at
      56 x 56, 0.82-0.86, the stem's BPA 0.88 / 0.90.  Wider outputs keep
-     their tiles (the same times within 1%). */
+     their tiles; FWD res5a_branch2b on one thread took 1.03-1.07x, from the
+     longer pixel lists of CBP_TILE_MAX (a build without thin tiles but with
+     the lists at 16 timed the same as with them). */
   pl.tile_px = wide_row ? isa->row_np
                : isa->thin_np > isa->np_max && d->co <= isa->vl ? isa->thin_np
                                                                  : isa->np_max;
