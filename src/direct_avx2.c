@@ -50,5 +50,6 @@
 /* lane j is on when j < n */
 #define vmask(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define vkeep(v) __asm__("" : "+x"(v))
+#define CBP_AVX_TRANSPOSE /* transpose_8x8 */
 
 #include "direct_kernels.inc"

@@ -109,6 +109,9 @@ typedef struct {
      r < rows, i < len: the scatter-add of bpa_scatter_gemm (col2im) */
   void (*add_runs)(float *dst, ptrdiff_t dst_pix, ptrdiff_t dst_row, const float *src,
                    ptrdiff_t src_pix, ptrdiff_t src_row, int npix, int rows, int len);
+  /* dst[i*dst_ld + j] = src[j*src_ld + i] for j < rows, i < cols: FWD's weight panel */
+  void (*transpose)(const float *src, ptrdiff_t src_ld, int rows, int cols, float *dst,
+                    ptrdiff_t dst_ld);
 } cbp_direct_isa;
 
 /* One core's L2 in bytes as the C library reports it, 0 when unknown. */
