@@ -88,7 +88,8 @@ int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float 
    the choice, for tests and comparisons). */
 #define CBP_TILE_MAX 16 /* pixels a conv tile, for every instruction set */
 typedef struct {
-  /* input of each pixel of the tile for this tap, at the block's first channel */
+  /* input of each pixel of the tile for this tap, at the block's first channel;
+     only in[0] when the call passes an in_step (see conv_tile) */
   const float *in[CBP_TILE_MAX];
   const float *w; /* weights of this tap: ci x co matrix at the block's first row and column */
 } cbp_ktap;
@@ -99,8 +100,10 @@ typedef struct {
   int row_np, row_nv; /* a tile for rows of exactly row_np pixels, row_nv vectors wide (0: none) */
   int thin_np; /* pixels of a one-vector conv tile, for outputs of at most vl channels (0: np_max) */
   int thin_kb; /* broadcast channels of a one-vector BPW tile (0: kb_max) */
-  void (*conv_tile)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t w_ld,
-                    float *out, ptrdiff_t out_pix, int last, int accumulate);
+  /* pixel p of tap t reads taps[t].in[0] + p*in_step, or taps[t].in[p] when
+     in_step is 0 (pixels across row ends) */
+  void (*conv_tile)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t in_step,
+                    ptrdiff_t w_ld, float *out, ptrdiff_t out_pix, int last, int accumulate);
   void (*bpw_tile)(int kb, int nv, const float *a, ptrdiff_t a_row, ptrdiff_t a_pix,
                    const float *g, ptrdiff_t g_row, ptrdiff_t g_pix, int rows, int cols,
                    int imgs, ptrdiff_t a_img, ptrdiff_t g_img, float *dw, ptrdiff_t dw_k,
