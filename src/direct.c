@@ -173,7 +173,9 @@ static void tap_reach(const int *col_lo, const int *col_end, int t, int ow, int 
    alternating rounds, time against the list, 1 / 2 threads: small_3x3 FWD
    0.89 / 0.93, BPA 0.88 / 0.92, small_dilated 0.90 / 0.94; the stem FWD
    0.94, BPA 0.97 (one thread, 3 rounds); resnet50's 3x3 and 1x1 layers
-   0.98-1.00; AVX2 kernels: small_3x3 0.92, the stem 0.97. */
+   0.98-1.00; AVX2 kernels: small_3x3 0.92, the stem 0.97; bpw_conv_a_do,
+   whose taps reduce over the batch (8 channels), res3a_branch1 0.84 / 0.89,
+   res2a_branch2b 0.94 / 0.96 (3 rounds). */
 static void fill_tap(cbp_ktap *kt, const cbp_dconv_desc *d, int t, const float *inimg, int oh,
                      int ow, int p0, int i0, const float *panel, int cn, int rw) {
   kt->in[0] = tap_input(d, t, inimg, oh, ow + p0, i0);
