@@ -53,7 +53,6 @@
  *             340).  AVX2 on Zen 3: BPA 1.07x / 1.09x, FWD 1.03x / 1.07x
  *             (direct_avx2.c). */
 #define _GNU_SOURCE /* sysconf(_SC_LEVEL2_CACHE_SIZE) */
-#include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -486,18 +485,28 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
    res4a_branch2a 86.3 -> 101.2 / 179.0 -> 199.5, res3a_branch1 +11 / +10%,
    res5a_branch2a +6 / +7%; oneDNN in the same runs -2.5..+5.8%), hence
    cbp_stream_between_stores. */
-static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
-  const size_t co = (size_t)d->co;
-  const int stream = cbp_stream_between_stores((size_t)d->n * d->out_img * sizeof(float), threads);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-#pragma omp for schedule(static)
-    for (long r = 0; r < (long)d->n * d->ho; r++) {
-      float *row = row_out(d, out, r);
-      for (int ow = 0; ow < d->wo; ow++) cbp_put(row + ow * d->out_pix, NULL, co, stream);
-    }
-    if (stream) cbp_stream_fence();
+typedef struct {
+  const cbp_dconv_desc *d;
+  float *out;
+  int stream;
+} zero_job;
+
+static void zero_rows(void *ctx, int tid, int nth) {
+  const zero_job *z = ctx;
+  const cbp_dconv_desc *d = z->d;
+  (void)tid, (void)nth;
+#pragma omp for schedule(static) /* over the region's threads, or all rows alone */
+  for (long r = 0; r < (long)d->n * d->ho; r++) {
+    float *row = row_out(d, z->out, r);
+    for (int ow = 0; ow < d->wo; ow++) cbp_put(row + ow * d->out_pix, NULL, (size_t)d->co, z->stream);
   }
+  if (z->stream) cbp_stream_fence();
+}
+
+static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
+  zero_job z = {d, out,
+                cbp_stream_between_stores((size_t)d->n * d->out_img * sizeof(float), threads)};
+  cbp_parallel(threads, zero_rows, &z);
 }
 
 /* The shared channel block of a pair of threads (see run_chunk): its rows
@@ -704,6 +713,57 @@ static void run_chunk(const cbp_dconv_desc *d, const engine_plan *pl, const thre
   }
 }
 
+/* The claim state of the pair led by thread t, at the end of its slice. */
+static long *claim_state(char *slices, size_t per, int t) {
+  return (long *)(slices + per * (size_t)(t + 1) - CLAIM_BYTES);
+}
+
+/* What every thread of cbp_dconv_run reads. */
+typedef struct {
+  const cbp_dconv_desc *d;
+  const engine_plan *pl;
+  const float *in;
+  float *out;
+  char *slices;        /* one slice of workspace a thread */
+  size_t per, cap;     /* bytes a slice; floats of a panel */
+  int blk;             /* channels of a channel block */
+  long total_rows, chunk_rows;
+} engine_run;
+
+/* Thread tid of nth: its slice of the workspace, then its share of every chunk. */
+static void engine_thread(void *ctx, int tid, int nth) {
+  const engine_run *er = ctx;
+  const cbp_dconv_desc *d = er->d;
+  /* a copy of its own, which the compiler keeps in registers (read through a
+     shared pointer, it was loaded in every loop) */
+  const engine_plan pl = *er->pl;
+  const size_t per = er->per;
+  float *panel = (float *)(er->slices + per * (size_t)tid);
+  cbp_ktap *kt = (cbp_ktap *)(panel + panel_floats(d->ntaps, er->cap));
+  /* the zero row: cb floats after the largest panel, within panel_floats */
+  float *zeros = panel + (size_t)d->ntaps * pl.cb * er->blk;
+  if (pl.narrow) memset(zeros, 0, (size_t)pl.cb * sizeof(float));
+  int *valid = (int *)(kt + d->ntaps), *part = valid + d->ntaps;
+  int *part_a = part + d->ntaps, *part_b = part_a + d->ntaps;
+  /* Tap t reaches output columns [col_lo[t], col_end[t]) (0 <= ow*sw + dw < wi),
+     found once here: two divisions a tap rather than a test a pixel a tile,
+     which was 29% of the engine's instructions outside the microkernels
+     (callgrind, res3a_branch2b BPA). */
+  int *col_lo = part_b + d->ntaps, *col_end = col_lo + d->ntaps;
+  for (int t = 0; t < d->ntaps; t++)
+    cbp_out_span(d->taps[t].dw, d->sw, d->wi, &col_lo[t], &col_end[t]);
+  /* the merged call, the full call, then one per distinct pixel range of
+     the border taps */
+  tile_call calls[2 + CBP_TILE_MAX * (CBP_TILE_MAX + 1) / 2];
+  const thread_bufs tb = {panel, zeros, {kt, calls, valid, part, part_a, part_b, col_lo, col_end}};
+  long *claim = (tid | 1) < nth ? claim_state(er->slices, per, tid & ~1) : NULL;
+  const long total_rows = er->total_rows, chunk_rows = er->chunk_rows;
+  for (long base = 0, epoch = 0; base < total_rows; base += chunk_rows, epoch++)
+    run_chunk(d, &pl, &tb, er->in, er->out, base,
+              total_rows - base < chunk_rows ? total_rows - base : chunk_rows, epoch, tid, nth,
+              claim);
+}
+
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
   if (d->n < 1 || d->ho < 1 || d->wo < 1 || d->co < 1) return;
   if (d->ntaps == 0) {
@@ -759,7 +819,7 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   pl.ncib = ci_blocks(d, cap, blk, narrow);
   pl.pf_in = d->ntaps == 1 && d->ci >= 4 * d->co;
   pl.merge = merge_group(d, pl.ncib, narrow);
-  const int cb = pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
+  pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
   /* rows of the shared block claimed at a time: one, or on narrow outputs
      enough for two tiles across row ends */
   pl.grain = narrow ? ceil_div(2 * isa->np_max, d->wo) : 1;
@@ -767,39 +827,9 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   const long chunk_rows = row_chunk(d, total_rows, threads, ceil_div(pl.nrbt, nrb));
   const size_t per = slice_bytes(d->ntaps, cap);
   char *slices = ws;
-  /* the claim state of the pair led by thread t, at the end of its slice
-     (no chunk yet: epoch -1) */
-#define CLAIM_STATE(t) ((long *)(slices + per * (size_t)((t) + 1) - CLAIM_BYTES))
-  for (int t = 0; t + 1 < threads; t += 2) CLAIM_STATE(t)[2] = -1;
+  /* each pair's claim state: no chunk yet (epoch -1) */
+  for (int t = 0; t + 1 < threads; t += 2) claim_state(slices, per, t)[2] = -1;
 
-  /* firstprivate: each thread's own copy, which the compiler keeps in
-     registers (shared, it was read through a pointer in every loop) */
-#pragma omp parallel num_threads(threads) firstprivate(pl)
-  {
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    float *panel = (float *)(slices + per * (size_t)tid);
-    cbp_ktap *kt = (cbp_ktap *)(panel + panel_floats(d->ntaps, cap));
-    /* the zero row: cb floats after the largest panel, within panel_floats */
-    float *zeros = panel + (size_t)d->ntaps * cb * blk;
-    if (narrow) memset(zeros, 0, (size_t)cb * sizeof(float));
-    int *valid = (int *)(kt + d->ntaps), *part = valid + d->ntaps;
-    int *part_a = part + d->ntaps, *part_b = part_a + d->ntaps;
-    /* Tap t reaches output columns [col_lo[t], col_end[t]) (0 <= ow*sw + dw < wi),
-       found once here: two divisions a tap rather than a test a pixel a tile,
-       which was 29% of the engine's instructions outside the microkernels
-       (callgrind, res3a_branch2b BPA). */
-    int *col_lo = part_b + d->ntaps, *col_end = col_lo + d->ntaps;
-    for (int t = 0; t < d->ntaps; t++)
-      cbp_out_span(d->taps[t].dw, d->sw, d->wi, &col_lo[t], &col_end[t]);
-    /* the merged call, the full call, then one per distinct pixel range of
-       the border taps */
-    tile_call calls[2 + CBP_TILE_MAX * (CBP_TILE_MAX + 1) / 2];
-    const thread_bufs tb = {panel, zeros, {kt, calls, valid, part, part_a, part_b, col_lo, col_end}};
-    long *claim = (tid | 1) < nth ? CLAIM_STATE(tid & ~1) : NULL;
-    for (long base = 0, epoch = 0; base < total_rows; base += chunk_rows, epoch++)
-      run_chunk(d, &pl, &tb, in, out, base,
-                total_rows - base < chunk_rows ? total_rows - base : chunk_rows, epoch, tid, nth,
-                claim);
-  }
-#undef CLAIM_STATE
+  engine_run er = {d, &pl, in, out, slices, per, cap, blk, total_rows, chunk_rows};
+  cbp_parallel(threads, engine_thread, &er);
 }

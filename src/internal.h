@@ -157,6 +157,20 @@ int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes);
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws);
 
 /* ---- Threading helpers (src/threads.c) ----------------------------------- */
+/* fn(ctx, tid, nth) on each thread of a parallel region of `threads`, or
+   fn(ctx, 0, 1) on the caller when threads <= 1: libgomp releases even a
+   one-thread region's barrier with a futex syscall, 1.2-1.4 us a region on
+   the Zen 5 guest, a tenth of small_3x3's FWD.  Orphaned omp constructs in
+   fn (for, barrier, critical) then run as a team of one.  Called from inside
+   an active region (a caller's team), fn runs in a region of its own even on
+   one thread, so that those constructs do not bind to the caller's team. */
+void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ctx);
+/* A strategy's run arguments, for a thread body under cbp_parallel. */
+typedef struct {
+  const cbp_problem *pb;
+  const float *x, *y;
+  float *out;
+} cbp_run_args;
 /* threads, capped by OMP_THREAD_LIMIT (omp_get_thread_limit()): the most a
    parallel region can get.  For libraries that assume they get every thread
    they ask for (OpenBLAS, oneDNN); convbp's own regions use omp_get_num_threads(). */

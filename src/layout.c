@@ -69,41 +69,68 @@ void cbp_stream_fence(void) {
 #endif
 }
 
-void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads) {
-  /* out[k][j][i] = in[i][j][k] for in of a x b x c: each j is one a x c transpose. */
+/* Slice j of cbp_swap_outer_inner: out[k][j][i] = in[i][j][k], one a x c transpose. */
+static void swap_slice(const float *in, float *out, size_t a, size_t b, size_t c, size_t j) {
   enum { TILE = 16 };
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && b > 1)
-  for (size_t j = 0; j < b; j++)
-    for (size_t i0 = 0; i0 < a; i0 += TILE)
-      for (size_t k0 = 0; k0 < c; k0 += TILE) {
-        size_t i1 = i0 + TILE < a ? i0 + TILE : a, k1 = k0 + TILE < c ? k0 + TILE : c;
-        for (size_t k = k0; k < k1; k++)
-          for (size_t i = i0; i < i1; i++) out[(k * b + j) * a + i] = in[(i * b + j) * c + k];
-      }
+  for (size_t i0 = 0; i0 < a; i0 += TILE)
+    for (size_t k0 = 0; k0 < c; k0 += TILE) {
+      size_t i1 = i0 + TILE < a ? i0 + TILE : a, k1 = k0 + TILE < c ? k0 + TILE : c;
+      for (size_t k = k0; k < k1; k++)
+        for (size_t i = i0; i < i1; i++) out[(k * b + j) * a + i] = in[(i * b + j) * c + k];
+    }
+}
+
+/* Each loop below runs without a parallel region on one thread, not in an
+   inactive one: libgomp's costs a futex syscall even then (cbp_parallel). */
+void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads) {
+  if (threads > 1 && b > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t j = 0; j < b; j++) swap_slice(in, out, a, b, c, j);
+  } else {
+    for (size_t j = 0; j < b; j++) swap_slice(in, out, a, b, c, j);
+  }
+}
+
+/* Image b of cbp_zero_insert. */
+static void zero_insert_image(const float *src, float *dst, size_t b, int p, int q, size_t inner,
+                              int st_h, int st_w, int off_h, int off_w, int zh, int zw) {
+  const size_t image = (size_t)zh * zw * inner;
+  float *zb = dst + b * image;
+  memset(zb, 0, image * sizeof(float));
+  for (int i = 0; i < p; i++)
+    for (int j = 0; j < q; j++)
+      memcpy(zb + ((size_t)(off_h + i * st_h) * zw + (size_t)(off_w + j * st_w)) * inner,
+             src + ((b * p + (size_t)i) * q + (size_t)j) * inner, inner * sizeof(float));
 }
 
 void cbp_zero_insert(const float *src, float *dst, size_t batch, int p, int q, size_t inner,
                      int st_h, int st_w, int off_h, int off_w, int zh, int zw, int threads) {
   /* dst(b, off_h + i*st_h, off_w + j*st_w, :) = src(b, i, j, :); zeros elsewhere. */
-  const size_t image = (size_t)zh * zw * inner;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (size_t b = 0; b < batch; b++) {
-    float *zb = dst + b * image;
-    memset(zb, 0, image * sizeof(float));
-    for (int i = 0; i < p; i++)
-      for (int j = 0; j < q; j++)
-        memcpy(zb + ((size_t)(off_h + i * st_h) * zw + (size_t)(off_w + j * st_w)) * inner,
-               src + ((b * p + (size_t)i) * q + (size_t)j) * inner, inner * sizeof(float));
+  if (threads > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t b = 0; b < batch; b++)
+      zero_insert_image(src, dst, b, p, q, inner, st_h, st_w, off_h, off_w, zh, zw);
+  } else {
+    for (size_t b = 0; b < batch; b++)
+      zero_insert_image(src, dst, b, p, q, inner, st_h, st_w, off_h, off_w, zh, zw);
   }
+}
+
+/* Channel ch of cbp_rotate_swap. */
+static void rotate_channel(const float *w, float *out, int k, int r, int s, int c, int ch) {
+  for (int y = 0; y < r; y++)
+    for (int x = 0; x < s; x++)
+      for (int kk = 0; kk < k; kk++)
+        out[(((size_t)ch * r + y) * s + x) * k + kk] =
+            w[(((size_t)kk * r + (r - 1 - y)) * s + (s - 1 - x)) * c + ch];
 }
 
 void cbp_rotate_swap(const float *w, float *out, int k, int r, int s, int c, int threads) {
   /* out(c, r', s', k) = w(k, R-1-r', S-1-s', c). */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int ch = 0; ch < c; ch++)
-    for (int y = 0; y < r; y++)
-      for (int x = 0; x < s; x++)
-        for (int kk = 0; kk < k; kk++)
-          out[(((size_t)ch * r + y) * s + x) * k + kk] =
-              w[(((size_t)kk * r + (r - 1 - y)) * s + (s - 1 - x)) * c + ch];
+  if (threads > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int ch = 0; ch < c; ch++) rotate_channel(w, out, k, r, s, c, ch);
+  } else {
+    for (int ch = 0; ch < c; ch++) rotate_channel(w, out, k, r, s, c, ch);
+  }
 }

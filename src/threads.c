@@ -19,6 +19,18 @@ int cbp_grantable_threads(int threads) {
    waits forever for the second. */
 void cbp_blas_threads(int threads) { openblas_set_num_threads(cbp_grantable_threads(threads)); }
 
+void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ctx) {
+  /* Inside a caller's active region, fn's orphaned constructs would bind to the
+     caller's team (an omp for split over it, a barrier waiting for it): there
+     fn gets a region of its own, a team of one. */
+  if (threads <= 1 && omp_get_num_threads() == 1) {
+    fn(ctx, 0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  fn(ctx, omp_get_thread_num(), omp_get_num_threads());
+}
+
 int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb) {
   size_t blocks = (m + rows - 1) / rows;
   const int parts = threads > 1 && blocks >= (size_t)threads ? threads : 1;
@@ -183,9 +195,19 @@ void cbp_sgemm_split_m(int threads, int trans_a, int trans_b, int m, int n, int 
 void cbp_sgemm_slices(int threads, int by_rows, int slice, int trans_a, int trans_b, int m, int n,
                       int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
   const int len = by_rows ? m : n, slices = (len + slice - 1) / slice;
+  if (threads <= 1) { /* no region, not even an inactive one (cbp_parallel) */
+    for (int i0 = 0; i0 < len; i0 += slice) {
+      const int i1 = len - i0 < slice ? len : i0 + slice;
+      if (by_rows)
+        cbp_sgemm_rows(trans_a, trans_b, i0, i1, n, k, a, lda, b, ldb, c, ldc);
+      else
+        sgemm_columns(trans_a, trans_b, i0, i1, m, k, a, lda, b, ldb, c, ldc);
+    }
+    return;
+  }
   /* schedule(static): each thread a contiguous run of slices, so that the
      operand panels its neighbouring slices share stay in its cache */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int i = 0; i < slices; i++) {
     const int i0 = i * slice, i1 = len - i0 < slice ? len : i0 + slice;
     if (by_rows) /* a slice the small kernel takes is one call there */

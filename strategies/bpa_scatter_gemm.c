@@ -246,6 +246,18 @@ static void zero_rows(const cbp_problem *pb, float *dA_n, int h0, int h1) {
   if (h1 > h0) memset(dA_n + (size_t)h0 * row, 0, (size_t)(h1 - h0) * row * sizeof(float));
 }
 
+/* dA rows [a, b) of image dA_n from the block of output rows p0 .. p0 + np
+   in cols: placed (one_to_one), or zeroed from fresh on and scattered into. */
+static void finish_rows(const cbp_problem *pb, const cbp_direct_isa *isa, const float *cols, int p0,
+                        int np, float *dA_n, int a, int b, int fresh, int one_to_one, int stream) {
+  if (one_to_one) {
+    place(pb, cols, p0, np, dA_n, a, b, stream);
+  } else {
+    zero_rows(pb, dA_n, a > fresh ? a : fresh, b);
+    scatter(pb, isa, cols, p0, np, dA_n, a, b);
+  }
+}
+
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
                void *ws) {
   const convbp_conv *c = &pb->conv;
@@ -332,15 +344,14 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
         zero_rows(pb, dA_n, zeroed, h0);
       }
       const int fresh = zeroed; /* rows from here on get their first contribution now */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-      for (int t = 0; t < threads; t++) {
-        const int a = h0 + (int)((long)(h1 - h0) * t / threads);
-        const int b = h0 + (int)((long)(h1 - h0) * (t + 1) / threads);
-        if (one_to_one) {
-          place(pb, ws, p0, np, dA_n, a, b, stream);
-        } else {
-          zero_rows(pb, dA_n, a > fresh ? a : fresh, b);
-          scatter(pb, isa, ws, p0, np, dA_n, a, b);
+      if (threads <= 1) { /* no region, not even an inactive one (cbp_parallel) */
+        finish_rows(pb, isa, ws, p0, np, dA_n, h0, h1, fresh, one_to_one, stream);
+      } else {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int t = 0; t < threads; t++) {
+          const int a = h0 + (int)((long)(h1 - h0) * t / threads);
+          const int b = h0 + (int)((long)(h1 - h0) * (t + 1) / threads);
+          finish_rows(pb, isa, ws, p0, np, dA_n, a, b, fresh, one_to_one, stream);
         }
       }
       zeroed = zeroed > h1 ? zeroed : h1;

@@ -46,6 +46,16 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   return CONVBP_OK;
 }
 
+/* Filter k of dW from V: dW(k, r, s, c) = V(k, R-1-r, S-1-s, c), whole runs of C. */
+static void unrotate_filter(const convbp_conv *c, const float *v, float *dW, int k) {
+  const size_t C = (size_t)c->c;
+  for (int r = 0; r < c->r; r++)
+    for (int s = 0; s < c->s; s++)
+      memcpy(dW + (((size_t)k * c->r + r) * c->s + s) * C,
+             v + (((size_t)k * c->r + (c->r - 1 - r)) * c->s + (c->s - 1 - s)) * C,
+             C * sizeof(float));
+}
+
 static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
                void *ws) {
   const convbp_conv *c = &pb->conv;
@@ -70,14 +80,12 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   int st = cbp_fwd_run(&d, threads, z, a_t, v, engine_ws);
   if (st) return st;
   /* dW(k, r, s, c) = V(k, R-1-r, S-1-s, c): whole runs of C move together. */
-  const size_t C = (size_t)c->c;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int k = 0; k < c->k; k++)
-    for (int r = 0; r < c->r; r++)
-      for (int s = 0; s < c->s; s++)
-        memcpy(dW + (((size_t)k * c->r + r) * c->s + s) * C,
-               v + (((size_t)k * c->r + (c->r - 1 - r)) * c->s + (c->s - 1 - s)) * C,
-               C * sizeof(float));
+  if (threads > 1) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int k = 0; k < c->k; k++) unrotate_filter(c, v, dW, k);
+  } else { /* no region (cbp_parallel) */
+    for (int k = 0; k < c->k; k++) unrotate_filter(c, v, dW, k);
+  }
   return CONVBP_OK;
 }
 

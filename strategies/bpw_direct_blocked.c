@@ -38,7 +38,6 @@
  * split the pixels, plus a copy of a chunk's dO, and of its A, per thread when
  * packed, and of its blocks of dW.
  * Supports every valid problem. */
-#include <omp.h>
 
 #include "internal.h"
 
@@ -627,6 +626,27 @@ static void walk_own_rows(const bpw_plan z, int me, int nt, float *mine, float *
   }
 }
 
+/* What every thread of run reads: the plan, and each thread's buffers. */
+typedef struct {
+  const bpw_plan *z;
+  const cbp_problem *pb;
+  int split; /* the threads split the pixels, each into its part[me] */
+  float *acc, **part, **dok, **ak, **pw;
+  size_t pw_floats;
+} bpw_run;
+
+static void bpw_thread(void *ctx, int me, int nt) {
+  const bpw_run *r = ctx;
+  if (!r->split) {
+    walk_all_chunks(*r->z, me, nt, r->acc, r->dok[me], r->ak[me], r->pw[me], r->pw_floats);
+  } else {
+    memset(r->part[me], 0, r->pb->out_elems * sizeof(float));
+    walk_own_rows(*r->z, me, nt, r->part[me], r->dok[me], r->ak[me]);
+#pragma omp barrier
+    cbp_sum_partials(r->acc, r->part, nt, r->pb->out_elems);
+  }
+}
+
 static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
                void *ws) {
   const convbp_conv *c = &pb->conv;
@@ -673,18 +693,8 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
   for (int t = 0; t < threads; t++) pw[t] = z.packed_dw ? cbp_take(&ar, pw_bytes) : NULL;
 
   if (!split && !z.packed_dw) memset(acc, 0, pb->out_elems * sizeof(float));
-#pragma omp parallel num_threads(threads)
-  {
-    const int me = omp_get_thread_num(), nt = omp_get_num_threads();
-    if (!split) {
-      walk_all_chunks(z, me, nt, acc, dok[me], ak[me], pw[me], pw_bytes / sizeof(float));
-    } else {
-      memset(part[me], 0, pb->out_elems * sizeof(float));
-      walk_own_rows(z, me, nt, part[me], dok[me], ak[me]);
-#pragma omp barrier
-      cbp_sum_partials(acc, part, nt, pb->out_elems);
-    }
-  }
+  bpw_run r = {&z, pb, split, acc, part, dok, ak, pw, pw_bytes / sizeof(float)};
+  cbp_parallel(threads, bpw_thread, &r);
   /* dW(k, t, c) = dW^T(t, c, k) */
   if (z.swap) cbp_swap_outer_inner(acc, dW, (size_t)c->r * c->s * c->c, 1, (size_t)c->k, threads);
   return CONVBP_OK;
