@@ -7,12 +7,17 @@
  * each thread owns whole rows of dA, so no two threads write one element. */
 #include "internal.h"
 
-static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
-               void *ws) {
-  (void)ws;
+/* The loops, over the threads of cbp_parallel's region (an orphaned omp for),
+   or alone on one thread, where no region is opened. */
+static void loops(void *ctx, int tid, int nth) {
+  const cbp_run_args *ra = ctx;
+  const cbp_problem *pb = ra->pb;
+  const float *dO = ra->x, *W = ra->y;
+  float *dA = ra->out;
+  (void)tid, (void)nth;
   const convbp_conv *c = &pb->conv;
   const int P = pb->p, Q = pb->q;
-#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+#pragma omp for collapse(2) schedule(static)
   for (int n = 0; n < c->n; n++)
     for (int h = 0; h < c->h; h++)
       for (int w = 0; w < c->w; w++) {
@@ -35,6 +40,13 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
           }
         }
       }
+}
+
+static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
+               void *ws) {
+  (void)ws;
+  cbp_run_args ra = {pb, dO, W, dA};
+  cbp_parallel(threads, loops, &ra);
   return CONVBP_OK;
 }
 

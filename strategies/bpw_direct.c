@@ -6,13 +6,18 @@
  * thread owns dW(k,:,:,:), so the reduction over (n,p,q) needs no atomics. */
 #include "internal.h"
 
-static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
-               void *ws) {
-  (void)ws;
+/* The loops, over the threads of cbp_parallel's region (an orphaned omp for),
+   or alone on one thread, where no region is opened. */
+static void loops(void *ctx, int tid, int nth) {
+  const cbp_run_args *ra = ctx;
+  const cbp_problem *pb = ra->pb;
+  const float *A = ra->x, *dO = ra->y;
+  float *dW = ra->out;
+  (void)tid, (void)nth;
   const convbp_conv *c = &pb->conv;
   const int P = pb->p, Q = pb->q;
   const size_t rsc = (size_t)c->r * c->s * c->c;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp for schedule(static)
   for (int k = 0; k < c->k; k++) {
     float *out = dW + (size_t)k * rsc;
     for (size_t i = 0; i < rsc; i++) out[i] = 0;
@@ -33,6 +38,13 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
           }
         }
   }
+}
+
+static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
+               void *ws) {
+  (void)ws;
+  cbp_run_args ra = {pb, A, dO, dW};
+  cbp_parallel(threads, loops, &ra);
   return CONVBP_OK;
 }
 

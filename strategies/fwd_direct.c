@@ -6,12 +6,17 @@
  * The inner loop runs over C, contiguous in both A (NHWC) and W (KRSC). */
 #include "internal.h"
 
-static int run(const cbp_problem *pb, int threads, const float *A, const float *W, float *O,
-               void *ws) {
-  (void)ws;
+/* The loops, over the threads of cbp_parallel's region (an orphaned omp for),
+   or alone on one thread, where no region is opened. */
+static void loops(void *ctx, int tid, int nth) {
+  const cbp_run_args *ra = ctx;
+  const cbp_problem *pb = ra->pb;
+  const float *A = ra->x, *W = ra->y;
+  float *O = ra->out;
+  (void)tid, (void)nth;
   const convbp_conv *c = &pb->conv;
   const int P = pb->p, Q = pb->q;
-#pragma omp parallel for collapse(2) num_threads(threads) schedule(static)
+#pragma omp for collapse(2) schedule(static)
   for (int n = 0; n < c->n; n++)
     for (int p = 0; p < P; p++)
       for (int q = 0; q < Q; q++)
@@ -30,6 +35,13 @@ static int run(const cbp_problem *pb, int threads, const float *A, const float *
           }
           O[(((size_t)n * P + p) * Q + q) * c->k + k] = sum;
         }
+}
+
+static int run(const cbp_problem *pb, int threads, const float *A, const float *W, float *O,
+               void *ws) {
+  (void)ws;
+  cbp_run_args ra = {pb, A, W, O};
+  cbp_parallel(threads, loops, &ra);
   return CONVBP_OK;
 }
 

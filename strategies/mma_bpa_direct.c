@@ -6,11 +6,16 @@
  * Both operands are read along n, their contiguous dimension. */
 #include "internal.h"
 
-static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
-               void *ws) {
-  (void)ws;
+/* The loops, over the threads of cbp_parallel's region (an orphaned omp for),
+   or alone on one thread, where no region is opened. */
+static void loops(void *ctx, int tid, int nth) {
+  const cbp_run_args *ra = ctx;
+  const cbp_problem *pb = ra->pb;
+  const float *dY = ra->x, *W = ra->y;
+  float *dX = ra->out;
+  (void)tid, (void)nth;
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp for schedule(static)
   for (int m = 0; m < M; m++)
     for (int k = 0; k < K; k++) {
       const float *y = dY + (size_t)m * N, *w = W + (size_t)k * N;
@@ -18,6 +23,13 @@ static int run(const cbp_problem *pb, int threads, const float *dY, const float 
       for (int n = 0; n < N; n++) sum += y[n] * w[n];
       dX[(size_t)m * K + k] = sum;
     }
+}
+
+static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
+               void *ws) {
+  (void)ws;
+  cbp_run_args ra = {pb, dY, W, dX};
+  cbp_parallel(threads, loops, &ra);
   return CONVBP_OK;
 }
 

@@ -1,0 +1,107 @@
+/* On one thread no strategy of convbp's opens an OpenMP parallel region, not
+ * even an inactive one: libgomp ends every region with a futex syscall, which
+ * on a paravirtualized guest cost 1.2-1.4 us a region, a tenth of a small
+ * layer (README, the note on threads under the strategy table).  The link
+ * wraps GOMP_parallel, libgomp's entry for every region GCC emits with a
+ * static schedule (ld --wrap: only calls from the objects linked here,
+ * convbp's own, not OpenBLAS's or oneDNN's), and counts its calls around each
+ * prepared run, over shapes that reach each strategy's paths.  The same runs
+ * on two threads must open regions, or the wrap sees nothing (an OpenMP
+ * runtime other than libgomp): then the test reports itself skipped (77). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "convbp.h"
+#include "testing.h"
+
+static long regions;
+
+void __real_GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
+void __wrap_GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
+void __wrap_GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags) {
+  regions++; /* called on the thread that opens the region */
+  __real_GOMP_parallel(fn, data, threads, flags);
+}
+
+typedef struct {
+  const char *why;
+  convbp_conv p; /* n c h w k r s pad_h pad_w stride_h stride_w dil_h dil_w */
+} shape;
+
+static const shape shapes[] = {
+    {"3x3 padded (the engine's row tiles, merged taps)", {2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"3x3 stride 2 (stride phases, narrow tiles)", {2, 16, 15, 15, 32, 3, 3, 1, 1, 2, 2, 1, 1}},
+    {"1x1 stride 2 (empty phases zeroed, one-to-one placement)", {2, 32, 14, 14, 16, 1, 1, 0, 0, 2, 2, 1, 1}},
+    {"1x1 stride 1 (one GEMM)", {2, 32, 14, 14, 64, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"dilated (scatter tap by tap)", {2, 8, 12, 12, 8, 3, 3, 2, 2, 1, 1, 2, 2}},
+    {"one image, wide rows (in-place strided rows)", {1, 8, 40, 40, 8, 1, 1, 0, 0, 2, 2, 1, 1}},
+};
+
+static int is_peer(const char *name) { return strstr(name, "onednn") != NULL; }
+
+/* Regions opened by one prepared run of strategy s on p with `threads`;
+   -1 when it declines the problem. */
+static long regions_of(const char *s, const convbp_conv *p, int threads) {
+  const int i = convbp_strategy_find(s);
+  const convbp_op op = convbp_strategy_op(i);
+  size_t nx, ny, nout;
+  convbp_prepared *pr;
+  if (convbp_conv_supports(s, p, NULL) || convbp_conv_op_sizes(op, p, &nx, &ny, &nout) ||
+      convbp_conv_prepare(s, p, threads, &pr))
+    return -1;
+  float *x = calloc(nx, sizeof(float)), *y = calloc(ny, sizeof(float));
+  float *out = malloc(nout * sizeof(float));
+  long n = -1;
+  if (x && y && out) {
+    const long before = regions;
+    const int st = convbp_prepared_run(pr, x, y, out);
+    n = st ? -1 : regions - before;
+  }
+  free(x), free(y), free(out);
+  convbp_prepared_destroy(pr);
+  return n;
+}
+
+int main(void) {
+  long two = 0; /* regions on two threads, over every strategy and shape */
+  int runs = 0;
+  for (int i = 0; i < convbp_strategy_count(); i++) {
+    const char *s = convbp_strategy_name(i);
+    if (convbp_op_is_mma(convbp_strategy_op(i)) || is_peer(s)) continue;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+      const long one = regions_of(s, &shapes[k].p, 1);
+      if (one < 0) continue; /* declined */
+      runs++;
+      CHECK(one == 0, "%s, %s: %ld parallel region(s) on one thread", s, shapes[k].why, one);
+      const long n2 = regions_of(s, &shapes[k].p, 2);
+      if (n2 > 0) two += n2;
+    }
+  }
+  for (int i = 0; i < convbp_strategy_count(); i++) {
+    const char *s = convbp_strategy_name(i);
+    if (!convbp_op_is_mma(convbp_strategy_op(i)) || is_peer(s)) continue;
+    const convbp_mma m = {128, 96, 64};
+    size_t nx, ny, nout;
+    convbp_prepared *pr;
+    if (convbp_mma_op_sizes(convbp_strategy_op(i), &m, &nx, &ny, &nout) ||
+        convbp_mma_prepare(s, &m, 1, &pr))
+      continue;
+    float *x = calloc(nx, sizeof(float)), *y = calloc(ny, sizeof(float));
+    float *out = malloc(nout * sizeof(float));
+    if (x && y && out) {
+      const long before = regions;
+      CHECK(convbp_prepared_run(pr, x, y, out) == 0, "%s: run failed", s);
+      runs++;
+      CHECK(regions == before, "%s: %ld parallel region(s) on one thread", s, regions - before);
+    }
+    free(x), free(y), free(out);
+    convbp_prepared_destroy(pr);
+  }
+  if (two == 0) {
+    printf("SKIPPED: no GOMP_parallel call seen on two threads (not libgomp)\n");
+    return 77;
+  }
+  CHECK(runs > 20, "only %d runs", runs);
+  printf("%d one-thread runs; %ld regions over the same on two threads\n", runs, two);
+  TEST_END();
+}
