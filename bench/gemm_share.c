@@ -13,7 +13,12 @@
  * Threads are bound as the sweep binds them (compact unless --bind says
  * otherwise), so the two tools time the same placement.
  * Prints one line per (problem, strategy, threads): ms per run (best of 3
- * measurements of >= 0.2 s), ms in sgemm, percent outside. */
+ * measurements of >= 0.2 s), ms in sgemm, percent outside, and the skew:
+ * (slowest thread's GEMM time - the mean) / t.  The strategies give threads
+ * equal shares, so on unequal cores that much of `outside`, at least, is the
+ * faster threads waiting for the slowest one's sgemm (on the Zen 5 guest the
+ * second vCPU ran bpw_im2col_gemm's sgemm on res2a_branch2b 13-15% slower
+ * while both were busy, with either thread on it). */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <omp.h>
@@ -62,9 +67,10 @@ static const char *const default_strategies =
     "fwd_im2col_gemm,bpa_scatter_gemm,bpa_zero_insert_gemm,bpw_im2col_gemm,bpw_conv_a_do,"
     "bpw_conv_do_a";
 
-/* One measurement: runs until >= 0.2 s; per-run wall and GEMM seconds. */
+/* One measurement: runs until >= 0.2 s; per-run wall and GEMM seconds (the
+   threads' mean, and the slowest thread's). */
 static void measure(convbp_prepared *pr, int threads, const float *x, const float *y, float *out,
-                    double *wall, double *gemm) {
+                    double *wall, double *gemm, double *gemm_max) {
   memset(gemm_seconds, 0, (size_t)gemm_slots * sizeof *gemm_seconds);
   int runs = 0;
   double t0 = now_s(), t;
@@ -72,10 +78,14 @@ static void measure(convbp_prepared *pr, int threads, const float *x, const floa
     convbp_prepared_run(pr, x, y, out);
     runs++;
   } while ((t = now_s() - t0) < 0.2);
-  double g = 0;
-  for (int i = 0; i < threads; i++) g += gemm_seconds[i];
+  double g = 0, gmax = 0;
+  for (int i = 0; i < threads; i++) {
+    g += gemm_seconds[i];
+    if (gemm_seconds[i] > gmax) gmax = gemm_seconds[i];
+  }
   *wall = t / runs;
   *gemm = g / threads / runs;
+  *gemm_max = gmax / runs;
 }
 
 /* The comma-separated list of names and patterns, as the sweep reads them
@@ -166,8 +176,8 @@ int main(int argc, char **argv) {
     goto usage;
   }
   cbp_topo_open();
-  printf("%-20s %-22s %3s %10s %10s %8s\n", "problem", "strategy", "thr", "ms/run", "sgemm ms",
-         "outside");
+  printf("%-20s %-22s %3s %10s %10s %8s %8s\n", "problem", "strategy", "thr", "ms/run",
+         "sgemm ms", "outside", "skew");
   int status = 0;
   for (int pi = 0; pi < points.count; pi++) {
     const cbp_point *pt = &points.items[pi];
@@ -202,14 +212,15 @@ int main(int argc, char **argv) {
           status = 1;
           continue;
         }
-        double best_wall = 1e30, best_gemm = 0, wall, gemm;
+        double best_wall = 1e30, best_gemm = 0, best_max = 0, wall, gemm, gmax;
         convbp_prepared_run(pr, x, y, out); /* warm up */
         for (int rep = 0; rep < 3; rep++) {
-          measure(pr, threads[ti], x, y, out, &wall, &gemm);
-          if (wall < best_wall) best_wall = wall, best_gemm = gemm;
+          measure(pr, threads[ti], x, y, out, &wall, &gemm, &gmax);
+          if (wall < best_wall) best_wall = wall, best_gemm = gemm, best_max = gmax;
         }
-        printf("%-20s %-22s %3d %10.3f %10.3f %7.1f%%\n", label, name, threads[ti],
-               best_wall * 1e3, best_gemm * 1e3, 100.0 * (1.0 - best_gemm / best_wall));
+        printf("%-20s %-22s %3d %10.3f %10.3f %7.1f%% %7.1f%%\n", label, name, threads[ti],
+               best_wall * 1e3, best_gemm * 1e3, 100.0 * (1.0 - best_gemm / best_wall),
+               100.0 * (best_max - best_gemm) / best_wall);
         fflush(stdout);
         convbp_prepared_destroy(pr);
       }
