@@ -61,9 +61,10 @@ int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
   return CONVBP_OK;
 }
 
-/* dst[0..len) = src[0..len), inline for runs of 8 to 32 floats (21 on the
-   7x7 stem, C = 3): up to three moves of 8 floats and one of the 8 ending at
-   len, which may overlap what is already copied.  A memcpy call per run cost as
+/* dst[0..len) = src[0..len), inline for runs of 8 to 32 floats (a border
+   pixel's kernel rows on the 7x7 stem, C = 3, or a dilated tap's C floats;
+   see inside_runs for the pixels inside): up to three moves of 8 floats and
+   one of the 8 ending at len, which may overlap what is already copied.  A memcpy call per run cost as
    much as the copy.  Straight-line on purpose: a loop of 8-float moves is
    turned back into a memmove call by the compiler.  Other lengths: memcpy. */
 static inline void copy_run(float *restrict dst, const float *restrict src, size_t len) {
