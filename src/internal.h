@@ -308,6 +308,19 @@ static inline void cbp_out_span(int o, int st, int in, int *lo, int *hi) {
   *lo = o >= 0 ? 0 : (-o + st - 1) / st;
   *hi = (last >= 0 ? last / st : -((-last + st - 1) / st)) + 1;
 }
+/* The output positions x in [*lo, *hi), within [0, out), whose whole window
+   lies inside [0, in): taps at input offsets o, o + d, ..., o + (taps-1)*d
+   from x*st, so from where the first tap enters to where the last leaves
+   (cbp_out_span of each).  Empty as *lo == *hi.  im2col copies and col2im
+   adds the windows of those positions without a test a pixel. */
+static inline void cbp_inside_span(int o, int taps, int d, int st, int in, int out, int *lo,
+                                   int *hi) {
+  int unused;
+  cbp_out_span(o, st, in, lo, &unused);
+  cbp_out_span(o + (taps - 1) * d, st, in, &unused, hi);
+  *hi = *hi < 0 ? 0 : *hi > out ? out : *hi;
+  if (*lo > *hi) *lo = *hi;
+}
 /* Whether the engine's input already is the GEMM operand (1x1, stride 1, no pad, no crop). */
 int cbp_fwd_is_gemm(const cbp_fwd_desc *d);
 

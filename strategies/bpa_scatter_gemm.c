@@ -96,15 +96,8 @@ static void scatter(const cbp_problem *pb, const cbp_direct_isa *isa, const floa
      on the stem, not 49 of 3).  Pixels q in [qa, qb) have their whole window
      inside the width: one add_runs call takes all of them, Q*R runs. */
   const int runs = c->dil_w == 1;
-  int qa = 0, qb = 0; /* from the first tap's span (offset -pad_w) to the last's (S-1 - pad_w) */
-  if (runs) {
-    int first_end, last_lo;
-    cbp_out_span(-c->pad_w, c->stride_w, c->w, &qa, &first_end);
-    cbp_out_span(c->s - 1 - c->pad_w, c->stride_w, c->w, &last_lo, &qb);
-    if (qa > pb->q) qa = pb->q;
-    if (qb > pb->q) qb = pb->q;
-    if (qb < qa) qb = qa;
-  }
+  int qa = 0, qb = 0;
+  if (runs) cbp_inside_span(-c->pad_w, c->s, 1, c->stride_w, c->w, pb->q, &qa, &qb);
   if (hlo < 0) hlo = 0;
   if (hhi > c->h) hhi = c->h;
   for (int p = p0; p < p0 + np; p++) {

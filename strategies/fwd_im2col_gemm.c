@@ -105,18 +105,6 @@ static void im2col_kernel_row(const cbp_fwd_desc *d, const float *a, size_t n, l
   }
 }
 
-/* The output columns [*qa, *qb) whose window lies inside the input width:
-   from where the first tap (offset -pad_left) enters it to where the last
-   ((S-1)*dil_w - pad_left) leaves it, as bpa_scatter_gemm's runs. */
-static void inside_cols(const cbp_fwd_desc *d, long *qa, long *qb) {
-  int a, b, unused;
-  cbp_out_span(-d->pad_left, d->stride_w, d->w, &a, &unused);
-  cbp_out_span((d->s - 1) * d->dil_w - d->pad_left, d->stride_w, d->w, &unused, &b);
-  b = b < 0 ? 0 : b > d->q ? d->q : b;
-  *qa = a < b ? a : b;
-  *qb = b;
-}
-
 /* npix cols rows, kdim floats apart, of pixels whose windows lie inside the
    image, their sources pix_step floats apart: per kernel row one run of SC =
    S*C floats (dilation 1: the S taps read S neighbouring NHWC pixels, 7
@@ -157,8 +145,8 @@ void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t ro
   const size_t C = (size_t)d->c, SC = (size_t)d->s * C, kdim = (size_t)d->r * SC;
   const size_t pq = (size_t)d->p * d->q, step = (size_t)d->dil_h * d->w * C;
   const size_t pix_step = (size_t)d->stride_w * C; /* input floats from one output column to the next */
-  long qa, qb;
-  inside_cols(d, &qa, &qb);
+  int qa, qb; /* the output columns whose window lies inside the width */
+  cbp_inside_span(-d->pad_left, d->s, d->dil_w, d->stride_w, d->w, d->q, &qa, &qb);
   /* The pixel (n, p, q) of row m0, then stepped: no division per row. */
   size_t n = m0 / pq;
   long p = (long)(m0 % pq / d->q), q = (long)(m0 % pq % d->q);
