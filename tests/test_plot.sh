@@ -18,4 +18,11 @@ cut -d, -f1-10 "$here/fixtures/small.csv" > "$tmp/cut.csv"
 expect 2 "no column 'status'" -- "$tmp/cut.csv" --outdir "$tmp/cut"
 [ ! -e "$tmp/cut" ] && ok || bad "a refused CSV left $tmp/cut behind"
 expect 2 "cannot read" -- "$tmp/none.csv" --outdir "$tmp/none"
+# An --outdir not there yet is made (it was a Python traceback at the first
+# savefig); one that cannot be a directory is refused, naming it, with exit 2.
+/usr/bin/python3 "$here/../scripts/plot" "$here/fixtures/small.csv" --outdir "$tmp/new/deeper" \
+  > "$tmp/list2" 2>"$tmp/err" && [ -s "$(head -n 1 "$tmp/list2")" ] && ok ||
+  bad "a missing --outdir: $(cat "$tmp/err")"
+: > "$tmp/afile"
+expect 2 "--outdir '$tmp/afile/sub'" -- "$here/fixtures/small.csv" --outdir "$tmp/afile/sub"
 finish test_plot
