@@ -18,6 +18,9 @@ cut -d, -f1-10 "$here/fixtures/small.csv" > "$tmp/cut.csv"
 expect 2 "no column 'status'" -- "$tmp/cut.csv" --outdir "$tmp/cut"
 [ ! -e "$tmp/cut" ] && ok || bad "a refused CSV left $tmp/cut behind"
 expect 2 "cannot read" -- "$tmp/none.csv" --outdir "$tmp/none"
+# A thread count the CSV has no row for is refused before anything is drawn.
+expect 2 "--threads 7: " -- "$here/fixtures/small.csv" --threads 7 --outdir "$tmp/t7"
+[ ! -e "$tmp/t7" ] && ok || bad "--threads 7 left $tmp/t7 behind"
 # An --outdir not there yet is made (it was a Python traceback at the first
 # savefig); one that cannot be a directory is refused, naming it, with exit 2.
 /usr/bin/python3 "$here/../scripts/plot" "$here/fixtures/small.csv" --outdir "$tmp/new/deeper" \
