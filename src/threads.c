@@ -192,27 +192,28 @@ void cbp_sgemm_split_m(int threads, int trans_a, int trans_b, int m, int n, int 
   }
 }
 
+/* Slice i of cbp_sgemm_slices: rows (by_rows) or columns [i*slice, min(len, i*slice + slice)). */
+static void sgemm_slice(int i, int by_rows, int slice, int len, int trans_a, int trans_b, int m,
+                        int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
+                        int ldc) {
+  const int i0 = i * slice, i1 = len - i0 < slice ? len : i0 + slice;
+  if (by_rows) /* a slice the small kernel takes is one call there */
+    cbp_sgemm_rows(trans_a, trans_b, i0, i1, n, k, a, lda, b, ldb, c, ldc);
+  else
+    sgemm_columns(trans_a, trans_b, i0, i1, m, k, a, lda, b, ldb, c, ldc);
+}
+
 void cbp_sgemm_slices(int threads, int by_rows, int slice, int trans_a, int trans_b, int m, int n,
                       int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
   const int len = by_rows ? m : n, slices = (len + slice - 1) / slice;
   if (threads <= 1) { /* no region, not even an inactive one (cbp_parallel) */
-    for (int i0 = 0; i0 < len; i0 += slice) {
-      const int i1 = len - i0 < slice ? len : i0 + slice;
-      if (by_rows)
-        cbp_sgemm_rows(trans_a, trans_b, i0, i1, n, k, a, lda, b, ldb, c, ldc);
-      else
-        sgemm_columns(trans_a, trans_b, i0, i1, m, k, a, lda, b, ldb, c, ldc);
-    }
+    for (int i = 0; i < slices; i++)
+      sgemm_slice(i, by_rows, slice, len, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
     return;
   }
   /* schedule(static): each thread a contiguous run of slices, so that the
      operand panels its neighbouring slices share stay in its cache */
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int i = 0; i < slices; i++) {
-    const int i0 = i * slice, i1 = len - i0 < slice ? len : i0 + slice;
-    if (by_rows) /* a slice the small kernel takes is one call there */
-      cbp_sgemm_rows(trans_a, trans_b, i0, i1, n, k, a, lda, b, ldb, c, ldc);
-    else
-      sgemm_columns(trans_a, trans_b, i0, i1, m, k, a, lda, b, ldb, c, ldc);
-  }
+  for (int i = 0; i < slices; i++)
+    sgemm_slice(i, by_rows, slice, len, trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
 }
