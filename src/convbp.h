@@ -229,6 +229,22 @@ int convbp_conv_adjoint(const char *fwd_strategy, const char *back_strategy,
                         const convbp_conv *p, int threads, uint64_t seed, double *rel_gap,
                         int *passed);
 
+/* A verifier for one problem, to check many strategies against it as benchdnn
+   does: it holds seeded A, W and dO (seeds seed, seed+1, seed+2) and makes each
+   operation's double reference once, on first use.  convbp_verifier_check runs
+   strategy on those inputs (output prefilled with NaN) and compares it element by
+   element as convbp_conv_check does.  For BPA and BPW it also tests the adjoint
+   identity on that same output, <FWD(A,W), dO> = <A, dA> or <W, dW>, with the
+   left side from the FWD reference: *adjoint_gap (may be NULL) = |lhs - rhs| /
+   bound, where the bound sums the output's element bounds weighted by |A| or
+   |W|; <= 1 passes.  It is 0 for FWD.  Returns 0 when the strategy ran, else
+   its status (CONVBP_ERR_WRONG_OP for an MMA strategy). */
+typedef struct convbp_verifier convbp_verifier;
+int convbp_verifier_create(const convbp_conv *p, uint64_t seed, convbp_verifier **out);
+int convbp_verifier_check(convbp_verifier *v, const char *strategy, int threads,
+                          convbp_check *res, double *adjoint_gap);
+void convbp_verifier_destroy(convbp_verifier *v); /* NULL is a no-op */
+
 /* Aligned allocation the library uses for workspaces (64-byte aligned). */
 void *convbp_alloc(size_t bytes);
 void convbp_free(void *ptr);

@@ -211,3 +211,101 @@ done:
   free(ref_o), free(abs_o), free(ref_g), free(abs_g);
   return st;
 }
+
+/* ---- A verifier: one problem's inputs and references, many strategies ---- */
+
+struct convbp_verifier {
+  convbp_conv p;
+  size_t na, nw, no;
+  float *A, *W, *dO, *out; /* out holds the largest of A, W and O */
+  double *ref[3], *abs[3]; /* per op (FWD, BPA, BPW), made on first use */
+};
+
+void convbp_verifier_destroy(convbp_verifier *v) {
+  if (!v) return;
+  free(v->A), free(v->W), free(v->dO), free(v->out);
+  for (int i = 0; i < 3; i++) free(v->ref[i]), free(v->abs[i]);
+  free(v);
+}
+
+int convbp_verifier_create(const convbp_conv *p, uint64_t seed, convbp_verifier **out) {
+  if (!p || !out) return CONVBP_ERR_ARG;
+  *out = NULL;
+  size_t na, nw, no;
+  int st = convbp_conv_sizes(p, &na, &nw, &no);
+  if (st) return st;
+  convbp_verifier *v = calloc(1, sizeof *v);
+  if (!v) return CONVBP_ERR_NOMEM;
+  size_t most = na > nw ? na : nw;
+  if (no > most) most = no;
+  v->p = *p, v->na = na, v->nw = nw, v->no = no;
+  v->A = malloc(na * sizeof *v->A);
+  v->W = malloc(nw * sizeof *v->W);
+  v->dO = malloc(no * sizeof *v->dO);
+  v->out = malloc(most * sizeof *v->out);
+  if (!v->A || !v->W || !v->dO || !v->out) {
+    convbp_verifier_destroy(v);
+    return CONVBP_ERR_NOMEM;
+  }
+  convbp_fill(v->A, na, seed);
+  convbp_fill(v->W, nw, seed + 1);
+  convbp_fill(v->dO, no, seed + 2);
+  *out = v;
+  return CONVBP_OK;
+}
+
+/* The operands of op: FWD(A, W) -> O, BPA(dO, W) -> dA, BPW(A, dO) -> dW. */
+static void verifier_operands(const convbp_verifier *v, convbp_op op, const float **x,
+                              const float **y, size_t *nout) {
+  *x = op == CONVBP_BPA ? v->dO : v->A;
+  *y = op == CONVBP_BPW ? v->dO : v->W;
+  *nout = op == CONVBP_FWD ? v->no : op == CONVBP_BPA ? v->na : v->nw;
+}
+
+static int verifier_reference(convbp_verifier *v, convbp_op op) {
+  if (v->ref[op]) return CONVBP_OK;
+  const float *x, *y;
+  size_t nout;
+  verifier_operands(v, op, &x, &y, &nout);
+  double *ref = malloc(nout * sizeof *ref), *abs_ref = malloc(nout * sizeof *abs_ref);
+  int st = ref && abs_ref ? convbp_conv_reference(op, &v->p, x, y, ref, abs_ref)
+                          : CONVBP_ERR_NOMEM;
+  if (st) {
+    free(ref), free(abs_ref);
+    return st;
+  }
+  v->ref[op] = ref, v->abs[op] = abs_ref;
+  return CONVBP_OK;
+}
+
+int convbp_verifier_check(convbp_verifier *v, const char *strategy, int threads,
+                          convbp_check *res, double *adjoint_gap) {
+  if (!v || !res) return CONVBP_ERR_ARG;
+  memset(res, 0, sizeof *res);
+  if (adjoint_gap) *adjoint_gap = 0;
+  int idx = convbp_strategy_find(strategy);
+  if (idx < 0) return idx;
+  convbp_op op = convbp_strategy_op(idx);
+  if (convbp_op_is_mma(op)) return CONVBP_ERR_WRONG_OP;
+  const float *x, *y;
+  size_t nout;
+  verifier_operands(v, op, &x, &y, &nout);
+  int st = verifier_reference(v, op);
+  if (!st && adjoint_gap && op != CONVBP_FWD) st = verifier_reference(v, CONVBP_FWD);
+  if (st) return st;
+  fill_nan(v->out, nout);
+  if ((st = convbp_conv_run(strategy, &v->p, threads, x, y, v->out))) return st;
+  double n = convbp_conv_reduction_length(op, &v->p);
+  convbp_compare(v->out, v->ref[op], v->abs[op], nout, n, res);
+  if (adjoint_gap && op != CONVBP_FWD) {
+    /* lhs = <FWD(A,W), dO> from the reference, exact but for double rounding;
+       rhs = <A, dA> or <W, dW> on the strategy's output, within rhs_bound. */
+    double lhs = 0, rhs, rhs_bound;
+    for (size_t i = 0; i < v->no; i++) lhs += v->ref[CONVBP_FWD][i] * v->dO[i];
+    dot_with_bound(op == CONVBP_BPA ? v->A : v->W, v->out, v->abs[op], nout, n, &rhs,
+                   &rhs_bound);
+    double bound = rhs_bound + 1e-12 * (fabs(lhs) + fabs(rhs)) + 1e-300;
+    *adjoint_gap = fabs(lhs - rhs) / bound;
+  }
+  return CONVBP_OK;
+}

@@ -112,5 +112,28 @@ int main(void) {
   CHECK(!c.passed && c.bad_count == 1 && c.worst_index == 1, "wrong element passes");
   convbp_compare(nonzero, ref, abs_ref, 4, 10, &c);
   CHECK(!c.passed && c.worst_index == 3, "nonzero where every term is zero passes");
+
+  /* A verifier: its statuses; right strategies pass (FWD's adjoint gap is 0).
+     That it catches wrong ones is test_strategies' (bpa_seed_as_written). */
+  convbp_verifier *v = (convbp_verifier *)&p;
+  CHECK(convbp_verifier_create(NULL, 1, &v) == CONVBP_ERR_ARG, "verifier of NULL");
+  CHECK(convbp_verifier_create(&p, 1, NULL) == CONVBP_ERR_ARG, "verifier into NULL");
+  CHECK(convbp_verifier_create(&empty, 1, &v) == CONVBP_ERR_PROBLEM && !v, "verifier of invalid");
+  CHECK(convbp_verifier_create(&p, 1, &v) == 0 && v, "verifier");
+  double gap = -1;
+  CHECK(convbp_verifier_check(v, "fwd_direct", 1, &c, &gap) == 0 && c.passed && gap == 0,
+        "verifier FWD");
+  CHECK(convbp_verifier_check(v, "bpw_direct", 2, &c, &gap) == 0 && c.passed && gap <= 1,
+        "verifier BPW: passed %d, adjoint gap %g", c.passed, gap);
+  CHECK(convbp_verifier_check(v, "bpa_direct", 1, &c, NULL) == 0 && c.passed, "verifier BPA");
+  CHECK(convbp_verifier_check(v, "fwd_magic", 1, &c, &gap) == CONVBP_ERR_UNKNOWN_STRATEGY,
+        "verifier unknown");
+  CHECK(convbp_verifier_check(v, "mma_bpa_direct", 1, &c, &gap) == CONVBP_ERR_WRONG_OP,
+        "verifier MMA");
+  CHECK(convbp_verifier_check(v, "fwd_direct", 0, &c, &gap) == CONVBP_ERR_ARG, "verifier 0 threads");
+  CHECK(convbp_verifier_check(NULL, "fwd_direct", 1, &c, &gap) == CONVBP_ERR_ARG, "NULL verifier");
+  CHECK(convbp_verifier_check(v, "fwd_direct", 1, NULL, &gap) == CONVBP_ERR_ARG, "NULL result");
+  convbp_verifier_destroy(v);
+  convbp_verifier_destroy(NULL);
   TEST_END();
 }

@@ -113,6 +113,22 @@ static int adjoint(const scenario *sc) {
   return st ? st : passed ? CONVBP_OK : CONVBP_ERR_WRONG_RESULT;
 }
 
+/* A verifier made, used for a backward strategy (its reference and FWD's for
+   the adjoint test), then for a forward one, and destroyed. */
+static int verifier(const scenario *sc) {
+  convbp_verifier *v;
+  int st = convbp_verifier_create(&conv, 5, &v);
+  if (st) return st;
+  convbp_check res;
+  double gap;
+  st = convbp_verifier_check(v, sc->strategy, 1, &res, &gap);
+  if (!st && (!res.passed || !(gap <= 1.0))) st = CONVBP_ERR_WRONG_RESULT;
+  if (!st) st = convbp_verifier_check(v, "fwd_im2col_gemm", 1, &res, NULL);
+  if (!st && !res.passed) st = CONVBP_ERR_WRONG_RESULT;
+  convbp_verifier_destroy(v);
+  return st;
+}
+
 /* A plan made, run and destroyed (set up with empty wisdom, so MEASURE measures). */
 static int plan(const scenario *sc, convbp_plan_mode mode) {
   convbp_op op = convbp_strategy_op(convbp_strategy_find(sc->strategy));
@@ -338,6 +354,7 @@ int main(int argc, char **argv) {
       {"check bpw_im2col_gemm", check_strategy, NULL, NULL, "bpw_im2col_gemm"},
       {"check mma_bpa_gemm", check_strategy, NULL, NULL, "mma_bpa_gemm"},
       {"adjoint bpa_scatter_gemm", adjoint, NULL, NULL, "bpa_scatter_gemm"},
+      {"verifier bpw_im2col_gemm", verifier, NULL, NULL, "bpw_im2col_gemm"},
       {"plan ESTIMATE bpa", plan_estimate, convbp_wisdom_forget, NULL, "bpa_direct"},
       {"plan MEASURE mma_bpw", plan_measure, convbp_wisdom_forget, NULL,
        "mma_bpw_direct"},

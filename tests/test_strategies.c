@@ -307,13 +307,20 @@ static int run_all(int argc, char **argv) {
     shapes++;
     char desc[160];
     convbp_conv_format(p, NULL, desc, sizeof desc);
+    /* One verifier a shape: its references are made once for every strategy
+       and thread count (they were three quarters of this test's time). */
+    convbp_verifier *v;
+    int vst = convbp_verifier_create(p, 1000 + (uint64_t)i, &v);
+    CHECK(vst == 0, "verifier for %s: %s", desc, convbp_strerror(vst));
+    if (vst) continue;
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
       convbp_op op = convbp_strategy_op(si);
       if (convbp_op_is_mma(op) || !selected(name, only)) continue;
       for (int threads = 1; threads <= (three ? 3 : 2); threads++) {
         convbp_check res;
-        int st = convbp_conv_check(name, p, threads, 1000 + (uint64_t)i, &res);
+        double gap;
+        int st = convbp_verifier_check(v, name, threads, &res, &gap);
         if (st == CONVBP_ERR_UNSUPPORTED) {
           const char *reason = NULL;
           convbp_conv_supports(name, p, &reason);
@@ -337,15 +344,13 @@ static int run_all(int argc, char **argv) {
               name, desc, sh.why, threads, res.bad_count, res.worst_index, res.max_err_ratio,
               res.max_abs_err, convbp_op_name(op), name, threads, desc);
         if (op != CONVBP_FWD && st == 0) {
-          double gap;
-          int passed;
-          st = convbp_conv_adjoint("fwd_direct", name, p, threads, 77 + (uint64_t)i, &gap, &passed);
           adjoints++;
-          CHECK(st == 0 && passed, "adjoint of %s on %s (%s), %d threads: gap %.3g x bound",
-                name, desc, sh.why, threads, gap);
+          CHECK(gap <= 1.0, "adjoint of %s on %s (%s), %d threads: gap %.3g x bound", name,
+                desc, sh.why, threads, gap);
         }
       }
     }
+    convbp_verifier_destroy(v);
   }
   /* MMA shapes: 1s, primes, tall, wide; on 2 threads {3, 200, 129} splits BPA's
      dX by columns and BPW's dW by rows, {40, 300, 20} BPW's dW by columns;
