@@ -139,8 +139,8 @@ CONVBP_ISA=portable "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strateg
   && grep -q '^resumed_overrides=CONVBP_ISA=portable CONVBP_KEEP_BLAS_CORETYPE=1$' "$tmp/side.machine.txt" \
   && ok || bad "resumed sidecar: $(cat "$tmp/side.machine.txt")"
 # A thread count whose measured peak falls short of its share of the cores is
-# named (here, a resumed sidecar whose 2-thread peak is one thread's; and two
-# threads held to one CPU by taskset), and the sweep still runs.
+# named (here, a resumed sidecar whose 2-thread peak is one thread's; two
+# threads held to one CPU: test_cli_one_cpu.sh), and the sweep still runs.
 short="$tmp/short.csv"
 "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1,2 $fast --output "$short" 2>/dev/null
 p1=$(sed -n 's/^peak_gflops_1t=//p' "$tmp/short.machine.txt")
@@ -166,18 +166,7 @@ t1=$(sed -n 's/^peak_gflops_1t=//p' "$tmp/two.machine.txt")
 sed -i "s/^peak_gflops_2t=.*/peak_gflops_2t=$t1/" "$tmp/two.machine.txt"
 "$convbp" best "$two" >/dev/null 2>"$tmp/err" && grep -q "note: $two was measured where 2 threads reached" "$tmp/err" \
   && ok || bad "best on a 2-thread sweep with a short peak: $(cat "$tmp/err")"
-if command -v taskset >/dev/null 2>&1; then
-  taskset -c 0 "$convbp" peak --threads 2 >"$tmp/out" 2>"$tmp/err" && grep -q "^fp32 FMA peak, 2 thread" "$tmp/out" \
-    && grep -q "warning: 2 threads reached .* other load shares these CPUs" "$tmp/err" && ok \
-    || bad "peak on one CPU: $(cat "$tmp/out" "$tmp/err")"
-  # A sweep's short peak is measured again (CONVBP_PEAK_RETRIES times); on
-  # one CPU it stays short: the warning, no note of a load that ended, and the rows.
-  if CONVBP_PEAK_RETRIES=2 taskset -c 0 "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct \
-      --threads 1,2 $fast --force --output "$tmp/one_cpu.csv" >/dev/null 2>"$tmp/err" &&
-    grep -q "warning: 2 threads reached .* other load shares these CPUs" "$tmp/err" &&
-    ! grep -q "a load that ended" "$tmp/err" && [ "$(tail -n +2 "$tmp/one_cpu.csv" | wc -l)" -eq 2 ]; then ok; else
-    bad "sweep on one CPU with retries: $(cat "$tmp/err")"; fi
-fi
+# Two threads held to one CPU by taskset: test_cli_one_cpu.sh, run alone.
 # A bad CONVBP_PEAK_RETRIES is named before anything is written.
 if CONVBP_PEAK_RETRIES=21 "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --output "$tmp/retries.csv" \
     >/dev/null 2>"$tmp/err"; then rc=0; else rc=$?; fi
