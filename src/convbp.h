@@ -213,9 +213,10 @@ typedef struct {
 void convbp_compare(const float *out, const double *ref, const double *abs_ref, size_t count,
                     double reduction_length, convbp_check *res);
 
-/* Generates inputs from seed, runs the reference and the strategy (output
-   prefilled with NaN), compares.  Returns 0 when it could run (see res->passed),
-   else the strategy's status. */
+/* Generates inputs from seed (an op's first operand from seed, its second from
+   seed + 1), runs the reference and the strategy (output prefilled with NaN),
+   compares.  Returns 0 when it could run (see res->passed), else the
+   strategy's status.  The conv check is one use of a convbp_verifier (below). */
 int convbp_conv_check(const char *strategy, const convbp_conv *p, int threads, uint64_t seed,
                       convbp_check *res);
 int convbp_mma_check(const char *strategy, const convbp_mma *p, int threads, uint64_t seed,
@@ -230,15 +231,18 @@ int convbp_conv_adjoint(const char *fwd_strategy, const char *back_strategy,
                         int *passed);
 
 /* A verifier for one problem, to check many strategies against it as benchdnn
-   does: it holds seeded A, W and dO (seeds seed, seed+1, seed+2) and makes each
-   operation's double reference once, on first use.  convbp_verifier_check runs
-   strategy on those inputs (output prefilled with NaN) and compares it element by
-   element as convbp_conv_check does.  For BPA and BPW it also tests the adjoint
-   identity on that same output, <FWD(A,W), dO> = <A, dA> or <W, dW>, with the
-   left side from the FWD reference: *adjoint_gap (may be NULL) = |lhs - rhs| /
-   bound, where the bound sums the output's element bounds weighted by |A| or
-   |W|; <= 1 passes.  It is 0 for FWD.  Returns 0 when the strategy ran, else
-   its status (CONVBP_ERR_WRONG_OP for an MMA strategy). */
+   does: it holds the seeded inputs and makes each operation's double reference
+   once, on first use.  The inputs are convbp_conv_check's (and the sweep's):
+   an op's first operand from seed, its second from seed + 1, so FWD(A, W),
+   BPA(dO, W) and BPW(A, dO) each see exactly what convbp_conv_check would give
+   them.  convbp_verifier_check runs strategy on them (output prefilled with
+   NaN) and compares it element by element.  For BPA and BPW it also tests the
+   adjoint identity on that same output, <FWD(A,W), dO> = <A, dA> or <W, dW>,
+   with FWD's A and W and the left side from FWD's reference: *adjoint_gap (may
+   be NULL) = |lhs - rhs| / bound, the bound summing the output's element
+   bounds weighted by |A| or |W|; <= 1 passes.  It is 0 for FWD.  Returns 0
+   when the strategy ran, else its status (CONVBP_ERR_WRONG_OP for an MMA
+   strategy); a strategy that declines the problem costs no reference. */
 typedef struct convbp_verifier convbp_verifier;
 int convbp_verifier_create(const convbp_conv *p, uint64_t seed, convbp_verifier **out);
 int convbp_verifier_check(convbp_verifier *v, const char *strategy, int threads,

@@ -106,46 +106,29 @@ static void fill_nan(float *p, size_t count) {
   for (size_t i = 0; i < count; i++) p[i] = NAN;
 }
 
-static int check_any(const char *strategy, int is_mma, const convbp_conv *cp,
-                     const convbp_mma *mp, int threads, uint64_t seed, convbp_check *res) {
+/* The MMA check; conv checks go through a verifier (below). */
+int convbp_mma_check(const char *strategy, const convbp_mma *p, int threads, uint64_t seed,
+                     convbp_check *res) {
   if (!res) return CONVBP_ERR_ARG;
   memset(res, 0, sizeof *res);
   int idx = convbp_strategy_find(strategy);
   if (idx < 0) return idx;
   convbp_op op = convbp_strategy_op(idx);
-  if (convbp_op_is_mma(op) != is_mma) return CONVBP_ERR_WRONG_OP;
+  if (!convbp_op_is_mma(op)) return CONVBP_ERR_WRONG_OP;
   size_t nx, ny, nout;
-  int st = is_mma ? convbp_mma_op_sizes(op, mp, &nx, &ny, &nout)
-                  : convbp_conv_op_sizes(op, cp, &nx, &ny, &nout);
+  int st = convbp_mma_op_sizes(op, p, &nx, &ny, &nout);
   if (st) return st;
   check_bufs b;
   if ((st = bufs_alloc(&b, nx, ny, nout))) goto done;
   convbp_fill(b.x, nx, seed);
   convbp_fill(b.y, ny, seed + 1);
   fill_nan(b.out, nout);
-  st = is_mma ? convbp_mma_run(strategy, mp, threads, b.x, b.y, b.out)
-              : convbp_conv_run(strategy, cp, threads, b.x, b.y, b.out);
-  if (st) goto done;
-  st = is_mma ? convbp_mma_reference(op, mp, b.x, b.y, b.ref, b.abs)
-              : convbp_conv_reference(op, cp, b.x, b.y, b.ref, b.abs);
-  if (st) goto done;
-  convbp_compare(b.out, b.ref, b.abs, nout,
-                 is_mma ? convbp_mma_reduction_length(op, mp)
-                        : convbp_conv_reduction_length(op, cp),
-                 res);
+  if ((st = convbp_mma_run(strategy, p, threads, b.x, b.y, b.out))) goto done;
+  if ((st = convbp_mma_reference(op, p, b.x, b.y, b.ref, b.abs))) goto done;
+  convbp_compare(b.out, b.ref, b.abs, nout, convbp_mma_reduction_length(op, p), res);
 done:
   bufs_free(&b);
   return st;
-}
-
-int convbp_conv_check(const char *strategy, const convbp_conv *p, int threads, uint64_t seed,
-                      convbp_check *res) {
-  return check_any(strategy, 0, p, NULL, threads, seed, res);
-}
-
-int convbp_mma_check(const char *strategy, const convbp_mma *p, int threads, uint64_t seed,
-                     convbp_check *res) {
-  return check_any(strategy, 1, NULL, p, threads, seed, res);
 }
 
 /* sum_i a_i * b_i and the bound sum_i |a_i| * bound(b_i) for a float result b. */
@@ -217,14 +200,18 @@ done:
 struct convbp_verifier {
   convbp_conv p;
   size_t na, nw, no;
-  float *A, *W, *dO, *out; /* out holds the largest of A, W and O */
+  /* Each op's first operand from seed and its second from seed + 1, as
+     convbp_conv_check and the sweep make them, so that a check reproduces a
+     sweep's row: FWD(A, W), BPA(dO_a, W), BPW(A, dO_w).  dO_a and dO_w differ
+     (seed, seed + 1); the adjoint tests pair each with FWD's A and W. */
+  float *A, *W, *dO_a, *dO_w, *out; /* out holds the largest of A, W and O */
   double *ref[3], *abs[3]; /* per op (FWD, BPA, BPW), made on first use */
-  double lhs;              /* <FWD(A,W), dO> from FWD's reference, made with it */
+  double lhs_a, lhs_w;     /* <FWD(A,W), dO_a> and <FWD(A,W), dO_w>, made with FWD's */
 };
 
 void convbp_verifier_destroy(convbp_verifier *v) {
   if (!v) return;
-  free(v->A), free(v->W), free(v->dO), free(v->out);
+  free(v->A), free(v->W), free(v->dO_a), free(v->dO_w), free(v->out);
   for (int i = 0; i < 3; i++) free(v->ref[i]), free(v->abs[i]);
   free(v);
 }
@@ -242,24 +229,26 @@ int convbp_verifier_create(const convbp_conv *p, uint64_t seed, convbp_verifier 
   v->p = *p, v->na = na, v->nw = nw, v->no = no;
   v->A = malloc(na * sizeof *v->A);
   v->W = malloc(nw * sizeof *v->W);
-  v->dO = malloc(no * sizeof *v->dO);
+  v->dO_a = malloc(no * sizeof *v->dO_a);
+  v->dO_w = malloc(no * sizeof *v->dO_w);
   v->out = malloc(most * sizeof *v->out);
-  if (!v->A || !v->W || !v->dO || !v->out) {
+  if (!v->A || !v->W || !v->dO_a || !v->dO_w || !v->out) {
     convbp_verifier_destroy(v);
     return CONVBP_ERR_NOMEM;
   }
   convbp_fill(v->A, na, seed);
   convbp_fill(v->W, nw, seed + 1);
-  convbp_fill(v->dO, no, seed + 2);
+  convbp_fill(v->dO_a, no, seed);
+  convbp_fill(v->dO_w, no, seed + 1);
   *out = v;
   return CONVBP_OK;
 }
 
-/* The operands of op: FWD(A, W) -> O, BPA(dO, W) -> dA, BPW(A, dO) -> dW. */
+/* The operands of op: FWD(A, W) -> O, BPA(dO_a, W) -> dA, BPW(A, dO_w) -> dW. */
 static void verifier_operands(const convbp_verifier *v, convbp_op op, const float **x,
                               const float **y, size_t *nout) {
-  *x = op == CONVBP_BPA ? v->dO : v->A;
-  *y = op == CONVBP_BPW ? v->dO : v->W;
+  *x = op == CONVBP_BPA ? v->dO_a : v->A;
+  *y = op == CONVBP_BPW ? v->dO_w : v->W;
   *nout = op == CONVBP_FWD ? v->no : op == CONVBP_BPA ? v->na : v->nw;
 }
 
@@ -276,8 +265,8 @@ static int verifier_reference(convbp_verifier *v, convbp_op op) {
     return st;
   }
   v->ref[op] = ref, v->abs[op] = abs_ref;
-  if (op == CONVBP_FWD) /* the adjoint test's left side, exact but for double rounding */
-    for (size_t i = 0; i < nout; i++) v->lhs += ref[i] * v->dO[i];
+  if (op == CONVBP_FWD) /* the adjoint tests' left sides, exact but for double rounding */
+    for (size_t i = 0; i < nout; i++) v->lhs_a += ref[i] * v->dO_a[i], v->lhs_w += ref[i] * v->dO_w[i];
   return CONVBP_OK;
 }
 
@@ -293,16 +282,17 @@ int convbp_verifier_check(convbp_verifier *v, const char *strategy, int threads,
   const float *x, *y;
   size_t nout;
   verifier_operands(v, op, &x, &y, &nout);
-  int st = verifier_reference(v, op);
+  /* the run first: a strategy that declines the problem costs no reference */
+  fill_nan(v->out, nout);
+  int st = convbp_conv_run(strategy, &v->p, threads, x, y, v->out);
+  if (!st) st = verifier_reference(v, op);
   if (!st && adjoint_gap && op != CONVBP_FWD) st = verifier_reference(v, CONVBP_FWD);
   if (st) return st;
-  fill_nan(v->out, nout);
-  if ((st = convbp_conv_run(strategy, &v->p, threads, x, y, v->out))) return st;
   double n = convbp_conv_reduction_length(op, &v->p);
   convbp_compare(v->out, v->ref[op], v->abs[op], nout, n, res);
   if (adjoint_gap && op != CONVBP_FWD) {
     /* rhs = <A, dA> or <W, dW> on the strategy's output, within rhs_bound */
-    const double lhs = v->lhs;
+    const double lhs = op == CONVBP_BPA ? v->lhs_a : v->lhs_w;
     double rhs, rhs_bound;
     dot_with_bound(op == CONVBP_BPA ? v->A : v->W, v->out, v->abs[op], nout, n, &rhs,
                    &rhs_bound);
@@ -310,4 +300,19 @@ int convbp_verifier_check(convbp_verifier *v, const char *strategy, int threads,
     *adjoint_gap = fabs(lhs - rhs) / bound;
   }
   return CONVBP_OK;
+}
+
+int convbp_conv_check(const char *strategy, const convbp_conv *p, int threads, uint64_t seed,
+                      convbp_check *res) {
+  if (!res) return CONVBP_ERR_ARG;
+  memset(res, 0, sizeof *res);
+  /* the strategy's statuses before the problem's, as convbp_conv_run gives them */
+  int idx = convbp_strategy_find(strategy);
+  if (idx < 0) return idx;
+  if (convbp_op_is_mma(convbp_strategy_op(idx))) return CONVBP_ERR_WRONG_OP;
+  convbp_verifier *v;
+  int st = convbp_verifier_create(p, seed, &v);
+  if (!st) st = convbp_verifier_check(v, strategy, threads, res, NULL);
+  convbp_verifier_destroy(v);
+  return st;
 }

@@ -76,6 +76,19 @@ expect 2 "'$tmp' is a directory" -- sweep --problem mb2ic3ih5oc2kh3 --op fwd --f
 # An --op list is read whole, however long (it was cut at 255 characters).
 "$convbp" run --problem mb2ic3ih5oc2kh3 --op "$(printf 'fwd,%.0s' $(seq 100))bpa" --strategy bpa_direct \
   2>"$tmp/err" | grep -q '^PASSED  bpa bpa_direct' && ok || bad "long --op list lost bpa: $(cat "$tmp/err")"
+# run checks the sweep's inputs (same seeds): a row's err_ratio comes back for
+# each op, and run adds the adjoint test for BPA and BPW.
+"$convbp" sweep --problem mb2ic4ih7oc4kh3sh2ph0 --op fwd,bpa,bpw --strategy fwd_direct,bpa_direct,bpw_direct \
+  --threads 1 $fast --force --output "$tmp/seeds.csv" 2>/dev/null
+"$convbp" run --problem mb2ic4ih7oc4kh3sh2ph0 --op fwd,bpa,bpw --strategy fwd_direct,bpa_direct,bpw_direct \
+  >"$tmp/run.txt" 2>&1
+for op in fwd bpa bpw; do
+  r=$(awk -F, -v op=$op 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "err_ratio") c = i }
+    NR > 1 && $3 == op { printf "%.3g", $c }' "$tmp/seeds.csv")
+  [ -n "$r" ] && grep -q "^PASSED  $op ${op}_direct .* err/bound=$r " "$tmp/run.txt" && ok \
+    || bad "run's $op err/bound is not the sweep's $r: $(cat "$tmp/run.txt")"
+done
+[ "$(grep -c ' adjoint_gap/bound=' "$tmp/run.txt")" -eq 2 ] && ok || bad "run's adjoint tests: $(cat "$tmp/run.txt")"
 expect 2 "not a whole number >= 1" -- sweep --threads 0 --problem mb2ic3ih5oc2kh3
 expect 2 "this machine has" -- sweep --threads 4096 --problem mb2ic3ih5oc2kh3
 export OMP_THREAD_LIMIT=1  # a row labelled 2 threads must not have run on 1
