@@ -263,16 +263,6 @@ static shape grid_shape(int i) {
   return s;
 }
 
-/* Whether name contains one of the comma-separated substrings of list (NULL: all). */
-static int selected(const char *name, const char *list) {
-  if (!list) return 1;
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", list);
-  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
-    if (strstr(name, tok)) return 1;
-  return 0;
-}
-
 static int run_all(int argc, char **argv);
 
 /* CONVBP_TEST_NESTED=1: every check runs on one thread of an active parallel
@@ -316,7 +306,7 @@ static int run_all(int argc, char **argv) {
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
       convbp_op op = convbp_strategy_op(si);
-      if (convbp_op_is_mma(op) || !selected(name, only)) continue;
+      if (convbp_op_is_mma(op) || !test_selected(name, only)) continue;
       for (int threads = 1; threads <= (three ? 3 : 2); threads++) {
         convbp_check res;
         double gap;
@@ -363,7 +353,7 @@ static int run_all(int argc, char **argv) {
   for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
-      if (!convbp_op_is_mma(convbp_strategy_op(si)) || !selected(name, only)) continue;
+      if (!convbp_op_is_mma(convbp_strategy_op(si)) || !test_selected(name, only)) continue;
       for (int threads = 1; threads <= 2; threads++) {
         convbp_check res;
         int st = convbp_mma_check(name, &mmas[i], threads, 5 + i, &res);

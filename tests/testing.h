@@ -1,11 +1,24 @@
 /* A minimal test harness: CHECK counts, failures print where and why, and
- * TEST_END prints the closing line "N passed, M failed" and sets the exit code. */
+ * TEST_END prints the closing line "N passed, M failed" and sets the exit code;
+ * test_selected filters strategies by name. */
 #ifndef CONVBP_TESTING_H
 #define CONVBP_TESTING_H
 
 #include <stdio.h>
+#include <string.h>
 
 static int tests_passed, tests_failed;
+
+/* Whether name contains one of the comma-separated substrings of list (NULL:
+   all): the strategy filter test_strategies and test_determinism take. */
+static inline int test_selected(const char *name, const char *list) {
+  if (!list) return 1;
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
+    if (strstr(name, tok)) return 1;
+  return 0;
+}
 
 #define CHECK(cond, ...)                                        \
   do {                                                          \
