@@ -652,9 +652,12 @@ static int run_point(const sweep_opts *o, const cbp_point *pt, convbp_op op, int
                  c->check.max_err_ratio, c->check.worst_index);
         c->reason = c->reason_buf;
         ++*wrong_count;
-        fprintf(stderr, "convbp: WRONG %s on %s (%s, %d threads): %s\n  rerun: convbp run --op %s --strategy %s --threads %d --problem '%s'\n",
+        /* the seed too when not the default: the rerun must see the same inputs */
+        char seed[48] = "";
+        if (o->seed != 1) snprintf(seed, sizeof seed, " --seed %llu", (unsigned long long)o->seed);
+        fprintf(stderr, "convbp: WRONG %s on %s (%s, %d threads): %s\n  rerun: convbp run --op %s --strategy %s --threads %d%s --problem '%s'\n",
                 c->strategy, pt->desc, convbp_op_name(op), threads, c->reason, convbp_op_name(op),
-                c->strategy, threads, pt->desc);
+                c->strategy, threads, seed, pt->desc);
         continue;
       }
     } else {

@@ -76,12 +76,12 @@ expect 2 "'$tmp' is a directory" -- sweep --problem mb2ic3ih5oc2kh3 --op fwd --f
 # An --op list is read whole, however long (it was cut at 255 characters).
 "$convbp" run --problem mb2ic3ih5oc2kh3 --op "$(printf 'fwd,%.0s' $(seq 100))bpa" --strategy bpa_direct \
   2>"$tmp/err" | grep -q '^PASSED  bpa bpa_direct' && ok || bad "long --op list lost bpa: $(cat "$tmp/err")"
-# run checks the sweep's inputs (same seeds): a row's err_ratio comes back for
+# run checks the sweep's inputs (same --seed): a row's err_ratio comes back for
 # each op, and run adds the adjoint test for BPA and BPW.
 "$convbp" sweep --problem mb2ic4ih7oc4kh3sh2ph0 --op fwd,bpa,bpw --strategy fwd_direct,bpa_direct,bpw_direct \
-  --threads 1 $fast --force --output "$tmp/seeds.csv" 2>/dev/null
+  --threads 1 --seed 7 $fast --force --output "$tmp/seeds.csv" 2>/dev/null
 "$convbp" run --problem mb2ic4ih7oc4kh3sh2ph0 --op fwd,bpa,bpw --strategy fwd_direct,bpa_direct,bpw_direct \
-  >"$tmp/run.txt" 2>&1
+  --seed 7 >"$tmp/run.txt" 2>&1
 for op in fwd bpa bpw; do
   r=$(awk -F, -v op=$op 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "err_ratio") c = i }
     NR > 1 && $3 == op { printf "%.3g", $c }' "$tmp/seeds.csv")
@@ -351,6 +351,11 @@ if "$convbp" list | grep -q '^bpa_seed_as_written'; then
     --threads 1 $fast --output "$tmp/wrong.csv" 2>"$tmp/err"
   [ $? -eq 1 ] && ok || bad "a wrong strategy should make the sweep exit 1"
   grep -q "rerun: convbp run --op bpa --strategy bpa_seed_as_written" "$tmp/err" && ok || bad "no rerun line: $(cat "$tmp/err")"
+  # a sweep's own seed goes into its rerun line
+  "$convbp" sweep --problem mb2ic4ih7oc4kh3sh2ph0 --op bpa --strategy bpa_seed_as_written --seed 7 \
+    --threads 1 $fast --force --output "$tmp/wrong7.csv" 2>"$tmp/err"
+  grep -q "rerun: convbp run --op bpa --strategy bpa_seed_as_written --threads 1 --seed 7 --problem" "$tmp/err" \
+    && ok || bad "rerun line without the sweep's seed: $(cat "$tmp/err")"
   grep -q ',bpa_seed_as_written,.*,wrong,' "$tmp/wrong.csv" && ok || bad "no wrong row"
   [ "$(grep -c ',ok,' "$tmp/wrong.csv")" -eq 2 ] && ok || bad "the other strategies did not run"
   "$convbp" best "$tmp/wrong.csv" | grep -q bpa_seed_as_written && bad "best crowned a wrong strategy" || ok
