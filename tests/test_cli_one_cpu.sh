@@ -7,12 +7,7 @@
 # threads then look 1.5x faster than one.
 # Usage: test_cli_one_cpu.sh path/to/convbp
 set -u
-convbp=$1
-. "$(dirname "$0")/harness.sh"
-run_tool() { "$convbp" "$@"; }
-fast="--reps 1 --min-time 0.001 --quiet"
-unset CONVBP_ISA CONVBP_STREAM OPENBLAS_CORETYPE DNNL_MAX_CPU_ISA ONEDNN_MAX_CPU_ISA
-export CONVBP_KEEP_BLAS_CORETYPE=1
+. "$(dirname "$0")/cli_env.sh"
 command -v taskset >/dev/null 2>&1 || { echo "no taskset: skipped"; exit 77; }
 taskset -c 0 "$convbp" peak --threads 2 >"$tmp/out" 2>"$tmp/err" && grep -q "^fp32 FMA peak, 2 thread" "$tmp/out" \
   && grep -q "warning: 2 threads reached .* other load shares these CPUs" "$tmp/err" && ok \
