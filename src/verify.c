@@ -106,18 +106,25 @@ static void fill_nan(float *p, size_t count) {
   for (size_t i = 0; i < count; i++) p[i] = NAN;
 }
 
+/* strategy's op, CONVBP_ERR_UNKNOWN_STRATEGY, or CONVBP_ERR_WRONG_OP when it is
+   not of the kind (mma or conv) a check was asked for. */
+static int strategy_op_of_kind(const char *strategy, int mma, convbp_op *op) {
+  int idx = convbp_strategy_find(strategy);
+  if (idx < 0) return idx;
+  *op = convbp_strategy_op(idx);
+  return convbp_op_is_mma(*op) == mma ? CONVBP_OK : CONVBP_ERR_WRONG_OP;
+}
+
 /* The MMA check; conv checks go through a verifier (below). */
 int convbp_mma_check(const char *strategy, const convbp_mma *p, int threads, uint64_t seed,
                      convbp_check *res) {
   if (!res) return CONVBP_ERR_ARG;
   memset(res, 0, sizeof *res);
-  int idx = convbp_strategy_find(strategy);
-  if (idx < 0) return idx;
-  convbp_op op = convbp_strategy_op(idx);
-  if (!convbp_op_is_mma(op)) return CONVBP_ERR_WRONG_OP;
-  size_t nx, ny, nout;
-  int st = convbp_mma_op_sizes(op, p, &nx, &ny, &nout);
+  convbp_op op;
+  int st = strategy_op_of_kind(strategy, 1, &op);
   if (st) return st;
+  size_t nx, ny, nout;
+  if ((st = convbp_mma_op_sizes(op, p, &nx, &ny, &nout))) return st;
   check_bufs b;
   if ((st = bufs_alloc(&b, nx, ny, nout))) goto done;
   convbp_fill(b.x, nx, seed);
@@ -275,16 +282,15 @@ int convbp_verifier_check(convbp_verifier *v, const char *strategy, int threads,
   if (!v || !res) return CONVBP_ERR_ARG;
   memset(res, 0, sizeof *res);
   if (adjoint_gap) *adjoint_gap = 0;
-  int idx = convbp_strategy_find(strategy);
-  if (idx < 0) return idx;
-  convbp_op op = convbp_strategy_op(idx);
-  if (convbp_op_is_mma(op)) return CONVBP_ERR_WRONG_OP;
+  convbp_op op;
+  int st = strategy_op_of_kind(strategy, 0, &op);
+  if (st) return st;
   const float *x, *y;
   size_t nout;
   verifier_operands(v, op, &x, &y, &nout);
   /* the run first: a strategy that declines the problem costs no reference */
   fill_nan(v->out, nout);
-  int st = convbp_conv_run(strategy, &v->p, threads, x, y, v->out);
+  st = convbp_conv_run(strategy, &v->p, threads, x, y, v->out);
   if (!st) st = verifier_reference(v, op);
   if (!st && adjoint_gap && op != CONVBP_FWD) st = verifier_reference(v, CONVBP_FWD);
   if (st) return st;
@@ -307,11 +313,11 @@ int convbp_conv_check(const char *strategy, const convbp_conv *p, int threads, u
   if (!res) return CONVBP_ERR_ARG;
   memset(res, 0, sizeof *res);
   /* the strategy's statuses before the problem's, as convbp_conv_run gives them */
-  int idx = convbp_strategy_find(strategy);
-  if (idx < 0) return idx;
-  if (convbp_op_is_mma(convbp_strategy_op(idx))) return CONVBP_ERR_WRONG_OP;
+  convbp_op op;
+  int st = strategy_op_of_kind(strategy, 0, &op);
+  if (st) return st;
   convbp_verifier *v;
-  int st = convbp_verifier_create(p, seed, &v);
+  st = convbp_verifier_create(p, seed, &v);
   if (!st) st = convbp_verifier_check(v, strategy, threads, res, NULL);
   convbp_verifier_destroy(v);
   return st;
