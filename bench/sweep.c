@@ -1117,9 +1117,11 @@ int cbp_cmd_run(int argc, char **argv) {
         if (!st) {
           printf(" max_rel_err=%.3g err/bound=%.3g", res.max_rel_err, res.max_err_ratio);
           if (op == CONVBP_BPA || op == CONVBP_BPW) printf(" adjoint_gap/bound=%.3g", gap);
-          /* a check's first of its op (pt->is_mma: every one) made the reference */
+          /* a check's first of its op (pt->is_mma: every one) made the reference;
+             a BPA or BPW check made FWD's too, for its adjoint test */
           printf(" (%.3fs%s)", el, pt->is_mma || !have_ref[op] ? " incl. reference" : "");
           have_ref[op] = 1;
+          if (op == CONVBP_BPA || op == CONVBP_BPW) have_ref[CONVBP_FWD] = 1;
         } else {
           printf(" (%s)", convbp_strerror(st));
         }

@@ -79,6 +79,13 @@ for op in fwd bpa bpw; do
     || bad "run's $op err/bound is not the sweep's $r: $(cat "$tmp/run.txt")"
 done
 [ "$(grep -c ' adjoint_gap/bound=' "$tmp/run.txt")" -eq 2 ] && ok || bad "run's adjoint tests: $(cat "$tmp/run.txt")"
+# A BPA check makes FWD's reference too (its adjoint test): a FWD strategy
+# checked after it does not say it made one.
+"$convbp" run --problem mb2ic4ih7oc4kh3sh2ph0 --op fwd,bpa --strategy bpa_direct,fwd_im2col_gemm \
+  >"$tmp/run.txt" 2>&1
+grep -q '^PASSED  bpa bpa_direct .*incl. reference)$' "$tmp/run.txt" \
+  && grep -q '^PASSED  fwd fwd_im2col_gemm .*s)$' "$tmp/run.txt" && ok \
+  || bad "run's reference labels: $(cat "$tmp/run.txt")"
 expect 2 "not a whole number >= 1" -- sweep --threads 0 --problem mb2ic3ih5oc2kh3
 expect 2 "this machine has" -- sweep --threads 4096 --problem mb2ic3ih5oc2kh3
 export OMP_THREAD_LIMIT=1  # a row labelled 2 threads must not have run on 1
