@@ -515,13 +515,29 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
    the top, end of the rows left, the chunk they are of}: the first claim of
    a later chunk (epoch) starts them over, and a thread still in an earlier
    chunk, whose partner can only have moved on once every row of it was
-   claimed, gets none.  0 when none are left. */
-static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, long g, long *r0,
-                      long *r1) {
+   claimed, gets none.  0 when none are left.
+   The rows are claimed as the first of ncib ci blocks runs them, and each
+   costs ncib such passes in all: a thread alone on the block claims rows
+   ncib times as fast as it will finish them.  So a thread's first claim
+   (first) adds (ncib - 1)/ncib of the rows its partner has claimed before
+   it came: those are the passes the partner still owes, and from then on
+   the two claim at one pace.  Without it the first to arrive kept up to
+   twice its share: res5a_branch2b BPA (two ci blocks) on the Zen 5 guest,
+   2 threads, the second thread of the pair came a third of a block ahead
+   (its blocks hold 32 fewer channels), took 39-47 of the shared block's 56
+   rows and finished 0.13-0.24 ms after its partner; with it, 37-40 rows and
+   within 0.05 ms in most calls.  A thread that comes more than half a
+   first pass ahead has claimed too many before its partner can take any,
+   and still finishes last.  Medians of 6 alternating rounds, 2 threads:
+   res5a_branch2b FWD 1.036x, BPA 1.017x, res5a_branch2c and res5b_branch2a
+   BPA 1.014x, res4a_branch2b 1.006x. */
+static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, long g, int first,
+                      int ncib, long *r0, long *r1) {
   int got;
 #pragma omp critical(cbp_dconv_claim)
   {
     if (c[2] < epoch) c[0] = sr0, c[1] = sr1, c[2] = epoch;
+    if (first && ncib > 1) g += (from_bottom ? c[0] - sr0 : sr1 - c[1]) * (ncib - 1) / ncib;
     if (c[2] > epoch) {
       *r0 = *r1 = sr1; /* the partner is in a later chunk: this one's rows are all claimed */
     } else if (from_bottom) {
@@ -639,7 +655,8 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
                       const float *in, float *out, long base, int rb0, int rb1, long r0, long r1,
                       long *claim, long epoch, int from_bottom) {
   const long sr0 = r0, sr1 = r1; /* the shared block's rows */
-  if (claim ? !claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, &r0, &r1) : r0 >= r1)
+  if (claim ? !claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, 1, pl->ncib, &r0, &r1)
+            : r0 >= r1)
     return;
   long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
   const int rw = pl->rw, co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
@@ -650,7 +667,8 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
     /* rows [c0, c1): in the shared block's first ci block one claim after
        another (a failed claim leaves c1 <= c0), else all of them at once */
     for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
-         c1 = claim && !cib && claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, &c0, &c1)
+         c1 = claim && !cib &&
+                      claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, 0, 1, &c0, &c1)
                   ? c1
                   : c0) {
       lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */

@@ -30,6 +30,8 @@ static const shape shapes[] = {
      {2, 32, 56, 56, 64, 1, 1, 0, 0, 2, 2, 1, 1}},
     {"3x3: the blocked engine's shared channel block, claimed from either end",
      {2, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"3x3, 320 channels: the shared channel block in two ci blocks, its first claims weighted",
+     {2, 320, 7, 7, 320, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"3x3, few pixels, dW over 2 MiB: threads split dW's columns",
      {2, 256, 7, 7, 256, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"1x1, few pixels, dW of 4 MiB: threads split dW's rows",
