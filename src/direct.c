@@ -524,11 +524,12 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
    the two claim at one pace.  Without it the first to arrive kept up to
    twice its share: res5a_branch2b BPA (two ci blocks) on the Zen 5 guest,
    2 threads, the second thread of the pair came a third of a block ahead
-   (its blocks hold 32 fewer channels), took 39-47 of the shared block's 56
-   rows and finished 0.13-0.24 ms after its partner; with it, 37-40 rows and
-   within 0.05 ms in most calls.  A thread that comes more than half a
-   first pass ahead has claimed too many before its partner can take any,
-   and still finishes last.  Medians of 6 alternating rounds, 2 threads:
+   (its blocks hold 16 fewer channels: the last has 32 of 48), took 39-47
+   of the shared block's 56 rows and finished 0.13-0.24 ms after its
+   partner; with it, 37-40 rows and within 0.05 ms in most calls.  A thread
+   a of a block's work ahead alone claims ncib * a of its rows, more than
+   its fair (1 + a) / 2 once a > 1 / (2 ncib - 1) (a third with two ci
+   blocks): it then still finishes last.  Medians of 6 alternating rounds, 2 threads:
    res5a_branch2b FWD 1.036x, BPA 1.017x, res5a_branch2c and res5b_branch2a
    BPA 1.014x, res4a_branch2b 1.006x. */
 static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, long g, int first,
