@@ -291,32 +291,44 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, con
                          cbp_ktap *kt, const float *in, float *out, long f0, long f1, int i0,
                          int cn, const float *panel, const float *zeros, int tile_px,
                          int accumulate) {
-  const long hw = (long)d->ho * d->wo;
-  const ptrdiff_t in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
+  /* in locals: the stores into kt below could alias *d, and the compiler
+     reloaded every field of it for each (tap, pixel) */
+  const long hw = (long)d->ho * d->wo, wo = d->wo, sh = d->sh, sw = d->sw;
+  const unsigned long hi = (unsigned long)d->hi, wi = (unsigned long)d->wi;
+  const ptrdiff_t ci = d->ci, in_img = (ptrdiff_t)d->hi * d->wi * d->ci;
   const long ntiles = (f1 - f0 + tile_px - 1) / tile_px;
   for (long tile = 0, f = f0; tile < ntiles; tile++) {
     const int np = (int)((f1 - f + (ntiles - tile) - 1) / (ntiles - tile)); /* balanced */
-    /* each pixel's image and input origin, once per tile, not once per tap */
+    /* each pixel's input origin, once per tile, not once per tap: its image,
+       and its row and column, whose offset in the image a tap's is added to */
     const float *img_in[CBP_TILE_MAX];
     long ih0[CBP_TILE_MAX], iw0[CBP_TILE_MAX];
+    ptrdiff_t off0[CBP_TILE_MAX];
+    /* divisions for the first pixel only, then a step along the row */
+    long n = f / hw, oh = f % hw / wo, ow = f % hw % wo;
     for (int p = 0; p < np; p++) {
-      const long g = f + p, rem = g % hw;
-      img_in[p] = in + g / hw * in_img + i0;
-      ih0[p] = rem / d->wo * d->sh;
-      iw0[p] = rem % d->wo * d->sw;
+      img_in[p] = in + n * in_img + i0;
+      ih0[p] = oh * sh;
+      iw0[p] = ow * sw;
+      off0[p] = (ih0[p] * (long)wi + iw0[p]) * ci;
+      if (++ow == wo) {
+        ow = 0;
+        if (++oh == hw / wo) oh = 0, n++;
+      }
     }
     int m = 0;
     for (int t = 0; t < d->ntaps; t++) {
-      const cbp_dtap *tp = &d->taps[t];
-      int reached = 0;
+      const long dh = d->taps[t].dh, dw = d->taps[t].dw;
+      const ptrdiff_t toff = (dh * (long)wi + dw) * ci;
+      const float **kin = kt[m].in;
+      long reached = 0;
+      /* 0 <= ih < hi and 0 <= iw < wi, each as one unsigned compare, with
+         no branch, so that the loop runs in vectors */
       for (int p = 0; p < np; p++) {
-        const long ih = ih0[p] + tp->dh, iw = iw0[p] + tp->dw;
-        if (ih >= 0 && ih < d->hi && iw >= 0 && iw < d->wi) {
-          kt[m].in[p] = img_in[p] + (ih * d->wi + iw) * d->ci;
-          reached = 1;
-        } else {
-          kt[m].in[p] = zeros;
-        }
+        const long inside =
+            ((unsigned long)(ih0[p] + dh) < hi) & ((unsigned long)(iw0[p] + dw) < wi);
+        kin[p] = inside ? img_in[p] + (off0[p] + toff) : zeros;
+        reached |= inside;
       }
       if (!reached) continue;
       kt[m++].w = panel + (size_t)t * cn * sb->rw;
