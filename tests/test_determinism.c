@@ -41,7 +41,8 @@ static const shape shapes[] = {
      {2, 80, 7, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
 };
 
-static const convbp_mma mmas[] = {{64, 300, 200}, {32, 1000, 100}, {3, 200, 129}};
+static const convbp_mma mmas[] = {{64, 300, 200}, {32, 1000, 100}, {3, 200, 129}, {40, 2100, 70},
+                                   {20, 2100, 70}};
 
 /* out filled with a pattern that depends on the run, then run; 0 or a status */
 static int run_once(int si, const convbp_conv *p, const convbp_mma *m, int threads, int run,
