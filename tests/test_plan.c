@@ -129,12 +129,28 @@ int main(int argc, char **argv) {
       CHECK(got && !strcmp(got, want), "ESTIMATE %s with %s kernels: %s, want %s", rules[i].label,
             isas[k][0] ? isas[k] : "avx512", got ? got : "NULL", want);
     }
+    /* MMA: BPA from 2 MFLOP to the engine's 1x1 convolution with AVX-512
+       kernels; smaller BPA, any BPA without them, and BPW to the GEMM. */
+    const convbp_mma mma_big = {128, 256, 512}, mma_tiny = {5, 7, 9};
+    const struct {
+      convbp_op op;
+      const convbp_mma *m;
+      const char *want;
+    } mma_rules[] = {
+        {CONVBP_MMA_BPA, &mma_big, isas[k][0] ? "mma_bpa_gemm" : "mma_bpa_conv1x1_blocked"},
+        {CONVBP_MMA_BPA, &mma_tiny, "mma_bpa_gemm"},
+        {CONVBP_MMA_BPW, &mma_big, "mma_bpw_gemm"}};
+    for (size_t i = 0; i < sizeof mma_rules / sizeof mma_rules[0]; i++) {
+      const char *got = convbp_plan_estimate(mma_rules[i].op, NULL, mma_rules[i].m, 1);
+      CHECK(got && !strcmp(got, mma_rules[i].want), "ESTIMATE %s m%dn%dk%d with %s kernels: %s, want %s",
+            convbp_op_name(mma_rules[i].op), mma_rules[i].m->m, mma_rules[i].m->n,
+            mma_rules[i].m->k, isas[k][0] ? isas[k] : "avx512", got ? got : "NULL",
+            mma_rules[i].want);
+    }
   }
   if (isa_saved[0]) setenv("CONVBP_ISA", isa_saved, 1);
   else unsetenv("CONVBP_ISA");
 
-  convbp_mma m = {5, 7, 9};
-  CHECK(!strcmp(convbp_plan_estimate(CONVBP_MMA_BPA, NULL, &m, 1), "mma_bpa_gemm"), "mma estimate");
   convbp_conv bad = shape;
   bad.k = 0;
   CHECK(convbp_plan_estimate(CONVBP_BPA, &bad, NULL, 1) == NULL, "estimate of an invalid problem");
