@@ -91,6 +91,25 @@ void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_
   }
 }
 
+typedef struct {
+  const float *src;
+  float *dst;
+  int rows, cols;
+} transpose_args;
+
+/* dst(i0:i1, :) = src(:, i0:i1)^T: thread tid's share of dst's rows. */
+static void transpose_share(void *ctx, int tid, int nth) {
+  const transpose_args *a = ctx;
+  const int i0 = (int)((long)a->cols * tid / nth), i1 = (int)((long)a->cols * (tid + 1) / nth);
+  cbp_direct_isa_get()->transpose(a->src + i0, a->cols, a->rows, i1 - i0,
+                                  a->dst + (size_t)i0 * a->rows, a->rows);
+}
+
+void cbp_transpose(const float *src, int rows, int cols, float *dst, int threads) {
+  transpose_args a = {src, dst, rows, cols};
+  cbp_parallel(threads, transpose_share, &a);
+}
+
 /* Image b of cbp_zero_insert. */
 static void zero_insert_image(const float *src, float *dst, size_t b, int p, int q, size_t inner,
                               int st_h, int st_w, int off_h, int off_w, int zh, int zw) {

@@ -25,7 +25,8 @@
   X(cbp_fwd_direct_blocked)     \
   X(cbp_bpa_stride_phase_blocked) \
   X(cbp_bpw_direct_blocked)     \
-  X(cbp_mma_bpa_conv1x1_blocked)
+  X(cbp_mma_bpa_conv1x1_blocked) \
+  X(cbp_mma_bpw_conv1x1_blocked)
 /* Peers that need an optional library join the table only when it was found. */
 #ifdef CONVBP_HAVE_ONEDNN
 #define CBP_PEER_TABLE(X)       \

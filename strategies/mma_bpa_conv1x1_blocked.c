@@ -41,20 +41,6 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   return CONVBP_OK;
 }
 
-typedef struct {
-  const float *src; /* K x M */
-  float *dst;       /* M x K */
-  int m, k;
-} transpose_args;
-
-/* dst(:, k0:k1) = src(k0:k1, :)^T, a contiguous share of the k rows a thread */
-static void transpose_rows(void *ctx, int tid, int nth) {
-  const transpose_args *a = ctx;
-  const int k0 = (int)((long)a->k * tid / nth), k1 = (int)((long)a->k * (tid + 1) / nth);
-  cbp_direct_isa_get()->transpose(a->src + (size_t)k0 * a->m, a->m, k1 - k0, a->m, a->dst + k0,
-                                  a->k);
-}
-
 static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
                void *ws) {
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
@@ -72,15 +58,14 @@ static int run(const cbp_problem *pb, int threads, const float *dY, const float 
   const cbp_dtap tap = {0, 0, dY};
   cbp_dconv_desc d = {1, K, 1, N, K, 1, M, 1, 1, (ptrdiff_t)K * M, M, M, &tap, 1, N, 1};
   cbp_dconv_run(&d, threads, W, o, cbp_take(&ar, 0));
-  transpose_args t = {o, dX, M, K};
-  cbp_parallel(threads, transpose_rows, &t);
+  cbp_transpose(o, K, M, dX, threads);
   return CONVBP_OK;
 }
 
 const cbp_strategy cbp_mma_bpa_conv1x1_blocked = {
     .name = "mma_bpa_conv1x1_blocked",
     .op = CONVBP_MMA_BPA,
-    .summary = "MMA backward data dX = dY W^T as a 1x1 convolution over the longer of M and K, blocked direct engine",
+    .summary = "MMA backward data dX = dY W^T as a 1x1 convolution over M or K pixels, blocked direct engine",
     .workspace = workspace,
     .run = run,
 };

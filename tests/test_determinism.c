@@ -42,7 +42,7 @@ static const shape shapes[] = {
 };
 
 static const convbp_mma mmas[] = {{64, 300, 200}, {32, 1000, 100}, {3, 200, 129}, {40, 2100, 70},
-                                   {20, 2100, 70}};
+                                   {20, 2100, 70}, {2100, 40, 30}};
 
 /* out filled with a pattern that depends on the run, then run; 0 or a status */
 static int run_once(int si, const convbp_conv *p, const convbp_mma *m, int threads, int run,
