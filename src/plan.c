@@ -249,7 +249,7 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
      BPA points on the Zen 5 EPYC (results/mma_zen5_conv1x1.csv; the GEMM
-     won bert_ffn_up's two by 1.03-1.05x); MMA BPW stays with the GEMM:
+     won bert_ffn_up's two by 1.01-1.05x); MMA BPW stays with the GEMM:
      mma_bpw_conv1x1_blocked won 3-4 of 7 points there, by up to 1.18x
      (gpt_proj), and lost the short calls by up to 1.6x (small_fc);
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
