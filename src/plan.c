@@ -249,9 +249,11 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
      BPA points on the Zen 5 EPYC (results/mma_zen5_conv1x1.csv; the GEMM
-     won bert_ffn_up's two by 1.01-1.05x); MMA BPW stays with the GEMM:
-     mma_bpw_conv1x1_blocked won 3-4 of 7 points there, by up to 1.18x
-     (gpt_proj), and lost the short calls by up to 1.6x (small_fc);
+     won bert_ffn_up's two by 1.01-1.05x); and MMA BPW with N >= 1024 ->
+     mma_bpw_conv1x1_blocked: its transpose of X moves M*K floats, 1/N of
+     the multiply-adds, and it won where N >= 1024 (gpt_proj, bert_ffn_up,
+     square_1k: 1.00-1.21x over the GEMM, two runs) and lost every point
+     with N <= 1000 (bert_qkv, bert_ffn_down, resnet_fc, small_fc: 0.63-1.00x);
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
      empty) -> bpa_scatter_gemm; a 1x1 at stride 1 that does not widen (K <=
      C) -> bpa_scatter_gemm unless it has very few pixels (N*P*Q <= 1024), and
@@ -301,8 +303,10 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
                                                     "bpw_im2col_gemm", "mma_bpa_gemm", "mma_bpw_gemm"};
   static const char *const blocked[3] = {"fwd_direct_blocked", "bpa_stride_phase_blocked",
                                          "bpw_direct_blocked"};
-  if (op == CONVBP_MMA_BPA && convbp_mma_flops(mma) >= 2e6 && cbp_direct_isa_get()->vl >= 16)
-    return "mma_bpa_conv1x1_blocked";
+  if (convbp_op_is_mma(op) && convbp_mma_flops(mma) >= 2e6 && cbp_direct_isa_get()->vl >= 16) {
+    if (op == CONVBP_MMA_BPA) return "mma_bpa_conv1x1_blocked";
+    if (mma->n >= 1024) return "mma_bpw_conv1x1_blocked";
+  }
   if (convbp_op_is_mma(op) || convbp_conv_flops(conv) < 2e6) return gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;
   const int strided = conv->stride_h > 1 || conv->stride_w > 1;

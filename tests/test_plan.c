@@ -129,9 +129,9 @@ int main(int argc, char **argv) {
       CHECK(got && !strcmp(got, want), "ESTIMATE %s with %s kernels: %s, want %s", rules[i].label,
             isas[k][0] ? isas[k] : "avx512", got ? got : "NULL", want);
     }
-    /* MMA: BPA from 2 MFLOP to the engine's 1x1 convolution with AVX-512
-       kernels; smaller BPA, any BPA without them, and BPW to the GEMM. */
-    const convbp_mma mma_big = {128, 256, 512}, mma_tiny = {5, 7, 9};
+    /* MMA from 2 MFLOP with AVX-512 kernels: BPA, and BPW with N >= 1024, to
+       the engine's 1x1 convolution; the rest, and all without them, to the GEMM. */
+    const convbp_mma mma_big = {128, 256, 512}, mma_tiny = {5, 7, 9}, mma_wide = {64, 1024, 64};
     const struct {
       convbp_op op;
       const convbp_mma *m;
@@ -139,7 +139,8 @@ int main(int argc, char **argv) {
     } mma_rules[] = {
         {CONVBP_MMA_BPA, &mma_big, isas[k][0] ? "mma_bpa_gemm" : "mma_bpa_conv1x1_blocked"},
         {CONVBP_MMA_BPA, &mma_tiny, "mma_bpa_gemm"},
-        {CONVBP_MMA_BPW, &mma_big, "mma_bpw_gemm"}};
+        {CONVBP_MMA_BPW, &mma_big, "mma_bpw_gemm"},
+        {CONVBP_MMA_BPW, &mma_wide, isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked"}};
     for (size_t i = 0; i < sizeof mma_rules / sizeof mma_rules[0]; i++) {
       const char *got = convbp_plan_estimate(mma_rules[i].op, NULL, mma_rules[i].m, 1);
       CHECK(got && !strcmp(got, mma_rules[i].want), "ESTIMATE %s m%dn%dk%d with %s kernels: %s, want %s",
