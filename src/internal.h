@@ -275,10 +275,11 @@ void cbp_put(float *dst, const float *src, size_t n, int stream);
 int cbp_stream_between_stores(size_t out_bytes, int threads);
 
 /* out (c x b x a) from in (a x b x c): moves the outer dimension innermost and
-   back, e.g. NHWC -> CHWN with a=N, b=H*W, c=C.  Threaded over b. */
+   back, e.g. NHWC -> CHWN with a=N, b=H*W, c=C.  b transposes of a x c by the
+   engine's transpose kernel (8 x 8 blocks in registers); threaded over b, or
+   within each transpose over out's rows when b < threads. */
 void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads);
-/* dst (cols x rows) = src (rows x cols)^T by the engine's transpose kernel (8 x 8
-   blocks in registers), each thread a contiguous share of dst's rows. */
+/* dst (cols x rows) = src (rows x cols)^T: cbp_swap_outer_inner with b = 1. */
 void cbp_transpose(const float *src, int rows, int cols, float *dst, int threads);
 
 /* Zero insertion: dst (batch x zh x zw x inner) is zero but for

@@ -69,45 +69,77 @@ void cbp_stream_fence(void) {
 #endif
 }
 
-/* Slice j of cbp_swap_outer_inner: out[k][j][i] = in[i][j][k], one a x c transpose. */
-static void swap_slice(const float *in, float *out, size_t a, size_t b, size_t c, size_t j) {
-  enum { TILE = 16 };
-  for (size_t i0 = 0; i0 < a; i0 += TILE)
-    for (size_t k0 = 0; k0 < c; k0 += TILE) {
-      size_t i1 = i0 + TILE < a ? i0 + TILE : a, k1 = k0 + TILE < c ? k0 + TILE : c;
-      for (size_t k = k0; k < k1; k++)
-        for (size_t i = i0; i < i1; i++) out[(k * b + j) * a + i] = in[(i * b + j) * c + k];
-    }
+/* The engine's transpose kernel (8 x 8 blocks in registers) takes int sizes:
+   larger slices go in pieces of at most 2^30 rows and columns. */
+enum { PIECE = 1 << 30 };
+
+typedef struct {
+  const cbp_direct_isa *isa; /* looked up once: it reads the environment */
+  const float *in;
+  float *out;
+  size_t a, b, c;
+} swap_args;
+
+/* Slice j of cbp_swap_outer_inner, its rows k0..k1-1 of out:
+     out[(k*b + j)*a + i] = in[(i*b + j)*c + k],  i < a,
+   an a x (k1 - k0) transpose with leading dimensions b*c and b*a. */
+static void swap_slice(const swap_args *s, size_t j, size_t k0, size_t k1) {
+  const size_t a = s->a, b = s->b, c = s->c;
+  for (size_t i = 0; i < a; i += PIECE)
+    for (size_t k = k0; k < k1; k += PIECE)
+      s->isa->transpose(s->in + (i * b + j) * c + k, (ptrdiff_t)(b * c),
+                        (int)(a - i < PIECE ? a - i : PIECE),
+                        (int)(k1 - k < PIECE ? k1 - k : PIECE), s->out + (k * b + j) * a + i,
+                        (ptrdiff_t)(b * a));
 }
 
-/* Each loop below runs without a parallel region on one thread, not in an
-   inactive one: libgomp's costs a futex syscall even then (cbp_parallel). */
-void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads) {
-  if (threads > 1 && b > 1) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t j = 0; j < b; j++) swap_slice(in, out, a, b, c, j);
-  } else {
-    for (size_t j = 0; j < b; j++) swap_slice(in, out, a, b, c, j);
+/* Slices j0..j1-1, their out rows k0..k1-1.  Slice by slice, every row of
+   out in k0..k1 would take a run of a floats per slice: as many write streams
+   as rows, and rows whose distance is a multiple of 4 KiB (b*a floats: 98
+   pages for dO of ResNet-50's stem at N = 8) share their L1 sets.  So the
+   slices go in blocks whose input stays in L2 (BLOCK_BYTES), and each block in
+   groups of GROUP rows of out, one row of the kernel's 8 x 8 blocks: GROUP
+   write streams at a time.  Slices under 8 rows or columns have no 8 x 8
+   block: they go float by float here, without a call per slice (the stem's
+   A at N = 8: 8 x 3 floats a slice). */
+enum { BLOCK_BYTES = 512 << 10, GROUP = 8 };
+static void swap_slices(const swap_args *s, size_t j0, size_t j1, size_t k0, size_t k1) {
+  const size_t a = s->a, b = s->b, c = s->c;
+  if (a < 8 || k1 - k0 < 8) {
+    for (size_t j = j0; j < j1; j++)
+      for (size_t k = k0; k < k1; k++)
+        for (size_t i = 0; i < a; i++) s->out[(k * b + j) * a + i] = s->in[(i * b + j) * c + k];
+    return;
+  }
+  const size_t slice = a * (k1 - k0) * sizeof(float);
+  const size_t nj = slice < BLOCK_BYTES ? BLOCK_BYTES / slice : 1;
+  for (size_t jb = j0; jb < j1; jb += nj) {
+    const size_t je = j1 - jb < nj ? j1 : jb + nj;
+    for (size_t k = k0; k < k1; k += GROUP) {
+      const size_t ke = k1 - k < GROUP ? k1 : k + GROUP;
+      for (size_t j = jb; j < je; j++) swap_slice(s, j, k, ke);
+    }
   }
 }
 
-typedef struct {
-  const float *src;
-  float *dst;
-  int rows, cols;
-} transpose_args;
+/* Thread tid's share: whole slices when there are enough of them, else a
+   contiguous share of every slice's out rows (the b = 1 transpose), so that no
+   two threads write one row. */
+static void swap_share(void *ctx, int tid, int nth) {
+  const swap_args *s = ctx;
+  if (s->b >= (size_t)nth)
+    swap_slices(s, s->b * tid / nth, s->b * (tid + 1) / nth, 0, s->c);
+  else
+    swap_slices(s, 0, s->b, s->c * tid / nth, s->c * (tid + 1) / nth);
+}
 
-/* dst(i0:i1, :) = src(:, i0:i1)^T: thread tid's share of dst's rows. */
-static void transpose_share(void *ctx, int tid, int nth) {
-  const transpose_args *a = ctx;
-  const int i0 = (int)((long)a->cols * tid / nth), i1 = (int)((long)a->cols * (tid + 1) / nth);
-  cbp_direct_isa_get()->transpose(a->src + i0, a->cols, a->rows, i1 - i0,
-                                  a->dst + (size_t)i0 * a->rows, a->rows);
+void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads) {
+  swap_args s = {cbp_direct_isa_get(), in, out, a, b, c};
+  cbp_parallel(threads, swap_share, &s);
 }
 
 void cbp_transpose(const float *src, int rows, int cols, float *dst, int threads) {
-  transpose_args a = {src, dst, rows, cols};
-  cbp_parallel(threads, transpose_share, &a);
+  cbp_swap_outer_inner(src, dst, (size_t)rows, 1, (size_t)cols, threads);
 }
 
 /* Image b of cbp_zero_insert. */
