@@ -862,5 +862,12 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   for (int t = 0; t + 1 < threads; t += 2) claim_state(slices, per, t)[2] = -1;
 
   engine_run er = {d, &pl, in, out, slices, per, cap, blk, total_rows, chunk_rows};
-  cbp_parallel(threads, engine_thread, &er);
+  /* One thread runs on the caller, also inside the caller's active region (the
+     MMA strategies run one engine a thread over their own pixels): the body's
+     one omp construct is the pair's critical, which a lone thread never
+     enters, so it needs no team of its own (cbp_parallel would open one). */
+  if (threads <= 1)
+    engine_thread(&er, 0, 1);
+  else
+    cbp_parallel(threads, engine_thread, &er);
 }

@@ -279,8 +279,6 @@ int cbp_stream_between_stores(size_t out_bytes, int threads);
    engine's transpose kernel (8 x 8 blocks in registers); threaded over b, or
    within each transpose over out's rows when b < threads. */
 void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_t c, int threads);
-/* dst (cols x rows) = src (rows x cols)^T: cbp_swap_outer_inner with b = 1. */
-void cbp_transpose(const float *src, int rows, int cols, float *dst, int threads);
 
 /* Zero insertion: dst (batch x zh x zw x inner) is zero but for
    dst(b, off_h + i*st_h, off_w + j*st_w, :) = src(b, i, j, :), src batch x p x q x inner. */

@@ -138,10 +138,6 @@ void cbp_swap_outer_inner(const float *in, float *out, size_t a, size_t b, size_
   cbp_parallel(threads, swap_share, &s);
 }
 
-void cbp_transpose(const float *src, int rows, int cols, float *dst, int threads) {
-  cbp_swap_outer_inner(src, dst, (size_t)rows, 1, (size_t)cols, threads);
-}
-
 /* Image b of cbp_zero_insert. */
 static void zero_insert_image(const float *src, float *dst, size_t b, int p, int q, size_t inner,
                               int st_h, int st_w, int off_h, int off_w, int zh, int zw) {
