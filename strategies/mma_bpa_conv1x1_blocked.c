@@ -25,12 +25,15 @@
  * KRSC stores W' as K' rows, so the engine transposes it into its panels, once
  * a call: N*K floats as M pixels, M*N as K pixels, which also writes O and
  * reads it back to transpose M*K floats more.  The K pixels form is taken
- * when N*K > 2 M (N + K).  Zen 5 EPYC, medians of 3 rounds, 1 / 2 threads,
- * K pixels against M pixels: gpt_proj (M = 128, K = 4096) 0.89 / 0.82,
- * resnet_fc (M = 32, K = 2048) 0.77 / 0.84; not taken: bert_ffn_down
- * (M = 512, K = 3072) 1.05 / 1.07, small_fc 0.98 / 1.29, bert_qkv and
- * square_1k 1.01-1.08; bert_ffn_up (M = 512, K = 768, N = 3072) 0.96 / 0.97
- * is the one the rule misses.
+ * when it moves no more floats: N*K >= M*N + 2*M*K.  Zen 5 EPYC, medians of
+ * 3 alternating rounds with the form forced, threads splitting the K pixels,
+ * 1 / 2 threads, K pixels against M pixels: resnet_fc (M = 32, K = 2048)
+ * 0.76 / 0.79, gpt_proj (M = 128, K = 4096) 0.91 / 0.82, bert_ffn_up
+ * (M = 512, N = 3072, K = 768, where the two counts are equal) 0.93 / 0.91;
+ * not taken: bert_ffn_down (M = 512, K = 3072) 1.08 / 1.10, square_1k 1.09 /
+ * 1.06, small_fc 1.00 / 1.02, bert_qkv 0.99 / 1.03.  (Until 0c194a8 the rule
+ * was N*K > 2 M (N + K), which kept bert_ffn_up, 0.96 / 0.97 then, as M
+ * pixels.)
  * Workspace: the engine's per-thread panels and tap lists, and O when K
  * pixels.  Supports every valid problem. */
 #include "internal.h"
@@ -38,7 +41,7 @@
 /* Whether the K pixels form is taken (see the top), in doubles: no overflow. */
 static int pixels_along_k(const cbp_problem *pb) {
   const double m = pb->mma.m, n = pb->mma.n, k = pb->mma.k;
-  return n * k > 2 * m * (n + k);
+  return n * k >= m * n + 2 * m * k;
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {

@@ -41,7 +41,7 @@ static const shape shapes[] = {
      {2, 80, 7, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
 };
 
-static const convbp_mma mmas[] = {{64, 300, 200}, {32, 1000, 100}, {3, 200, 129}, {40, 2100, 70},
+static const convbp_mma mmas[] = {{64, 300, 200}, {32, 1000, 100}, {3, 200, 129}, {80, 2100, 70},
                                    {20, 2100, 70}, {2100, 40, 30}};
 
 /* out filled with a pattern that depends on the run, then run; 0 or a status */

@@ -347,18 +347,20 @@ static int run_all(int argc, char **argv) {
      {32, 1000, 100} goes in slices of 24 (and a last of 4) for OpenBLAS's
      small-matrix kernel where it has one (cbp_small_gemm_slice).  For the
      engine: mma_bpa_conv1x1_blocked (N input channels, pixels along K where
-     N K > 2 M (N + K), else along M): {300, 150, 500} M pixels, 8 register
+     N K >= M N + 2 M K, else along M): {300, 150, 500} M pixels, 8 register
      blocks of 64 to share (the last of 52); {70, 300, 900} K pixels, 2
-     blocks (the last of 6); {40, 2100, 70} and {20, 2100, 70} M and K
+     blocks (the last of 6); {80, 2100, 70} and {20, 2100, 70} M and K
      pixels with more input channels than one panel holds with 1 MiB of L2
-     (two ci blocks); {3, 200, 129} and {32, 1000, 100} K pixels too.
+     (two ci blocks); {3, 200, 129}, {32, 1000, 100} and {1, 7, 3} K pixels
+     too, the last with fewer pixels than two threads' 16-float shares (the
+     first thread has none).
      mma_bpw_conv1x1_blocked (K pixels, M input channels, N out): {300, 150,
      500} 3 blocks (the last of 22), {2100, 40, 30} two ci blocks. */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
                                     {32, 1000, 100}, {300, 150, 500}, {70, 300, 900},
-                                    {40, 2100, 70},  {20, 2100, 70},  {2100, 40, 30}};
+                                    {80, 2100, 70},  {20, 2100, 70},  {2100, 40, 30}};
   for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
