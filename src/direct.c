@@ -130,18 +130,32 @@ static size_t slice_bytes(int ntaps, size_t cap) {
   return ((b + 63) & ~(size_t)63) + CLAIM_BYTES;
 }
 
-/* One slice per thread.  Bounds slice_bytes for any ntaps up to the one given
-   (stride phases have fewer taps than the kernel). */
-int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes) {
-  size_t per, taps;
-  *bytes = 0;
-  if (ntaps < 0 || threads < 1 ||
+/* Bytes of one thread's slice: bounds slice_bytes for any ntaps up to the one
+   given (stride phases have fewer taps than the kernel). */
+static int slice_bound(int ntaps, size_t *per) {
+  size_t taps;
+  if (ntaps < 0 ||
       cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + TAP_INTS * sizeof(int) + BLK_MAX * sizeof(float),
               &taps) ||
-      cbp_add(taps, (panel_cap() + 1) * sizeof(float), &per) || cbp_round64(per, &per) ||
-      cbp_add(per, CLAIM_BYTES, &per) || cbp_mul(per, (size_t)threads, bytes))
+      cbp_add(taps, (panel_cap() + 1) * sizeof(float), per) || cbp_round64(*per, per) ||
+      cbp_add(*per, CLAIM_BYTES, per))
     return CONVBP_ERR_OVERFLOW;
   return CONVBP_OK;
+}
+
+/* One slice per thread. */
+int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes) {
+  size_t per;
+  *bytes = 0;
+  if (threads < 1 || slice_bound(ntaps, &per) || cbp_mul(per, (size_t)threads, bytes))
+    return CONVBP_ERR_OVERFLOW;
+  return CONVBP_OK;
+}
+
+void *cbp_dconv_thread_ws(void *ws, int ntaps, int tid) {
+  size_t per = 0;
+  slice_bound(ntaps, &per); /* no overflow: ws has room for slices 0 .. tid */
+  return (char *)ws + per * (size_t)tid;
 }
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }

@@ -153,6 +153,10 @@ typedef struct {
 
 /* Workspace of cbp_dconv_run: per-thread weight panels and tap lists. */
 int cbp_dconv_workspace(int ntaps, int threads, size_t *bytes);
+/* Thread tid's slice of a workspace of cbp_dconv_workspace(ntaps, threads),
+   tid < threads: the workspace of a cbp_dconv_run on one thread, for callers
+   whose threads each run an engine of their own. */
+void *cbp_dconv_thread_ws(void *ws, int ntaps, int tid);
 /* Writes every output element of d (zero where no tap reaches). */
 void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws);
 

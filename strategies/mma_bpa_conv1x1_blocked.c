@@ -56,8 +56,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 typedef struct {
   const float *dY, *W;
   float *dX, *o;   /* O = dX^T */
-  char *engine_ws; /* one engine workspace of `per` bytes a thread */
-  size_t per;
+  void *engine_ws; /* one engine workspace a thread (cbp_dconv_thread_ws) */
   int M, N, K;
 } pixel_share;
 
@@ -78,7 +77,7 @@ static void k_pixels(void *ctx, int tid, int nth) {
   float *o = s->o + (size_t)k0 * M;
   cbp_dconv_desc d = {1, k1 - k0, 1, N, k1 - k0, 1, M, 1, 1, (ptrdiff_t)(k1 - k0) * M, M, M,
                       &tap, 1, N, 1};
-  cbp_dconv_run(&d, 1, s->W + (size_t)k0 * N, o, s->engine_ws + s->per * (size_t)tid);
+  cbp_dconv_run(&d, 1, s->W + (size_t)k0 * N, o, cbp_dconv_thread_ws(s->engine_ws, 1, tid));
   /* dX(m, k) = O(k, m) for k0 <= k < k1 */
   cbp_direct_isa_get()->transpose(o, M, k1 - k0, M, s->dX + k0, s->K);
 }
@@ -95,10 +94,9 @@ static int run(const cbp_problem *pb, int threads, const float *dY, const float 
     cbp_dconv_run(&d, threads, dY, dX, ws);
     return CONVBP_OK;
   }
-  pixel_share s = {dY, W, dX, NULL, NULL, 0, M, N, K};
+  pixel_share s = {dY, W, dX, NULL, NULL, M, N, K};
   s.o = cbp_take(&ar, pb->out_elems * sizeof(float));
   s.engine_ws = cbp_take(&ar, 0);
-  if (cbp_dconv_workspace(1, 1, &s.per)) return CONVBP_ERR_OVERFLOW;
   cbp_parallel(threads, k_pixels, &s);
   return CONVBP_OK;
 }

@@ -37,8 +37,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 typedef struct {
   const float *X, *dY;
   float *dW, *xt;
-  char *engine_ws; /* one engine workspace of `per` bytes a thread */
-  size_t per;
+  void *engine_ws; /* one engine workspace a thread (cbp_dconv_thread_ws) */
   int M, N, K;
 } pixel_share;
 
@@ -55,16 +54,15 @@ static void pixels(void *ctx, int tid, int nth) {
   const cbp_dtap tap = {0, 0, s->dY};
   const ptrdiff_t out = (ptrdiff_t)(k1 - k0) * N;
   cbp_dconv_desc d = {1, 1, k1 - k0, M, 1, k1 - k0, N, 1, 1, out, out, N, &tap, 1, N, 0};
-  cbp_dconv_run(&d, 1, xt, s->dW + (size_t)k0 * N, s->engine_ws + s->per * (size_t)tid);
+  cbp_dconv_run(&d, 1, xt, s->dW + (size_t)k0 * N, cbp_dconv_thread_ws(s->engine_ws, 1, tid));
 }
 
 static int run(const cbp_problem *pb, int threads, const float *X, const float *dY, float *dW,
                void *ws) {
   cbp_arena ar = {ws, 0};
-  pixel_share s = {X, dY, dW, NULL, NULL, 0, pb->mma.m, pb->mma.n, pb->mma.k};
+  pixel_share s = {X, dY, dW, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k};
   s.xt = cbp_take(&ar, pb->x_elems * sizeof(float));
   s.engine_ws = cbp_take(&ar, 0);
-  if (cbp_dconv_workspace(1, 1, &s.per)) return CONVBP_ERR_OVERFLOW;
   cbp_parallel(threads, pixels, &s);
   return CONVBP_OK;
 }
