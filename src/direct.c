@@ -536,7 +536,7 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
 }
 
 /* The shared channel block of a pair of threads (see run_chunk): its rows
-   [sr0, sr1), claimed g at a time, the first thread from the top and the
+   [sr0, sr1), claimed g or more at a time, the first thread from the top and the
    second (from_bottom) from the bottom, until they meet.  c = {next row from
    the top, end of the rows left, the chunk they are of}: the first claim of
    a later chunk (epoch) starts them over, and a thread still in an earlier
@@ -557,13 +557,26 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
    its fair (1 + a) / 2 once a > 1 / (2 ncib - 1) (a third with two ci
    blocks): it then still finishes last.  Medians of 6 alternating rounds, 2 threads:
    res5a_branch2b FWD 1.036x, BPA 1.017x, res5a_branch2c and res5b_branch2a
-   BPA 1.014x, res4a_branch2b 1.006x. */
+   BPA 1.014x, res4a_branch2b 1.006x.
+   With one ci block a claim takes a quarter of the rows left when that is
+   more than g (guided self-scheduling): each claim is a critical section
+   whose line the other thread last wrote, and one row at a time the pair
+   made a claim or more a row (11% of small_3x3 FWD's 2-thread time in
+   GOMP_critical_name_start); the last claims are still g rows, so a slower
+   vCPU still takes fewer.  Zen 5 EPYC, 2 threads, medians of 4 alternating
+   rounds: the main job's small problems (FWD and BPA) 1.10-1.29x, the
+   res2 layers and the stem 1.03-1.19x, res3-res5 0.97-1.06x (six rounds of
+   res4 and res5 with the new build first: 0.99-1.02x).  Not with more ci
+   blocks, whose claimed rows return in every later block: there a big
+   early claim is a big late debt. */
+enum { CLAIM_GUIDE = 4 };
 static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, long g, int first,
                       int ncib, long *r0, long *r1) {
   int got;
 #pragma omp critical(cbp_dconv_claim)
   {
     if (c[2] < epoch) c[0] = sr0, c[1] = sr1, c[2] = epoch;
+    if (ncib == 1 && (c[1] - c[0]) / CLAIM_GUIDE > g) g = (c[1] - c[0]) / CLAIM_GUIDE;
     if (first && ncib > 1) g += (from_bottom ? c[0] - sr0 : sr1 - c[1]) * (ncib - 1) / ncib;
     if (c[2] > epoch) {
       *r0 = *r1 = sr1; /* the partner is in a later chunk: this one's rows are all claimed */
@@ -695,7 +708,7 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
        another (a failed claim leaves c1 <= c0), else all of them at once */
     for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
          c1 = claim && !cib &&
-                      claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, 0, 1, &c0, &c1)
+                      claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, 0, pl->ncib, &c0, &c1)
                   ? c1
                   : c0) {
       lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
