@@ -517,21 +517,24 @@ typedef struct {
   int stream;
 } zero_job;
 
+/* Thread tid of nth zeroes its contiguous 1/nth of the rows. */
 static void zero_rows(void *ctx, int tid, int nth) {
   const zero_job *z = ctx;
   const cbp_dconv_desc *d = z->d;
-  (void)tid, (void)nth;
-#pragma omp for schedule(static) /* over the region's threads, or all rows alone */
-  for (long r = 0; r < (long)d->n * d->ho; r++) {
+  const long rows = (long)d->n * d->ho, r0 = rows * tid / nth, r1 = rows * (tid + 1) / nth;
+  for (long r = r0; r < r1; r++) {
     float *row = row_out(d, z->out, r);
     for (int ow = 0; ow < d->wo; ow++) cbp_put(row + ow * d->out_pix, NULL, (size_t)d->co, z->stream);
   }
   if (z->stream) cbp_stream_fence();
 }
 
+static int zero_stream(const cbp_dconv_desc *d, int threads) {
+  return cbp_stream_between_stores((size_t)d->n * d->out_img * sizeof(float), threads);
+}
+
 static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
-  zero_job z = {d, out,
-                cbp_stream_between_stores((size_t)d->n * d->out_img * sizeof(float), threads)};
+  zero_job z = {d, out, zero_stream(d, threads)};
   cbp_parallel(threads, zero_rows, &z);
 }
 
@@ -786,6 +789,7 @@ typedef struct {
   size_t per, cap;     /* bytes a slice; floats of a panel */
   int blk;             /* channels of a channel block */
   long total_rows, chunk_rows;
+  long epoch0;         /* the first chunk's epoch (see cbp_dconv_run_list) */
 } engine_run;
 
 /* Thread tid of nth: its slice of the workspace, then its share of every chunk. */
@@ -816,18 +820,16 @@ static void engine_thread(void *ctx, int tid, int nth) {
   const thread_bufs tb = {panel, zeros, {kt, calls, valid, part, part_a, part_b, col_lo, col_end}};
   long *claim = (tid | 1) < nth ? claim_state(er->slices, per, tid & ~1) : NULL;
   const long total_rows = er->total_rows, chunk_rows = er->chunk_rows;
-  for (long base = 0, epoch = 0; base < total_rows; base += chunk_rows, epoch++)
+  for (long base = 0, epoch = er->epoch0; base < total_rows; base += chunk_rows, epoch++)
     run_chunk(d, &pl, &tb, er->in, er->out, base,
               total_rows - base < chunk_rows ? total_rows - base : chunk_rows, epoch, tid, nth,
               claim);
 }
 
-void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
-  if (d->n < 1 || d->ho < 1 || d->wo < 1 || d->co < 1) return;
-  if (d->ntaps == 0) {
-    zero_output(d, threads, out);
-    return;
-  }
+/* d's plan for a team of threads, and the run every thread reads (*er points
+   at *pl).  The same for every thread that computes it. */
+static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, float *out,
+                        void *ws, engine_plan *plp, engine_run *er) {
   engine_plan pl;
   const cbp_direct_isa *isa = pl.isa = cbp_direct_isa_get();
   const int reach_all = taps_reach_all(d);
@@ -883,12 +885,30 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   pl.grain = narrow ? ceil_div(2 * isa->np_max, d->wo) : 1;
   const long total_rows = (long)d->n * d->ho;
   const long chunk_rows = row_chunk(d, total_rows, threads, ceil_div(pl.nrbt, nrb));
-  const size_t per = slice_bytes(d->ntaps, cap);
-  char *slices = ws;
-  /* each pair's claim state: no chunk yet (epoch -1) */
-  for (int t = 0; t + 1 < threads; t += 2) claim_state(slices, per, t)[2] = -1;
+  *plp = pl;
+  *er = (engine_run){d, plp, in, out, ws, slice_bytes(d->ntaps, cap), cap, blk, total_rows,
+                     chunk_rows, 0};
+}
 
-  engine_run er = {d, &pl, in, out, slices, per, cap, blk, total_rows, chunk_rows};
+/* Each pair's claim state, at the end of slices of per bytes: no chunk yet (epoch -1). */
+static void reset_claims(size_t per, int threads, void *ws) {
+  for (int t = 0; t + 1 < threads; t += 2) claim_state(ws, per, t)[2] = -1;
+}
+
+static int empty_output(const cbp_dconv_desc *d) {
+  return d->n < 1 || d->ho < 1 || d->wo < 1 || d->co < 1;
+}
+
+void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float *out, void *ws) {
+  if (empty_output(d)) return;
+  if (d->ntaps == 0) {
+    zero_output(d, threads, out);
+    return;
+  }
+  engine_plan pl;
+  engine_run er;
+  plan_engine(d, threads, in, out, ws, &pl, &er);
+  reset_claims(er.per, threads, ws);
   /* One thread runs on the caller, also inside the caller's active region (the
      MMA strategies run one engine a thread over their own pixels): the body's
      one omp construct is the pair's critical, which a lone thread never
@@ -897,4 +917,58 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
     engine_thread(&er, 0, 1);
   else
     cbp_parallel(threads, engine_thread, &er);
+}
+
+typedef struct {
+  const cbp_dconv_desc *d;
+  const float *in;
+  float *const *out;
+  int count, threads;
+  void *ws;
+  size_t per; /* bytes of a thread's slice, the same for every desc */
+} engine_list;
+
+/* Thread tid of nth runs its share of every desc in turn, with no barrier
+   between them: their outputs are disjoint.  Each thread keeps one slice of
+   the workspace, sized for the desc with the most taps: with a slice a desc,
+   a thread's panel for one desc could overlap its neighbour's for another.
+   Chunk epochs go on rising from one desc to the next, so a pair's claim
+   state starts over at each desc's first claim, as at each chunk
+   (claim_rows). */
+static void list_thread(void *ctx, int tid, int nth) {
+  const engine_list *el = ctx;
+  long epoch0 = 0;
+  for (int i = 0; i < el->count; i++) {
+    const cbp_dconv_desc *d = &el->d[i];
+    if (empty_output(d)) continue;
+    if (d->ntaps == 0) {
+      zero_job z = {d, el->out[i], zero_stream(d, el->threads)};
+      zero_rows(&z, tid, nth);
+      continue;
+    }
+    engine_plan pl;
+    engine_run er;
+    plan_engine(d, nth, el->in, el->out[i], el->ws, &pl, &er);
+    er.per = el->per;
+    er.epoch0 = epoch0;
+    engine_thread(&er, tid, nth);
+    epoch0 += (er.total_rows + er.chunk_rows - 1) / er.chunk_rows;
+  }
+}
+
+void cbp_dconv_run_list(const cbp_dconv_desc *d, int count, int threads, const float *in,
+                        float *const *out, void *ws) {
+  if (count < 1) return;
+  if (threads <= 1 || count == 1) {
+    for (int i = 0; i < count; i++) cbp_dconv_run(&d[i], threads, in, out[i], ws);
+    return;
+  }
+  size_t per = 0;
+  for (int i = 0; i < count; i++) {
+    const size_t b = slice_bytes(d[i].ntaps, panel_cap());
+    per = b > per ? b : per;
+  }
+  reset_claims(per, threads, ws);
+  engine_list el = {d, in, out, count, threads, ws, per};
+  cbp_parallel(threads, list_thread, &el);
 }

@@ -92,6 +92,9 @@ static const shape edges[] = {
     {"single pixel", {1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"stride larger than the kernel", {2, 3, 9, 9, 2, 2, 2, 0, 0, 3, 3, 1, 1}},
     {"dilation 3 stride 4", {1, 2, 13, 12, 3, 3, 2, 2, 1, 4, 3, 3, 2}},
+    /* bpa_stride_phase_blocked runs its phases in lists of 64: 9 x 8 = 72
+       phases make two, most of them phases no tap reaches (zeros). */
+    {"stride 9 x 8, stride phases beyond one list", {2, 3, 20, 17, 4, 3, 2, 1, 0, 9, 8, 1, 1}},
     {"resnet-like 3x3 (small)", {2, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"stem-like 7x7 stride 2", {1, 3, 15, 15, 8, 7, 7, 3, 3, 2, 2, 1, 1}},
     /* C = 3 stems whose col2im runs (stride*C floats apart, S*C long) have
