@@ -541,7 +541,7 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
 /* The shared channel block of a pair of threads (see run_chunk): its rows
    [sr0, sr1), claimed g or more at a time, the first thread from the top and the
    second (from_bottom) from the bottom, until they meet.  c = {next row from
-   the top, end of the rows left, the chunk they are of}: the first claim of
+   the top, end of the rows left, the chunk they are of, the pair's lock}: the first claim of
    a later chunk (epoch) starts them over, and a thread still in an earlier
    chunk, whose partner can only have moved on once every row of it was
    claimed, gets none.  0 when none are left.
@@ -562,8 +562,8 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
    res5a_branch2b FWD 1.036x, BPA 1.017x, res5a_branch2c and res5b_branch2a
    BPA 1.014x, res4a_branch2b 1.006x.
    With one ci block a claim takes a quarter of the rows left when that is
-   more than g (guided self-scheduling): each claim is a critical section
-   whose line the other thread last wrote, and one row at a time the pair
+   more than g (guided self-scheduling): each claim takes a lock (then an
+   omp critical) on a line the other thread last wrote, and one row at a time the pair
    made a claim or more a row (11% of small_3x3 FWD's 2-thread time in
    GOMP_critical_name_start); the last claims are still g rows, so a slower
    vCPU still takes fewer.  Zen 5 EPYC, 2 threads, medians of 4 alternating
@@ -573,10 +573,23 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
    blocks, whose claimed rows return in every later block: there a big
    early claim is a big late debt. */
 enum { CLAIM_GUIDE = 4 };
+
+/* The pair's lock, c[3]: a spin on its own claim line, held for a few
+   instructions.  An omp critical is one global lock whose waiter sleeps in
+   the kernel when it spins too long; woken by the holder, the wake-up took a
+   2-vCPU guest several us, and small_s2 BPA on two threads spent 9-25 us a
+   call against 8 on one. */
+static void claim_lock(long *lock) {
+  while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
+    while (__atomic_load_n(lock, __ATOMIC_RELAXED)) cbp_spin_pause();
+}
+
+static void claim_unlock(long *lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
+
 static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, long g, int first,
                       int ncib, long *r0, long *r1) {
   int got;
-#pragma omp critical(cbp_dconv_claim)
+  claim_lock(&c[3]);
   {
     if (c[2] < epoch) c[0] = sr0, c[1] = sr1, c[2] = epoch;
     if (ncib == 1 && (c[1] - c[0]) / CLAIM_GUIDE > g) g = (c[1] - c[0]) / CLAIM_GUIDE;
@@ -594,6 +607,7 @@ static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, 
     }
     got = *r1 > *r0;
   }
+  claim_unlock(&c[3]);
   return got;
 }
 
@@ -890,9 +904,14 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
                      chunk_rows, 0};
 }
 
-/* Each pair's claim state, at the end of slices of per bytes: no chunk yet (epoch -1). */
+/* Each pair's claim state, at the end of slices of per bytes: no chunk yet
+   (epoch -1), unlocked.  Written before the region, which publishes it. */
 static void reset_claims(size_t per, int threads, void *ws) {
-  for (int t = 0; t + 1 < threads; t += 2) claim_state(ws, per, t)[2] = -1;
+  for (int t = 0; t + 1 < threads; t += 2) {
+    long *c = claim_state(ws, per, t);
+    c[2] = -1;
+    c[3] = 0;
+  }
 }
 
 static int empty_output(const cbp_dconv_desc *d) {
@@ -910,9 +929,10 @@ void cbp_dconv_run(const cbp_dconv_desc *d, int threads, const float *in, float 
   plan_engine(d, threads, in, out, ws, &pl, &er);
   reset_claims(er.per, threads, ws);
   /* One thread runs on the caller, also inside the caller's active region (the
-     MMA strategies run one engine a thread over their own pixels): the body's
-     one omp construct is the pair's critical, which a lone thread never
-     enters, so it needs no team of its own (cbp_parallel would open one). */
+     MMA strategies run one engine a thread over their own pixels): the body
+     has no omp construct (a pair's claims spin on a lock of their own, which
+     a lone thread never takes), so it needs no team of its own (cbp_parallel
+     would open one). */
   if (threads <= 1)
     engine_thread(&er, 0, 1);
   else

@@ -166,6 +166,14 @@ void cbp_dconv_run_list(const cbp_dconv_desc *d, int count, int threads, const f
                         float *const *out, void *ws);
 
 /* ---- Threading helpers (src/threads.c) ----------------------------------- */
+/* A spin-wait hint (x86's PAUSE: the spinning core yields to its sibling and
+   leaves the loop without a memory-order flush); nothing elsewhere. */
+static inline void cbp_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 /* fn(ctx, tid, nth) on each thread of a parallel region of `threads`, or
    fn(ctx, 0, 1) on the caller when threads <= 1: libgomp releases even a
    one-thread region's barrier with a futex syscall, 1.2-1.4 us a region on
