@@ -193,6 +193,7 @@ static void fill_tap(cbp_ktap *kt, const cbp_dconv_desc *d, int t, const float *
                      int ow, int p0, int i0, const float *panel, int cn, int rw) {
   kt->in[0] = tap_input(d, t, inimg, oh, ow + p0, i0);
   kt->w = panel + (size_t)t * cn * rw;
+  kt->lo = kt->hi = 0;
 }
 
 /* A channel block of cw output channels in register sub-blocks of rw (the
@@ -205,9 +206,10 @@ typedef struct {
 } cbp_subs;
 
 /* One call of a tile: taps kt[start..end) of ci input channels each over
-   pixels p0..p0+np-1, accumulating into the output or not. */
+   pixels p0..p0+np-1, accumulating into the output or not; skip: some of
+   them skip border pixels (cbp_ktap's lo, hi: the ISA's conv_tile_skip). */
 typedef struct {
-  int start, end, p0, np, accumulate, ci;
+  int start, end, p0, np, accumulate, ci, skip;
 } tile_call;
 
 static void run_subs(const cbp_direct_isa *isa, const cbp_subs *sb, cbp_ktap *kt, int nkt,
@@ -219,9 +221,9 @@ static void run_subs(const cbp_direct_isa *isa, const cbp_subs *sb, cbp_ktap *kt
     if (c0 > 0)
       for (int q = 0; q < nkt; q++) kt[q].w += sb->soff;
     for (int c = 0; c < ncalls; c++)
-      isa->conv_tile(calls[c].np, nv, kt + calls[c].start, calls[c].end - calls[c].start,
-                     calls[c].ci, in_step, sb->rw, out + c0 + calls[c].p0 * out_pix, out_pix, last,
-                     calls[c].accumulate);
+      (calls[c].skip ? isa->conv_tile_skip : isa->conv_tile)(
+          calls[c].np, nv, kt + calls[c].start, calls[c].end - calls[c].start, calls[c].ci,
+          in_step, sb->rw, out + c0 + calls[c].p0 * out_pix, out_pix, last, calls[c].accumulate);
   }
 }
 
@@ -347,7 +349,7 @@ static void narrow_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, con
       if (!reached) continue;
       kt[m++].w = panel + (size_t)t * cn * sb->rw;
     }
-    const tile_call call = {0, m, 0, np, accumulate, cn};
+    const tile_call call = {0, m, 0, np, accumulate, cn, 0};
     if (f + np < f1) /* the next tile's output, as the row tiles do */
       prefetch_out(out + (f + np) * d->out_pix, f1 - f - np, tile_px, d->out_pix, sb->cw);
     run_subs(isa, sb, kt, m, &call, 1, 0, out + f * d->out_pix, d->out_pix);
@@ -444,7 +446,12 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
     /* Taps that reach every pixel of the tile go in one call; a tap that
        misses some (padding) reaches a contiguous range [pa, pb) and joins a
        later, accumulating call with the taps of the same range. */
-    int m = 0, npart = 0;
+    int m = 0, npart = 0, skipped = 0;
+    /* A tile of more than np_max pixels (the thin tiles, the row tile)
+       leaves out up to CBP_SKIP_MAX pixels at either end of a tap itself
+       (cbp_ktap's lo, hi), so such a border tap joins the call of the full
+       ones: the accumulators stay in registers over every tap. */
+    const int skips = np > isa->np_max;
     /* Merged groups first (g > 1, see merge_group): a group whose every tap
        reaches every pixel is one tap of g*cn channels. */
     if (g > 1)
@@ -462,13 +469,17 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
       tap_reach(sc->col_lo, sc->col_end, t, ow, np, &pa, &pb);
       if (pa == 0 && pb == np)
         fill_tap(&kt[m++], d, t, inimg, oh, ow, 0, i0, panel, cn, sb->rw);
-      else if (pa < pb)
+      else if (skips && pa < pb && pa <= CBP_SKIP_MAX && np - pb <= CBP_SKIP_MAX) {
+        fill_tap(&kt[m], d, t, inimg, oh, ow, pa, i0, panel, cn, sb->rw);
+        kt[m].lo = pa, kt[m++].hi = np - pb;
+        skipped = 1;
+      } else if (pa < pb)
         part[npart] = t, part_a[npart] = pa, part_b[npart] = pb, npart++;
     }
     int ncalls = 0;
-    if (merged) sc->calls[ncalls++] = (tile_call){0, merged, 0, np, accumulate, g * cn};
+    if (merged) sc->calls[ncalls++] = (tile_call){0, merged, 0, np, accumulate, g * cn, 0};
     if (!merged || m > merged)
-      sc->calls[ncalls++] = (tile_call){merged, m, 0, np, merged ? 1 : accumulate, cn};
+      sc->calls[ncalls++] = (tile_call){merged, m, 0, np, merged ? 1 : accumulate, cn, skipped};
     while (npart > 0) {
       const int pa = part_a[0], pb = part_b[0], start = m;
       int keep = 0;
@@ -479,7 +490,7 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
           part[keep] = part[q], part_a[keep] = part_a[q], part_b[keep] = part_b[q], keep++;
       }
       npart = keep;
-      sc->calls[ncalls++] = (tile_call){start, m, pa, pb - pa, 1, cn};
+      sc->calls[ncalls++] = (tile_call){start, m, pa, pb - pa, 1, cn, 0};
     }
     const int left = d->wo - ow - np; /* pixels after this tile */
     if (pf_in && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */

@@ -92,7 +92,12 @@ typedef struct {
      only in[0] when the call passes an in_step (see conv_tile) */
   const float *in[CBP_TILE_MAX];
   const float *w; /* weights of this tap: ci x co matrix at the block's first row and column */
+  /* pixels the tap skips at the tile's start and end, in[0] being pixel lo's
+     input: read only by conv_tile_skip (tiles of more than np_max pixels
+     given an in_step), 0 elsewhere; at most CBP_SKIP_MAX each */
+  int lo, hi;
 } cbp_ktap;
+#define CBP_SKIP_MAX 2
 
 typedef struct {
   const char *name;
@@ -101,9 +106,15 @@ typedef struct {
   int thin_np; /* pixels of a one-vector conv tile, for outputs of at most vl channels (0: np_max) */
   int thin_kb; /* broadcast channels of a one-vector BPW tile (0: kb_max) */
   /* pixel p of tap t reads taps[t].in[0] + p*in_step, or taps[t].in[p] when
-     in_step is 0 (pixels across row ends) */
+     in_step is 0 (pixels across row ends); with an in_step and np > np_max,
+     only pixels lo <= p < np - hi, at taps[t].in[0] + (p - lo)*in_step, in
+     conv_tile_skip (conv_tile reads neither lo nor hi) */
   void (*conv_tile)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t in_step,
                     ptrdiff_t w_ld, float *out, ptrdiff_t out_pix, int last, int accumulate);
+  /* the same for calls whose taps skip pixels (lo, hi): np > np_max, in_step */
+  void (*conv_tile_skip)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci,
+                         ptrdiff_t in_step, ptrdiff_t w_ld, float *out, ptrdiff_t out_pix,
+                         int last, int accumulate);
   void (*bpw_tile)(int kb, int nv, const float *a, ptrdiff_t a_row, ptrdiff_t a_pix,
                    const float *g, ptrdiff_t g_row, ptrdiff_t g_pix, int rows, int cols,
                    int imgs, ptrdiff_t a_img, ptrdiff_t g_img, float *dw, ptrdiff_t dw_k,
