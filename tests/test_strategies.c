@@ -194,6 +194,12 @@ static const shape edges[] = {
        and (FWD, C = 310) two input-channel blocks accumulating into the
        output.  A 7 x 2 tile that drops its last pixel fails 18 checks. */
     {"7-wide padded rows, channel blocks with tails", {1, 310, 4, 7, 60, 3, 3, 1, 1, 1, 1, 1, 1}},
+    /* Rows of one tile run the calls kept from a row like them (row_memo):
+       in one-row images 13 wide (narrow below 12) every row has the same
+       valid taps, and FWD's 1100 input channels make 5 or more ci blocks
+       for 8 output channels, whose rows differ only in where the block
+       starts (i0). */
+    {"one-tile rows over several ci blocks", {2, 1100, 1, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1}},
 };
 
 /* Strategies that may decline a problem, and the words their reason contains. */
