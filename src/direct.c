@@ -619,6 +619,7 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
    blocks, whose claimed rows return in every later block: there a big
    early claim is a big late debt. */
 enum { CLAIM_GUIDE = 4 };
+#define CLAIM_FLOPS 262144.0 /* about 1.2 us of one core of the Zen 5 (see plan_engine) */
 
 /* The pair's lock, c[3]: a spin on its own claim line, held for a few
    instructions.  An omp critical is one global lock whose waiter sleeps in
@@ -944,8 +945,21 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
   pl.merge = merge_group(d, pl.ncib, narrow);
   pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
   /* rows of the shared block claimed at a time: one, or on narrow outputs
-     enough for two tiles across row ends */
+     enough for two tiles across row ends; and at least CLAIM_FLOPS of a
+     block's work.  A claim hands the pair's claim line from one core to the
+     other, and on the Zen 5 guest a round trip between its two vCPUs took
+     430-500 ns (a ping-pong of two threads), longer than a row of
+     small_3x3 (64.5 kFLOP, about 0.3 us), whose last claims went a row at a
+     time.  Taking half the rows at the first claims, the main job's FWD and
+     BPA on two threads ran 1.04-1.38x faster (small_s2 BPA, 14.6 -> 10.6 us).
+     Where a row holds that much work (every resnet50 layer) the grain is
+     as it was. */
   pl.grain = narrow ? ceil_div(2 * isa->np_max, d->wo) : 1;
+  const double row_flops = 2.0 * d->wo * (d->co < blk ? d->co : blk) * d->ci * d->ntaps;
+  if (row_flops > 0 && CLAIM_FLOPS / row_flops > pl.grain) {
+    const double rows = CLAIM_FLOPS / row_flops; /* at most CLAIM_FLOPS */
+    pl.grain = (long)rows + ((double)(long)rows < rows);
+  }
   const long total_rows = (long)d->n * d->ho;
   const long chunk_rows = row_chunk(d, total_rows, threads, ceil_div(pl.nrbt, nrb));
   *plp = pl;
