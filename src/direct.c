@@ -393,10 +393,6 @@ static void pack_panel(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const
   }
 }
 
-/* A thread's scratch for row_tiles: a tile's tap list and its calls, the taps
-   whose input row exists, the border taps not yet in a call with the pixels
-   [part_a, part_b) they reach, and the columns each tap reaches in a row,
-   [col_lo[t], col_end[t]) (see tap_reach). */
 /* The calls of the last row that ran as a single tile, and what they were
    built for: a later row with the same valid taps, ci block, panel and
    accumulate flag runs the same calls, each tap's input moved by as many
@@ -407,6 +403,10 @@ typedef struct {
   const float *panel, *row_in;
 } row_memo;
 
+/* A thread's scratch for row_tiles: a tile's tap list and its calls, the taps
+   whose input row exists, the border taps not yet in a call with the pixels
+   [part_a, part_b) they reach, and the columns each tap reaches in a row,
+   [col_lo[t], col_end[t]) (see tap_reach). */
 typedef struct {
   cbp_ktap *kt;
   tile_call *calls;
@@ -950,8 +950,8 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      other, and on the Zen 5 guest a round trip between its two vCPUs took
      430-500 ns (a ping-pong of two threads), longer than a row of
      small_3x3 (64.5 kFLOP, about 0.3 us), whose last claims went a row at a
-     time.  Taking half the rows at the first claims, the main job's FWD and
-     BPA on two threads ran 1.04-1.38x faster (small_s2 BPA, 14.6 -> 10.6 us).
+     time.  Two threads, medians of 8 alternating rounds: small_3x3 FWD and
+     BPA 1.08x and 1.07x, small_s2 BPA 14.50 -> 11.30 us, small_s2 FWD 0.97x.
      Where a row holds that much work (every resnet50 layer) the grain is
      as it was. */
   pl.grain = narrow ? ceil_div(2 * isa->np_max, d->wo) : 1;
