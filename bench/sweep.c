@@ -1077,10 +1077,17 @@ int cbp_cmd_gbench(int argc, char **argv) {
   }
   cbp_topo_open();
   cbp_bind_threads(o.nthreads ? o.threads[o.nthreads - 1] : 1, o.bind, NULL, 0);
-  cbp_gb_run_default();
+  const int ran = cbp_gb_run_default();
   /* Buffers are shared per (point, op); process exit releases them. */
   free(cases);
   free_opts(&o);
+  /* Google Benchmark only prints why when --benchmark_filter matches none of
+     the cases or is no regular expression, and returns 0 benchmarks run: a
+     run that timed nothing must not exit as if it had. */
+  if (n > 0 && ran == 0)
+    return usage_error("gbench: no benchmark ran: --benchmark_filter matched none of the %zu "
+                       "cases, or is not a valid regular expression (see above)",
+                       n);
   return 0;
 }
 

@@ -417,6 +417,11 @@ head -1 "$tmp/grid.csv" > "$tmp/empty.csv"
 expect 2 "no timed row (status ok) in '$tmp/empty.csv'" -- best "$tmp/empty.csv"
 "$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_format=json \
   --benchmark_min_time=0.001 2>/dev/null | grep -q '"name": "bpa/bpa_direct/' && ok || bad "gbench json"
+# a filter that selects nothing (or no regular expression) times nothing: refused, not exit 0
+expect 2 "gbench: no benchmark ran: --benchmark_filter matched none of the 1 cases" -- \
+  gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_filter=nomatch
+expect 2 "not a valid regular expression" -- \
+  gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct --benchmark_filter='['
 # a case gbench cannot register is named on stderr, as sweep writes a skipped row
 "$convbp" gbench --problem mb1ic2ih5oc2kh3 --op bpa --strategy bpa_direct,bpa_zero_insert_gemm \
   --max-workspace 0 --benchmark_min_time=0.001 >"$tmp/out" 2>"$tmp/err"
