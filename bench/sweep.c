@@ -1173,6 +1173,20 @@ int cbp_cmd_tune(int argc, char **argv) {
     free_opts(&o);
     return usage_error("%s", err);
   }
+  /* The wisdom is written after minutes of timing: find out now, not then,
+     that its directory takes no file (the export writes PATH.tmp.PID there). */
+  char probe[4096];
+  FILE *pf = NULL;
+  errno = ENAMETOOLONG;
+  if (snprintf(probe, sizeof probe, "%s.probe.%ld", path, (long)getpid()) < (int)sizeof probe)
+    pf = fopen(probe, "w");
+  if (!pf) {
+    fprintf(stderr, "convbp: cannot write wisdom '%s': %s\n", path, strerror(errno));
+    free_opts(&o);
+    return EXIT_OUTPUT;
+  }
+  fclose(pf);
+  remove(probe);
   printf("%-48s %-8s %-3s %-24s %s\n", "problem", "op", "thr", "measured", "estimate");
   for (int p = 0; p < o.points.count && !rc; p++) {
     const cbp_point *pt = &o.points.items[p];

@@ -62,6 +62,10 @@ expect 2 "nothing to run: no strategy of --strategy bpw_\* does an op of --op bp
 expect 2 "on the 0 conv and 1 mma problem(s)" -- run --problem m4n4k4 --op bpa
 [ ! -e "$tmp/none.csv" ] && ok || bad "an empty selection wrote $tmp/none.csv"
 expect 2 "tune: --strategy does not apply" -- tune --problem m4n4k4 --strategy 'mma*' --wisdom "$tmp/w.txt"
+# a wisdom file that cannot be written is refused before any timing, not after it
+expect 3 "cannot write wisdom '$tmp/no/w.txt': No such file or directory" -- \
+  tune --problem m4n4k4 --wisdom "$tmp/no/w.txt"
+[ ! -s "$tmp/out" ] && ok || bad "tune timed before finding its wisdom unwritable: $(head -c 300 "$tmp/out")"
 expect 2 "'$tmp' is a directory" -- sweep --problem mb2ic3ih5oc2kh3 --op fwd --force --output "$tmp"
 # An --op list is read whole, however long (it was cut at 255 characters).
 "$convbp" run --problem mb2ic3ih5oc2kh3 --op "$(printf 'fwd,%.0s' $(seq 100))bpa" --strategy bpa_direct \
