@@ -109,7 +109,8 @@ void cbp_machine_read(cbp_machine *m) {
   /* what changes the kernels timed: convbp's own knobs, OpenBLAS's core and
      oneDNN's ISA cap for the peer (oneDNN 2.x reads either prefix) */
   static const char *const knobs[] = {"CONVBP_ISA",        "CONVBP_STREAM",
-                                      "CONVBP_CHUNK_PX",   "OPENBLAS_CORETYPE",
+                                      "CONVBP_CHUNK_PX",   "CONVBP_THREAD_FLOPS",
+                                      "OPENBLAS_CORETYPE",
                                       "CONVBP_KEEP_BLAS_CORETYPE", "DNNL_MAX_CPU_ISA",
                                       "ONEDNN_MAX_CPU_ISA"};
   size_t used = 0;

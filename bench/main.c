@@ -42,6 +42,8 @@ static void print_help(FILE *f) {
           "                               (default: streaming on AMD when dA exceeds L2)\n"
           "  CONVBP_CHUNK_PX=N            the blocked engine's row chunks, N output pixels each\n"
           "                               (0: none; default: only for inputs far beyond L2)\n"
+          "  CONVBP_THREAD_FLOPS=N        blocked strategies: a thread per N FLOPs of the problem\n"
+          "                               (0: every thread given; default 1e6)\n"
           "  CONVBP_KEEP_BLAS_CORETYPE=1  keep OpenBLAS's own kernel choice\n"
           "  CONVBP_PEAK_RETRIES=N        sweep: times a peak short of its threads' share is\n"
           "                               measured again, 0.5 s apart (3; 0-20; not recorded)\n"

@@ -193,6 +193,20 @@ static inline void cbp_spin_pause(void) {
    an active region (a caller's team), fn runs in a region of its own even on
    one thread, so that those constructs do not bind to the caller's team. */
 void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ctx);
+/* The threads a blocked strategy wakes for pb, of the `threads` it was given:
+   one per CBP_THREAD_FLOPS of the problem's FLOPs, counted with its vector
+   channels (the channels its kernels hold in vectors, vec_channels) rounded
+   up to whole vectors; at least 1, at most `threads`.  On a 2-vCPU Zen 5
+   guest, two threads take about half of one thread's time plus 5 us (the
+   region's fork and join, and claims that cross cores), so they pay from
+   about 10 us of work on one thread: 2 MFLOP of the kernels (README,
+   "Threads").  workspace() and run() both call it first, so that they
+   agree.  CONVBP_THREAD_FLOPS=N in the environment replaces the 1 MFLOP
+   (0: always `threads`, as the tests run every threaded path on small
+   shapes). */
+int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels);
+#define CBP_THREAD_FLOPS 1.0e6
+
 /* A strategy's run arguments, for a thread body under cbp_parallel. */
 typedef struct {
   const cbp_problem *pb;

@@ -5,6 +5,7 @@
  * call cbp_blas_threads(threads) before a GEMM made outside a parallel region. */
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
 
 #include "internal.h"
 
@@ -29,6 +30,24 @@ void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ct
   }
 #pragma omp parallel num_threads(threads)
   fn(ctx, omp_get_thread_num(), omp_get_num_threads());
+}
+
+int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels) {
+  if (threads <= 1) return 1;
+  double per_thread = CBP_THREAD_FLOPS;
+  const char *want = getenv("CONVBP_THREAD_FLOPS");
+  if (want && *want) {
+    char *end;
+    const double v = strtod(want, &end);
+    if (*end == 0 && v >= 0) per_thread = v;
+  }
+  if (per_thread <= 0) return threads;
+  double flops = convbp_op_is_mma(pb->op) ? convbp_mma_flops(&pb->mma) : convbp_conv_flops(&pb->conv);
+  /* the kernels' time goes by whole vectors: 8 channels cost a vector of 16 */
+  const int vl = cbp_direct_isa_get()->vl;
+  if (vec_channels > 0) flops *= (double)((vec_channels + vl - 1) / vl * vl) / vec_channels;
+  const double worth = flops / per_thread; /* threads that each get their share */
+  return worth >= threads ? threads : worth < 2 ? 1 : (int)worth;
 }
 
 int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb) {

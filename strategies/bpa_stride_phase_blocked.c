@@ -30,6 +30,7 @@ static size_t phases(const convbp_conv *c) {
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  threads = cbp_threads_for(pb, threads, pb->conv.c); /* as run() */
   const convbp_conv *c = &pb->conv;
   size_t engine;
   *bytes = 0;
@@ -46,6 +47,7 @@ static int pos_mod(int x, int m) { return ((x % m) + m) % m; }
 
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
                void *ws) {
+  threads = cbp_threads_for(pb, threads, pb->conv.c); /* as workspace() */
   const convbp_conv *c = &pb->conv;
   const int sh = c->stride_h, sw = c->stride_w;
   cbp_arena ar = {ws, 0};

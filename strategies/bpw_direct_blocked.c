@@ -89,6 +89,11 @@ static int swap_roles(const cbp_problem *pb, const cbp_direct_isa *isa) {
          (vc == 1 || (2 * vc <= isa->nv_max && (long)c->r * c->s * c->c <= 512));
 }
 
+/* The channels the tile holds in vectors: C, or K when the roles swap. */
+static int vec_channels(const cbp_problem *pb) {
+  return swap_roles(pb, cbp_direct_isa_get()) ? pb->conv.k : pb->conv.c;
+}
+
 /* Channels a tile broadcasts at a time (k, or c when swapped): kb_max, or
    the kernel set's thin_kb (16 on AVX-512, 12 on AVX2) when the vector
    channels (c, or k when swapped) fit one vector, whose tile then has only
@@ -273,6 +278,7 @@ static size_t packed_floats(const cbp_problem *pb, int threads, int width, int b
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  threads = cbp_threads_for(pb, threads, vec_channels(pb)); /* as run() */
   *bytes = 0;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   /* dW^T when the roles swap, and the copies of the threads after the first */
@@ -649,6 +655,7 @@ static void bpw_thread(void *ctx, int me, int nt) {
 
 static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
                void *ws) {
+  threads = cbp_threads_for(pb, threads, vec_channels(pb)); /* as workspace() */
   const convbp_conv *c = &pb->conv;
   bpw_plan z = {.c = c, .isa = cbp_direct_isa_get(), .A = A, .dO = dO, .P = pb->p, .Q = pb->q,
                 .T = c->r * c->s};

@@ -14,6 +14,7 @@
 #include "internal.h"
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  threads = cbp_threads_for(pb, threads, pb->conv.k); /* as run() */
   const convbp_conv *c = &pb->conv;
   size_t engine;
   *bytes = 0;
@@ -25,6 +26,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 
 static int run(const cbp_problem *pb, int threads, const float *A, const float *W, float *O,
                void *ws) {
+  threads = cbp_threads_for(pb, threads, pb->conv.k); /* as workspace() */
   const convbp_conv *c = &pb->conv;
   const int taps = c->r * c->s;
   cbp_arena ar = {ws, 0};

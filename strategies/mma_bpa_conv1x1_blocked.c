@@ -44,7 +44,14 @@ static int pixels_along_k(const cbp_problem *pb) {
   return n * k >= m * n + 2 * m * k;
 }
 
+/* The engine's output channels, which its tiles hold in vectors: M in the K
+   pixels form, else K. */
+static int out_channels(const cbp_problem *pb) {
+  return pixels_along_k(pb) ? pb->mma.m : pb->mma.k;
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  threads = cbp_threads_for(pb, threads, out_channels(pb)); /* as run() */
   size_t engine;
   *bytes = 0;
   if ((pixels_along_k(pb) && cbp_ws_add(bytes, pb->out_elems, sizeof(float))) ||
@@ -84,6 +91,7 @@ static void k_pixels(void *ctx, int tid, int nth) {
 
 static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
                void *ws) {
+  threads = cbp_threads_for(pb, threads, out_channels(pb)); /* as workspace() */
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
   cbp_arena ar = {ws, 0};
   if (!pixels_along_k(pb)) {

@@ -8,7 +8,9 @@
  * The oneDNN peers are left out: their determinism is oneDNN's to state (and
  * its plain-layout BPW takes seconds a run).  Such a failure can be timing
  * dependent: each (problem, strategy, threads) runs RUNS times. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "convbp.h"
@@ -92,6 +94,7 @@ static void check_point(int si, const convbp_conv *p, const convbp_mma *m, int t
 /* Usage: test_determinism [STRATEGY_SUBSTRINGS]: the strategies whose names
    contain one of them (default: all), as test_strategies takes them. */
 int main(int argc, char **argv) {
+  setenv("CONVBP_THREAD_FLOPS", "0", 0); /* threads on the small shapes too */
   const char *only = argc > 1 ? argv[1] : NULL;
   int points = 0;
   for (int si = 0; si < convbp_strategy_count(); si++) {

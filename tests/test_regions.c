@@ -7,7 +7,11 @@
  * convbp's own, not OpenBLAS's or oneDNN's), and counts its calls around each
  * prepared run, over shapes that reach each strategy's paths.  The same runs
  * on two threads must open regions, or the wrap sees nothing (an OpenMP
- * runtime other than libgomp): then the test reports itself skipped (77). */
+ * runtime other than libgomp): then the test reports itself skipped (77).
+ * That part sets CONVBP_THREAD_FLOPS=0; without it, the blocked strategies
+ * must open no region on two threads for problems too small to split, and
+ * one above their floor (check_thread_floor). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,7 +73,56 @@ static long regions_of(const char *s, const convbp_conv *p, int threads) {
   return regions_of_run(pr, nx, ny, nout);
 }
 
+/* The blocked strategies wake a second thread only for problems worth it
+   (cbp_threads_for): 2 MFLOP, counted with their vector channels rounded up
+   to whole vectors (4 floats or more on every kernel set).  Regions on two
+   threads, CONVBP_THREAD_FLOPS unset. */
+static void check_thread_floor(void) {
+  static const struct {
+    const char *why;
+    convbp_conv p;
+    int two; /* whether two threads open a region */
+  } sizes[] = {
+      {"1.8 MFLOP of 16 channels", {2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 0},
+      {"2.4 MFLOP of 16 channels", {2, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 1},
+      {"1.2 MFLOP of 2 channels, 2.4 or more in whole vectors",
+       {16, 2, 32, 32, 2, 3, 3, 1, 1, 1, 1, 1, 1}, 1},
+      {"0.33 MFLOP of 8 channels", {2, 8, 12, 12, 8, 3, 3, 2, 2, 1, 1, 2, 2}, 0},
+  };
+  static const char *const blocked[] = {"fwd_direct_blocked", "bpa_stride_phase_blocked",
+                                        "bpw_direct_blocked"};
+  unsetenv("CONVBP_THREAD_FLOPS");
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+    for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++) {
+      const int want = sizes[k].two;
+      const long n = regions_of(blocked[i], &sizes[k].p, 2);
+      CHECK(n >= 0 && (n > 0) == want, "%s, %s on two threads: %ld region(s), want %s", blocked[i],
+            sizes[k].why, n, want ? "some" : "none");
+    }
+  static const struct {
+    convbp_mma m;
+    int want;
+  } mmas[] = {{{128, 96, 64}, 0}, {{256, 256, 256}, 1}};
+  for (size_t k = 0; k < sizeof mmas / sizeof mmas[0]; k++)
+    for (int i = 0; i < convbp_strategy_count(); i++) {
+      const char *s = convbp_strategy_name(i);
+      if (!convbp_op_is_mma(convbp_strategy_op(i)) || !strstr(s, "_conv1x1_blocked")) continue;
+      size_t nx, ny, nout;
+      convbp_prepared *pr;
+      if (convbp_mma_op_sizes(convbp_strategy_op(i), &mmas[k].m, &nx, &ny, &nout) ||
+          convbp_mma_prepare(s, &mmas[k].m, 2, &pr)) {
+        CHECK(0, "%s: not made ready", s);
+        continue;
+      }
+      const long n = regions_of_run(pr, nx, ny, nout);
+      CHECK(n >= 0 && (n > 0) == mmas[k].want, "%s, m%dn%dk%d on two threads: %ld region(s)", s,
+            mmas[k].m.m, mmas[k].m.n, mmas[k].m.k, n);
+    }
+}
+
 int main(void) {
+  /* below: every strategy's threaded paths, small shapes included */
+  setenv("CONVBP_THREAD_FLOPS", "0", 0);
   long two = 0; /* regions on two threads, over every strategy and shape */
   int runs = 0;
   for (int i = 0; i < convbp_strategy_count(); i++) {
@@ -105,6 +158,7 @@ int main(void) {
     return 77;
   }
   CHECK(runs > 20, "only %d runs", runs);
+  check_thread_floor();
   printf("%d one-thread runs; %ld regions over the same on two threads\n", runs, two);
   TEST_END();
 }

@@ -12,6 +12,7 @@
  * restricts the run to matching strategies, e.g. to run the blocked direct
  * engine's kernels (and bpa_scatter_gemm's, which uses its add_runs) again
  * under CONVBP_ISA=avx2 and =portable. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,9 @@ static int run_all(int argc, char **argv);
    Nested regions are then inactive: each parallel region of a strategy
    gets one thread where it asked for two, and must still be right. */
 int main(int argc, char **argv) {
+  /* every thread count runs its threaded paths, however small the shape
+     (the blocked strategies otherwise run small problems on one thread) */
+  setenv("CONVBP_THREAD_FLOPS", "0", 0);
   const char *nested = getenv("CONVBP_TEST_NESTED");
   if (!nested || strcmp(nested, "1")) return run_all(argc, argv);
   omp_set_max_active_levels(1);
