@@ -199,9 +199,9 @@ void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ct
    up to whole vectors; at least 1, at most `threads`.  On a 2-vCPU Zen 5
    guest, two threads take about half of one thread's time plus 5 us (the
    region's fork and join, and claims that cross cores), so they pay from
-   about 10 us of work on one thread: 2 MFLOP of the kernels (README,
-   "Threads").  workspace() and run() both call it first, so that they
-   agree.  CONVBP_THREAD_FLOPS=N in the environment replaces the 1 MFLOP
+   about 10 us of work on one thread: 2 MFLOP of the kernels (README, the
+   note on threads under the strategy table).  workspace() and run() both
+   call it first, so that they agree.  CONVBP_THREAD_FLOPS=N in the environment replaces the 1 MFLOP
    (0: always `threads`, as the tests run every threaded path on small
    shapes). */
 int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels);
