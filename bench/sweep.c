@@ -1054,6 +1054,7 @@ int cbp_cmd_gbench(int argc, char **argv) {
       }
       convbp_fill(x, nx, o.seed);
       convbp_fill(y, ny, o.seed + 1);
+      const size_t first = n; /* the cases of this (point, op) share x, y and out */
       for (int s = 0; s < convbp_strategy_count(); s++) {
         if (convbp_strategy_op(s) != (convbp_op)op || !strategy_selected(&o, convbp_strategy_name(s))) continue;
         for (int t = 0; t < o.nthreads; t++) {
@@ -1073,12 +1074,17 @@ int cbp_cmd_gbench(int argc, char **argv) {
           n++;
         }
       }
+      if (n == first) convbp_free(x), convbp_free(y), convbp_free(out);
     }
   }
   cbp_topo_open();
   cbp_bind_threads(o.nthreads ? o.threads[o.nthreads - 1] : 1, o.bind, NULL, 0);
   const int ran = cbp_gb_run_default();
-  /* Buffers are shared per (point, op); process exit releases them. */
+  for (size_t i = 0; i < n; i++) {
+    convbp_prepared_destroy(cases[i].pr);
+    if (i == 0 || cases[i].x != cases[i - 1].x) /* the first case of its (point, op) */
+      convbp_free((void *)cases[i].x), convbp_free((void *)cases[i].y), convbp_free(cases[i].out);
+  }
   free(cases);
   free_opts(&o);
   /* Google Benchmark only prints why when --benchmark_filter matches none of
