@@ -35,6 +35,11 @@ typedef struct {
      creation): builds *state for this problem and thread count; release frees it. */
   int (*prepare)(const cbp_problem *pb, int threads, void **state);
   void (*release)(void *state);
+  /* Optional, for strategies whose set-up a small problem does not repay on
+     many threads: the channels their kernels hold in vectors.  The registry
+     then gives workspace(), prepare() and run() cbp_threads_for(pb, threads,
+     vec_channels(pb)) threads, not the caller's count. */
+  int (*vec_channels)(const cbp_problem *pb);
 } cbp_strategy;
 
 /* Registry (src/registry.c). */
@@ -200,8 +205,8 @@ void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ct
    guest, two threads take about half of one thread's time plus 5 us (the
    region's fork and join, and claims that cross cores), so they pay from
    about 10 us of work on one thread: 2 MFLOP of the kernels (README, the
-   note on threads under the strategy table).  workspace() and run() both
-   call it first, so that they agree.  CONVBP_THREAD_FLOPS=N in the environment replaces the 1 MFLOP
+   note on threads under the strategy table).  The registry applies it to
+   the strategies that give their vec_channels.  CONVBP_THREAD_FLOPS=N in the environment replaces the 1 MFLOP
    (0: always `threads`, as the tests run every threaded path on small
    shapes). */
 int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels);

@@ -29,8 +29,9 @@ static size_t phases(const convbp_conv *c) {
   return n < LIST_MAX ? n : LIST_MAX;
 }
 
+static int vec_channels(const cbp_problem *pb) { return pb->conv.c; } /* dA's C */
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  threads = cbp_threads_for(pb, threads, pb->conv.c); /* as run() */
   const convbp_conv *c = &pb->conv;
   size_t engine;
   *bytes = 0;
@@ -47,7 +48,6 @@ static int pos_mod(int x, int m) { return ((x % m) + m) % m; }
 
 static int run(const cbp_problem *pb, int threads, const float *dO, const float *W, float *dA,
                void *ws) {
-  threads = cbp_threads_for(pb, threads, pb->conv.c); /* as workspace() */
   const convbp_conv *c = &pb->conv;
   const int sh = c->stride_h, sw = c->stride_w;
   cbp_arena ar = {ws, 0};
@@ -104,4 +104,5 @@ const cbp_strategy cbp_bpa_stride_phase_blocked = {
     .summary = "backward data: one dense sub-kernel convolution per stride phase, blocked direct engine",
     .workspace = workspace,
     .run = run,
+    .vec_channels = vec_channels,
 };

@@ -278,7 +278,6 @@ static size_t packed_floats(const cbp_problem *pb, int threads, int width, int b
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  threads = cbp_threads_for(pb, threads, vec_channels(pb)); /* as run() */
   *bytes = 0;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   /* dW^T when the roles swap, and the copies of the threads after the first */
@@ -655,7 +654,6 @@ static void bpw_thread(void *ctx, int me, int nt) {
 
 static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
                void *ws) {
-  threads = cbp_threads_for(pb, threads, vec_channels(pb)); /* as workspace() */
   const convbp_conv *c = &pb->conv;
   bpw_plan z = {.c = c, .isa = cbp_direct_isa_get(), .A = A, .dO = dO, .P = pb->p, .Q = pb->q,
                 .T = c->r * c->s};
@@ -713,4 +711,5 @@ const cbp_strategy cbp_bpw_direct_blocked = {
     .summary = "backward weights: register-blocked dO^T . A per tap over NHWC channels, no im2col",
     .workspace = workspace,
     .run = run,
+    .vec_channels = vec_channels,
 };

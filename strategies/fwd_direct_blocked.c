@@ -13,8 +13,9 @@
  * Supports every valid problem. */
 #include "internal.h"
 
+static int vec_channels(const cbp_problem *pb) { return pb->conv.k; } /* O's K */
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  threads = cbp_threads_for(pb, threads, pb->conv.k); /* as run() */
   const convbp_conv *c = &pb->conv;
   size_t engine;
   *bytes = 0;
@@ -26,7 +27,6 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 
 static int run(const cbp_problem *pb, int threads, const float *A, const float *W, float *O,
                void *ws) {
-  threads = cbp_threads_for(pb, threads, pb->conv.k); /* as workspace() */
   const convbp_conv *c = &pb->conv;
   const int taps = c->r * c->s;
   cbp_arena ar = {ws, 0};
@@ -51,4 +51,5 @@ const cbp_strategy cbp_fwd_direct_blocked = {
     .summary = "forward: register-blocked direct convolution over NHWC channels (AVX-512/AVX2/portable)",
     .workspace = workspace,
     .run = run,
+    .vec_channels = vec_channels,
 };

@@ -51,7 +51,6 @@ static int out_channels(const cbp_problem *pb) {
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  threads = cbp_threads_for(pb, threads, out_channels(pb)); /* as run() */
   size_t engine;
   *bytes = 0;
   if ((pixels_along_k(pb) && cbp_ws_add(bytes, pb->out_elems, sizeof(float))) ||
@@ -91,7 +90,6 @@ static void k_pixels(void *ctx, int tid, int nth) {
 
 static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
                void *ws) {
-  threads = cbp_threads_for(pb, threads, out_channels(pb)); /* as workspace() */
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
   cbp_arena ar = {ws, 0};
   if (!pixels_along_k(pb)) {
@@ -115,4 +113,5 @@ const cbp_strategy cbp_mma_bpa_conv1x1_blocked = {
     .summary = "MMA backward data dX = dY W^T as a 1x1 convolution over M or K pixels, blocked direct engine",
     .workspace = workspace,
     .run = run,
+    .vec_channels = out_channels,
 };

@@ -25,8 +25,9 @@
  * Supports every valid problem. */
 #include "internal.h"
 
+static int vec_channels(const cbp_problem *pb) { return pb->mma.n; } /* dW's N */
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  threads = cbp_threads_for(pb, threads, pb->mma.n); /* as run() */
   size_t engine;
   *bytes = 0;
   if (cbp_ws_add(bytes, pb->x_elems, sizeof(float)) || cbp_dconv_workspace(1, threads, &engine) ||
@@ -60,7 +61,6 @@ static void pixels(void *ctx, int tid, int nth) {
 
 static int run(const cbp_problem *pb, int threads, const float *X, const float *dY, float *dW,
                void *ws) {
-  threads = cbp_threads_for(pb, threads, pb->mma.n); /* as workspace() */
   cbp_arena ar = {ws, 0};
   pixel_share s = {X, dY, dW, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k};
   s.xt = cbp_take(&ar, pb->x_elems * sizeof(float));
@@ -75,4 +75,5 @@ const cbp_strategy cbp_mma_bpw_conv1x1_blocked = {
     .summary = "MMA backward weights dW = X^T dY as a 1x1 convolution over K pixels (X transposed), blocked direct engine",
     .workspace = workspace,
     .run = run,
+    .vec_channels = vec_channels,
 };
