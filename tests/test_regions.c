@@ -73,6 +73,16 @@ static long regions_of(const char *s, const convbp_conv *p, int threads) {
   return regions_of_run(pr, nx, ny, nout);
 }
 
+/* The same for MMA strategy s on m; -1 when it cannot be made ready or run. */
+static long regions_of_mma(const char *s, const convbp_mma *m, int threads) {
+  size_t nx, ny, nout;
+  convbp_prepared *pr;
+  if (convbp_mma_op_sizes(convbp_strategy_op(convbp_strategy_find(s)), m, &nx, &ny, &nout) ||
+      convbp_mma_prepare(s, m, threads, &pr))
+    return -1;
+  return regions_of_run(pr, nx, ny, nout);
+}
+
 /* The blocked strategies wake a second thread only for problems worth it
    (cbp_threads_for): 2 MFLOP, counted with their vector channels rounded up
    to whole vectors (4 floats or more on every kernel set).  Regions on two
@@ -107,16 +117,10 @@ static void check_thread_floor(void) {
     for (int i = 0; i < convbp_strategy_count(); i++) {
       const char *s = convbp_strategy_name(i);
       if (!convbp_op_is_mma(convbp_strategy_op(i)) || !strstr(s, "_conv1x1_blocked")) continue;
-      size_t nx, ny, nout;
-      convbp_prepared *pr;
-      if (convbp_mma_op_sizes(convbp_strategy_op(i), &mmas[k].m, &nx, &ny, &nout) ||
-          convbp_mma_prepare(s, &mmas[k].m, 2, &pr)) {
-        CHECK(0, "%s: not made ready", s);
-        continue;
-      }
-      const long n = regions_of_run(pr, nx, ny, nout);
-      CHECK(n >= 0 && (n > 0) == mmas[k].want, "%s, m%dn%dk%d on two threads: %ld region(s)", s,
-            mmas[k].m.m, mmas[k].m.n, mmas[k].m.k, n);
+      const long n = regions_of_mma(s, &mmas[k].m, 2);
+      CHECK(n >= 0 && (n > 0) == mmas[k].want,
+            "%s, m%dn%dk%d on two threads: %ld region(s) (-1: the run failed)", s, mmas[k].m.m,
+            mmas[k].m.n, mmas[k].m.k, n);
     }
 }
 
@@ -142,14 +146,7 @@ int main(void) {
     const char *s = convbp_strategy_name(i);
     if (!convbp_op_is_mma(convbp_strategy_op(i)) || is_peer(s)) continue;
     const convbp_mma m = {128, 96, 64};
-    size_t nx, ny, nout;
-    convbp_prepared *pr;
-    if (convbp_mma_op_sizes(convbp_strategy_op(i), &m, &nx, &ny, &nout) ||
-        convbp_mma_prepare(s, &m, 1, &pr)) {
-      CHECK(0, "%s: not made ready", s);
-      continue;
-    }
-    const long one = regions_of_run(pr, nx, ny, nout);
+    const long one = regions_of_mma(s, &m, 1);
     CHECK(one == 0, "%s: %ld parallel region(s) on one thread (-1: the run failed)", s, one);
     runs++;
   }
