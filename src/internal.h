@@ -206,9 +206,9 @@ void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ct
    region's fork and join, and claims that cross cores), so they pay from
    about 10 us of work on one thread: 2 MFLOP of the kernels (README, the
    note on threads under the strategy table).  The registry applies it to
-   the strategies that give their vec_channels.  CONVBP_THREAD_FLOPS=N in the environment replaces the 1 MFLOP
-   (0: always `threads`, as the tests run every threaded path on small
-   shapes). */
+   the strategies that give their vec_channels.  CONVBP_THREAD_FLOPS=N in
+   the environment replaces the 1 MFLOP (0: always `threads`, as the tests
+   run every threaded path on small shapes). */
 int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels);
 #define CBP_THREAD_FLOPS 1.0e6
 

@@ -42,7 +42,8 @@ int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels) {
     if (*end == 0 && v >= 0) per_thread = v;
   }
   if (per_thread <= 0) return threads;
-  double flops = convbp_op_is_mma(pb->op) ? convbp_mma_flops(&pb->mma) : convbp_conv_flops(&pb->conv);
+  double flops =
+      convbp_op_is_mma(pb->op) ? convbp_mma_flops(&pb->mma) : convbp_conv_flops(&pb->conv);
   /* the kernels' time goes by whole vectors: 8 channels cost a vector of 16 */
   const int vl = cbp_direct_isa_get()->vl;
   if (vec_channels > 0) flops *= (double)((vec_channels + vl - 1) / vl * vl) / vec_channels;
