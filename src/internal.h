@@ -120,10 +120,12 @@ typedef struct {
   void (*conv_tile_skip)(int np, int nv, const cbp_ktap *taps, int ntaps, int ci,
                          ptrdiff_t in_step, ptrdiff_t w_ld, float *out, ptrdiff_t out_pix,
                          int last, int accumulate);
+  /* a BPW tile (see bpw_tile_n in src/direct_kernels.inc): kb x nv vectors of
+     dw, added to it when accumulate, else written over it */
   void (*bpw_tile)(int kb, int nv, const float *a, ptrdiff_t a_row, ptrdiff_t a_pix,
                    const float *g, ptrdiff_t g_row, ptrdiff_t g_pix, int rows, int cols,
                    int imgs, ptrdiff_t a_img, ptrdiff_t g_img, float *dw, ptrdiff_t dw_k,
-                   int last);
+                   int last, int accumulate);
   /* dst[x*dst_pix + r*dst_row + i] += src[x*src_pix + r*src_row + i] for x < npix,
      r < rows, i < len: the scatter-add of bpa_scatter_gemm (col2im) */
   void (*add_runs)(float *dst, ptrdiff_t dst_pix, ptrdiff_t dst_row, const float *src,

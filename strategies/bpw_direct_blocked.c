@@ -456,7 +456,7 @@ static void run_merged_task(const bpw_plan *z, int r, int j0, int kn, int c0, in
   isa->bpw_tile((jb) - (ja), nv, g_at + (ptrdiff_t)(qa) * K, g_row, K,                            \
                 a_at + ((ptrdiff_t)(qa) * c->stride_w + (ja) / C - c->pad_w) * C + (ja) % C,      \
                 a_row, a_pix, phi - plo, (qb) - (qa), ch->nimg, z->g_img, z->a_img,               \
-                out + (ptrdiff_t)((ja) - j0) * K, K, last)
+                out + (ptrdiff_t)((ja) - j0) * K, K, last, 1)
   const int s0 = j0 / C, s1 = (j0 + kn - 1) / C;
   int qa, qb, lo, hi;
   tap_cols(c, z->Q, s0, &qa, &lo); /* the first tap starts latest */
@@ -535,10 +535,10 @@ static inline void run_task(const bpw_plan *z, long task, const bpw_chunk *ch, f
   g_at += (plo - row0) * g_row + qlo * g_pix;
   if (!z->swap)
     isa->bpw_tile(kn, nv, a_at + a_c0, a_row, a_pix, g_at + g_k0, g_row, g_pix, phi - plo,
-                  qhi - qlo, ch->nimg, a_img, g_img, out, out_row, last);
+                  qhi - qlo, ch->nimg, a_img, g_img, out, out_row, last, 1);
   else
     isa->bpw_tile(kn, nv, g_at + c0, g_row, g_pix, a_at + k0, a_row, a_pix, phi - plo, qhi - qlo,
-                  ch->nimg, g_img, z->a_img, out, out_row, last);
+                  ch->nimg, g_img, z->a_img, out, out_row, last, 1);
 }
 
 /* The blocks of tasks [t0, t1) in acc: block x, row i = pw + x * blk, row i

@@ -1,35 +1,64 @@
 /* mma_bpw_conv1x1_blocked: MMA backward weights as a 1x1 convolution by the
- * blocked direct engine.
+ * blocked direct engine's kernels.
  *
  *   dW(k, n) = sum_m X(m, k) dY(m, n)
- *   O(p, c) = sum_k' A(p, k') W'(k', c)       (the engine's BPA form: KRSC rows
- *                                              are its input channels, no transpose)
- *   with p = k over one row of K pixels, k' = m, c = n:  A = X^T (K x M),
- *   W' = dY (M x N) read in place, O = dW (K x N) written in place.
  *
  * As for mma_bpa_conv1x1_blocked, the GEMM goes back to the convolution the
- * engine runs, and its speed no longer depends on OpenBLAS's core type.  The
- * reduction runs over M, which NHWC wants innermost in the input, so X is
- * transposed first (M*K floats, by 8 x 8 blocks in registers); dY's rows are
- * already the engine's weight rows.  Pixels in one row: Zen 5 EPYC, the
- * engine on gpt_proj's shape (M = 128, N = K = 4096) 23.4 / 12.3 ms in a row,
- * 24.2 / 12.3 in a column (1 / 2 threads, without the transpose).
- * Each thread takes a share of the K pixels: it transposes its own rows of
- * X^T and runs the engine alone on them, so it reads only the X^T it wrote,
- * from its own cache.  The engine's own split shares the N channels, and
- * each thread read all of X^T, half of it written by the other core: Zen 5,
- * medians of 3 alternating rounds on two threads, time of that split over
- * this one: small_fc 1.42x, resnet_fc 1.20x, bert_ffn_down 1.13x, bert_qkv
- * 1.07x, square_1k 1.05x, gpt_proj 1.04x, bert_ffn_up 1.00x.
- * Workspace: X^T + the engine's panels and tap lists, one set a thread.
+ * engine runs, and its speed no longer depends on OpenBLAS's core type.  Two
+ * forms, both sharing the K rows of dW out to the threads:
+ * - BPW tiles in place, when a thread's share of X fits in half an L2
+ *   (tiles_in_place): dW is the BPW of a 1x1 convolution with M pixels, dY
+ *   its input (N channels) and X its output gradient (K channels), which the
+ *   engine's BPW tile reads as they lie: dY's rows as vectors, X's as
+ *   broadcasts, each tile of kb_max k x nv_max vectors of n reduced over all
+ *   M and written once.  Nothing is copied; both operands stay in L2 while
+ *   every n block runs over the thread's k.  Zen 5 EPYC, medians of 3-4
+ *   alternating rounds against the engine form, 1 / 2 threads: small_fc
+ *   (M = 128, N = 256, K = 512) 1.05-1.11x / 1.19x, resnet_fc (32, 1000,
+ *   2048) 1.16x / 1.22x, M x N x K = 512 x 256 x 128 1.07x / 1.12x, 256 x
+ *   512 x 256 1.07x / 1.10x, 96 x 640 x 320 1.08x / 1.29x, 64 x 4096 x 512
+ *   0.99x / 1.13x, 128 x 1024 x 1024 0.99x / 1.06x.  Where X is larger it lost:
+ *   bert_qkv (X 1.5 MiB) 0.95-1.04x / 0.91-1.04x, gpt_proj 0.91x / 0.97x,
+ *   bert_ffn_up 0.95x / 0.91x, square_1k 0.65x / 0.63x (X read from L3 once
+ *   for every 64 n).
+ * - The engine otherwise, with p = k over one row of K pixels, k' = m, c = n:
+ *     O(p, c) = sum_k' A(p, k') W'(k', c)     (the engine's BPA form: KRSC rows
+ *                                              are its input channels)
+ *   A = X^T (K x M), W' = dY (M x N) read in place, O = dW (K x N) written in
+ *   place.  The reduction runs over M, which NHWC wants innermost in the
+ *   input, so X is transposed first (M*K floats, by 8 x 8 blocks in
+ *   registers).  Pixels in one row: Zen 5 EPYC, the engine on gpt_proj's
+ *   shape (M = 128, N = K = 4096) 23.4 / 12.3 ms in a row, 24.2 / 12.3 in a
+ *   column (1 / 2 threads, without the transpose).
+ *   Each thread transposes its own rows of X^T and runs the engine alone on
+ *   them, so it reads only the X^T it wrote, from its own cache.  The engine's
+ *   own split shares the N channels, and each thread read all of X^T, half of
+ *   it written by the other core: Zen 5, medians of 3 alternating rounds on
+ *   two threads, time of that split over this one: small_fc 1.42x, resnet_fc
+ *   1.20x, bert_ffn_down 1.13x, bert_qkv 1.07x, square_1k 1.05x, gpt_proj
+ *   1.04x, bert_ffn_up 1.00x.
+ * Workspace: none in place; else X^T + the engine's panels and tap lists, one
+ * set a thread.
  * Supports every valid problem. */
 #include "internal.h"
 
 static int vec_channels(const cbp_problem *pb) { return pb->mma.n; } /* dW's N */
 
+/* The k rows of thread t of nth: [k_first(t), k_first(t + 1)). */
+static int k_first(int K, int t, int nth) { return (int)((long)K * t / nth); }
+
+/* Whether the BPW tiles run in place (see the top): the largest share of X a
+   thread reads, M x ceil(K / threads) floats, within half of one core's L2. */
+static int tiles_in_place(const cbp_problem *pb, int threads) {
+  const int nth = threads > 1 ? threads : 1;
+  const double share = (double)pb->mma.m * (double)((pb->mma.k + nth - 1) / nth);
+  return share * sizeof(float) <= (double)(cbp_l2_bytes_or_1mib() / 2);
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   size_t engine;
   *bytes = 0;
+  if (tiles_in_place(pb, threads)) return CONVBP_OK;
   if (cbp_ws_add(bytes, pb->x_elems, sizeof(float)) || cbp_dconv_workspace(1, threads, &engine) ||
       cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
@@ -38,16 +67,40 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 
 typedef struct {
   const float *X, *dY;
-  float *dW, *xt;
+  float *dW, *xt;  /* X^T: the engine only */
   void *engine_ws; /* one engine workspace a thread (cbp_dconv_thread_ws) */
   int M, N, K;
 } pixel_share;
 
-/* Thread tid's pixels k0..k1-1: its rows of X^T, then its rows of dW. */
+/* In place, thread tid's rows k0..k1-1 of dW: for each block of nv_max
+   vectors of n, the tiles of kb_max rows down the thread's k, so that the
+   block's columns of dY (M x 64 floats on AVX-512) are read from L1 by every
+   tile after the first:
+     dW(k + i, c0 + j) = sum_m X(m, k + i) dY(m, c0 + j)   (bpw_tile: X's row m
+   broadcast, g_pix = K; dY's row m as vectors, a_pix = N). */
+static void tiles(void *ctx, int tid, int nth) {
+  const pixel_share *s = ctx;
+  const int M = s->M, N = s->N, K = s->K;
+  const int k0 = k_first(K, tid, nth), k1 = k_first(K, tid + 1, nth);
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  const int cwmax = isa->nv_max * isa->vl;
+  for (int c0 = 0; c0 < N; c0 += cwmax) {
+    const int cw = N - c0 < cwmax ? N - c0 : cwmax;
+    const int nv = (cw + isa->vl - 1) / isa->vl, last = cw - (nv - 1) * isa->vl;
+    for (int k = k0; k < k1; k += isa->kb_max) {
+      const int kb = k1 - k < isa->kb_max ? k1 - k : isa->kb_max;
+      /* one row of M pixels: a_row and g_row as the row's length */
+      isa->bpw_tile(kb, nv, s->dY + c0, (ptrdiff_t)M * N, N, s->X + k, (ptrdiff_t)M * K, K, 1, M,
+                    1, 0, 0, s->dW + (size_t)k * N + c0, N, last, 0);
+    }
+  }
+}
+
+/* The engine, thread tid's pixels k0..k1-1: its rows of X^T, then its rows of dW. */
 static void pixels(void *ctx, int tid, int nth) {
   const pixel_share *s = ctx;
   const int M = s->M, N = s->N;
-  const int k0 = (int)((long)s->K * tid / nth), k1 = (int)((long)s->K * (tid + 1) / nth);
+  const int k0 = k_first(s->K, tid, nth), k1 = k_first(s->K, tid + 1, nth);
   if (k1 <= k0) return;
   float *xt = s->xt + (size_t)k0 * M;
   /* X^T(k, m) = X(m, k) for k0 <= k < k1 */
@@ -63,6 +116,10 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
                void *ws) {
   cbp_arena ar = {ws, 0};
   pixel_share s = {X, dY, dW, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k};
+  if (tiles_in_place(pb, threads)) {
+    cbp_parallel(threads, tiles, &s);
+    return CONVBP_OK;
+  }
   s.xt = cbp_take(&ar, pb->x_elems * sizeof(float));
   s.engine_ws = cbp_take(&ar, 0);
   cbp_parallel(threads, pixels, &s);
@@ -72,7 +129,7 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
 const cbp_strategy cbp_mma_bpw_conv1x1_blocked = {
     .name = "mma_bpw_conv1x1_blocked",
     .op = CONVBP_MMA_BPW,
-    .summary = "MMA backward weights dW = X^T dY as a 1x1 convolution over K pixels (X transposed), blocked direct engine",
+    .summary = "MMA backward weights dW = X^T dY as a 1x1 convolution: BPW tiles in place, or the engine over K pixels (X^T)",
     .workspace = workspace,
     .run = run,
     .vec_channels = vec_channels,

@@ -367,13 +367,19 @@ static int run_all(int argc, char **argv) {
      (two ci blocks); {3, 200, 129}, {32, 1000, 100} and {1, 7, 3} K pixels
      too, the last with fewer pixels than two threads' 16-float shares (the
      first thread has none).
-     mma_bpw_conv1x1_blocked (K pixels, M input channels, N out): {300, 150,
-     500} 3 blocks (the last of 22), {2100, 40, 30} two ci blocks. */
+     mma_bpw_conv1x1_blocked: BPW tiles in place where a thread's share of X
+     (M x K / threads floats) fits in half an L2: every shape here except
+     the last, and except {300, 150, 500} on one thread with 1 MiB of L2; with partial
+     tiles of k and n ({64, 33, 65}, {13, 17, 1}) and threads of no k ({1,
+     7, 3}).  The engine (K pixels, M input channels, N out) beyond it:
+     {1100, 20, 1000} with any L2 up to 4 MiB a core (X is 4.4 MB), and
+     {300, 150, 500} on one thread here, 3 blocks (the last of 22). */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
                                     {32, 1000, 100}, {300, 150, 500}, {70, 300, 900},
-                                    {80, 2100, 70},  {20, 2100, 70},  {2100, 40, 30}};
+                                    {80, 2100, 70},  {20, 2100, 70},  {2100, 40, 30},
+                                    {1100, 20, 1000}};
   for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
