@@ -292,6 +292,11 @@ size_t cbp_small_gemm_slice(size_t len, size_t m, size_t k, size_t cap, int thre
    ESTIMATE reads the same answer. */
 enum { CBP_STRIDED_MIN_Q = 24 };
 size_t cbp_strided_1x1_block(const cbp_problem *pb);
+/* Whether mma_bpw_conv1x1_blocked on `threads` threads (as the registry gives
+   them) runs its BPW tiles in place: the largest share of X a thread reads,
+   M x ceil(K / threads) floats, within half of one core's L2
+   (cbp_l2_bytes_or_1mib).  ESTIMATE reads the same answer. */
+int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads);
 /* Rows [i0, i1) of C = op(A) * op(B) on the calling thread, in slices of that size
    when B is untransposed and n x k allows, else in one sgemm. */
 void cbp_sgemm_rows(int trans_a, int trans_b, int i0, int i1, int n, int k, const float *a,

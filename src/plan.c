@@ -254,6 +254,13 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      the multiply-adds, and it won where N >= 1024 (gpt_proj, bert_ffn_up,
      square_1k: 1.00-1.21x over the GEMM, two runs) and lost every point
      with N <= 1000 (bert_qkv, bert_ffn_down, resnet_fc, small_fc: 0.63-1.00x);
+     and MMA BPW with M >= 64 whose BPW tiles run in place (no transpose,
+     cbp_mma_bpw_in_place on the threads it will run) -> the same: Zen 5,
+     medians of 3 rounds, 9 such shapes with N < 1024 and M = 64-2048, 1 / 2
+     threads: the GEMM's time over its own 1.00-1.35x on 15 points, small_fc
+     0.99x on one thread, M x N x K = 2048 x 256 x 64 0.95x / 0.97x; with
+     M = 32 the GEMM won 5 of 6 (N = 256, K = 128-2048: 0.76-0.97x) and
+     resnet_fc (32 x 1000 x 2048) both (0.96x);
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
      empty) -> bpa_scatter_gemm; a 1x1 at stride 1 that does not widen (K <=
      C) -> bpa_scatter_gemm unless it has very few pixels (N*P*Q <= 1024), and
@@ -295,7 +302,6 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      of them there. */
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
-  (void)threads;
   cbp_problem pb;
   if (convbp_op_is_mma(op) ? cbp_problem_mma(&pb, op, mma) : cbp_problem_conv(&pb, op, conv))
     return NULL;
@@ -305,7 +311,9 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
                                          "bpw_direct_blocked"};
   if (convbp_op_is_mma(op) && convbp_mma_flops(mma) >= 2e6 && cbp_direct_isa_get()->vl >= 16) {
     if (op == CONVBP_MMA_BPA) return "mma_bpa_conv1x1_blocked";
-    if (mma->n >= 1024) return "mma_bpw_conv1x1_blocked";
+    if (mma->n >= 1024 ||
+        (mma->m >= 64 && cbp_mma_bpw_in_place(&pb, cbp_threads_for(&pb, threads, mma->n))))
+      return "mma_bpw_conv1x1_blocked";
   }
   if (convbp_op_is_mma(op) || convbp_conv_flops(conv) < 2e6) return gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;

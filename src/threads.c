@@ -123,6 +123,12 @@ size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
   return (len + calls - 1) / calls;
 }
 
+int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads) {
+  const int nth = threads > 1 ? threads : 1;
+  const double share = (double)pb->mma.m * (double)((pb->mma.k + nth - 1) / nth);
+  return share * sizeof(float) <= (double)(cbp_l2_bytes_or_1mib() / 2);
+}
+
 size_t cbp_strided_1x1_block(const cbp_problem *pb) {
   const convbp_conv *c = &pb->conv;
   if (!(c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&

@@ -7,20 +7,20 @@
  * engine runs, and its speed no longer depends on OpenBLAS's core type.  Two
  * forms, both sharing the K rows of dW out to the threads:
  * - BPW tiles in place, when a thread's share of X fits in half an L2
- *   (tiles_in_place): dW is the BPW of a 1x1 convolution with M pixels, dY
- *   its input (N channels) and X its output gradient (K channels), which the
- *   engine's BPW tile reads as they lie: dY's rows as vectors, X's as
- *   broadcasts, each tile of kb_max k x nv_max vectors of n reduced over all
- *   M and written once.  Nothing is copied; both operands stay in L2 while
- *   every n block runs over the thread's k.  Zen 5 EPYC, medians of 3-4
- *   alternating rounds against the engine form, 1 / 2 threads: small_fc
- *   (M = 128, N = 256, K = 512) 1.05-1.11x / 1.19x, resnet_fc (32, 1000,
- *   2048) 1.16x / 1.22x, M x N x K = 512 x 256 x 128 1.07x / 1.12x, 256 x
- *   512 x 256 1.07x / 1.10x, 96 x 640 x 320 1.08x / 1.29x, 64 x 4096 x 512
- *   0.99x / 1.13x, 128 x 1024 x 1024 0.99x / 1.06x.  Where X is larger it lost:
- *   bert_qkv (X 1.5 MiB) 0.95-1.04x / 0.91-1.04x, gpt_proj 0.91x / 0.97x,
- *   bert_ffn_up 0.95x / 0.91x, square_1k 0.65x / 0.63x (X read from L3 once
- *   for every 64 n).
+ *   (cbp_mma_bpw_in_place): dW is the BPW of a 1x1 convolution with M
+ *   pixels, dY its input (N channels) and X its output gradient (K
+ *   channels), which the engine's BPW tile reads as they lie: dY's rows as
+ *   vectors, X's as broadcasts, each tile of kb_max k x nv_max vectors of n
+ *   reduced over all M and written once.  Nothing is copied; both operands
+ *   stay in L2 while every n block runs over the thread's k.  Zen 5 EPYC,
+ *   medians of 4 alternating rounds against the engine form, 1 / 2 threads:
+ *   small_fc (M = 128, N = 256, K = 512) 1.09x / 1.23x, resnet_fc (32, 1000,
+ *   2048) 1.11x / 1.27x, M x N x K = 96 x 640 x 320 1.07x / 1.26x; in
+ *   rounds of the prototype, 512 x 256 x 128 1.07x / 1.12x, 256 x 512 x 256
+ *   1.07x / 1.10x, 64 x 4096 x 512 0.99x / 1.13x, 128 x 1024 x 1024 0.99x /
+ *   1.06x.  Where X is larger it lost: bert_qkv (X 1.5 MiB) 0.95-1.04x /
+ *   0.91-1.04x, gpt_proj 0.91x / 0.97x, bert_ffn_up 0.95x / 0.91x,
+ *   square_1k 0.65x / 0.63x (X read from L3 once for every 64 n).
  * - The engine otherwise, with p = k over one row of K pixels, k' = m, c = n:
  *     O(p, c) = sum_k' A(p, k') W'(k', c)     (the engine's BPA form: KRSC rows
  *                                              are its input channels)
@@ -47,18 +47,10 @@ static int vec_channels(const cbp_problem *pb) { return pb->mma.n; } /* dW's N *
 /* The k rows of thread t of nth: [k_first(t), k_first(t + 1)). */
 static int k_first(int K, int t, int nth) { return (int)((long)K * t / nth); }
 
-/* Whether the BPW tiles run in place (see the top): the largest share of X a
-   thread reads, M x ceil(K / threads) floats, within half of one core's L2. */
-static int tiles_in_place(const cbp_problem *pb, int threads) {
-  const int nth = threads > 1 ? threads : 1;
-  const double share = (double)pb->mma.m * (double)((pb->mma.k + nth - 1) / nth);
-  return share * sizeof(float) <= (double)(cbp_l2_bytes_or_1mib() / 2);
-}
-
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   size_t engine;
   *bytes = 0;
-  if (tiles_in_place(pb, threads)) return CONVBP_OK;
+  if (cbp_mma_bpw_in_place(pb, threads)) return CONVBP_OK;
   if (cbp_ws_add(bytes, pb->x_elems, sizeof(float)) || cbp_dconv_workspace(1, threads, &engine) ||
       cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
@@ -116,7 +108,7 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
                void *ws) {
   cbp_arena ar = {ws, 0};
   pixel_share s = {X, dY, dW, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k};
-  if (tiles_in_place(pb, threads)) {
+  if (cbp_mma_bpw_in_place(pb, threads)) {
     cbp_parallel(threads, tiles, &s);
     return CONVBP_OK;
   }

@@ -129,9 +129,14 @@ int main(int argc, char **argv) {
       CHECK(got && !strcmp(got, want), "ESTIMATE %s with %s kernels: %s, want %s", rules[i].label,
             isas[k][0] ? isas[k] : "avx512", got ? got : "NULL", want);
     }
-    /* MMA from 2 MFLOP with AVX-512 kernels: BPA, and BPW with N >= 1024, to
-       the engine's 1x1 convolution; the rest, and all without them, to the GEMM. */
+    /* MMA from 2 MFLOP with AVX-512 kernels: BPA, and BPW with N >= 1024 or
+       with M >= 64 and X in half an L2 (in place: X is 64 KiB; out of place:
+       4.4 MB, beyond half of any L2 up to 8 MiB), to the engine's 1x1
+       convolution; the rest (M = 32 in place), and all without them, to the
+       GEMM. */
     const convbp_mma mma_big = {128, 256, 512}, mma_tiny = {5, 7, 9}, mma_wide = {64, 1024, 64};
+    const convbp_mma mma_in_place = {64, 256, 256}, mma_thin = {32, 512, 256},
+                     mma_far = {1100, 256, 1000};
     const struct {
       convbp_op op;
       const convbp_mma *m;
@@ -139,8 +144,10 @@ int main(int argc, char **argv) {
     } mma_rules[] = {
         {CONVBP_MMA_BPA, &mma_big, isas[k][0] ? "mma_bpa_gemm" : "mma_bpa_conv1x1_blocked"},
         {CONVBP_MMA_BPA, &mma_tiny, "mma_bpa_gemm"},
-        {CONVBP_MMA_BPW, &mma_big, "mma_bpw_gemm"},
-        {CONVBP_MMA_BPW, &mma_wide, isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked"}};
+        {CONVBP_MMA_BPW, &mma_wide, isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked"},
+        {CONVBP_MMA_BPW, &mma_in_place, isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked"},
+        {CONVBP_MMA_BPW, &mma_thin, "mma_bpw_gemm"},
+        {CONVBP_MMA_BPW, &mma_far, "mma_bpw_gemm"}};
     for (size_t i = 0; i < sizeof mma_rules / sizeof mma_rules[0]; i++) {
       const char *got = convbp_plan_estimate(mma_rules[i].op, NULL, mma_rules[i].m, 1);
       CHECK(got && !strcmp(got, mma_rules[i].want), "ESTIMATE %s m%dn%dk%d with %s kernels: %s, want %s",
