@@ -295,7 +295,9 @@ size_t cbp_strided_1x1_block(const cbp_problem *pb);
 /* Whether mma_bpw_conv1x1_blocked on `threads` threads (as the registry gives
    them) runs its BPW tiles in place: the largest share of X a thread reads,
    M x ceil(K / threads) floats, within half of one core's L2
-   (cbp_l2_bytes_or_1mib).  ESTIMATE reads the same answer. */
+   (cbp_l2_bytes_or_1mib), and with the M x nv_max*vl floats of dY its tiles
+   read again for every k, within three quarters.  ESTIMATE reads the same
+   answer. */
 int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads);
 /* Rows [i0, i1) of C = op(A) * op(B) on the calling thread, in slices of that size
    when B is untransposed and n x k allows, else in one sgemm. */

@@ -256,11 +256,10 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      with N <= 1000 (bert_qkv, bert_ffn_down, resnet_fc, small_fc: 0.63-1.00x);
      and MMA BPW with M >= 64 whose BPW tiles run in place (no transpose,
      cbp_mma_bpw_in_place on the threads it will run) -> the same: Zen 5,
-     medians of 3 rounds, 9 such shapes with N < 1024 and M = 64-2048, 1 / 2
-     threads: the GEMM's time over its own 1.00-1.35x on 15 points, small_fc
-     0.99x on one thread, M x N x K = 2048 x 256 x 64 0.95x / 0.97x; with
-     M = 32 the GEMM won 5 of 6 (N = 256, K = 128-2048: 0.76-0.97x) and
-     resnet_fc (32 x 1000 x 2048) both (0.96x);
+     medians of 3 rounds, 14 such points (1 and 2 threads) with N < 1024 and
+     M = 64-2048: the GEMM's time over its own 1.00-1.35x on 13, small_fc
+     0.99x on one thread; with M = 32 the GEMM won 5 of 6 (N = 256, K =
+     128-2048: 0.76-0.97x) and resnet_fc (32 x 1000 x 2048) both (0.96x);
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
      empty) -> bpa_scatter_gemm; a 1x1 at stride 1 that does not widen (K <=
      C) -> bpa_scatter_gemm unless it has very few pixels (N*P*Q <= 1024), and

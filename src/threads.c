@@ -125,8 +125,10 @@ size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
 
 int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads) {
   const int nth = threads > 1 ? threads : 1;
-  const double share = (double)pb->mma.m * (double)((pb->mma.k + nth - 1) / nth);
-  return share * sizeof(float) <= (double)(cbp_l2_bytes_or_1mib() / 2);
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  const double m = pb->mma.m, share = (double)((pb->mma.k + nth - 1) / nth);
+  const double cols = (double)isa->nv_max * isa->vl, l2 = (double)cbp_l2_bytes_or_1mib();
+  return m * share * sizeof(float) <= l2 / 2 && m * (share + cols) * sizeof(float) <= l2 * 3 / 4;
 }
 
 size_t cbp_strided_1x1_block(const cbp_problem *pb) {

@@ -6,8 +6,9 @@
  * As for mma_bpa_conv1x1_blocked, the GEMM goes back to the convolution the
  * engine runs, and its speed no longer depends on OpenBLAS's core type.  Two
  * forms, both sharing the K rows of dW out to the threads:
- * - BPW tiles in place, when a thread's share of X fits in half an L2
- *   (cbp_mma_bpw_in_place): dW is the BPW of a 1x1 convolution with M
+ * - BPW tiles in place, when a thread's share of X fits in half an L2, and
+ *   with the 64 columns of dY its tiles read again for every k, in three
+ *   quarters (cbp_mma_bpw_in_place): dW is the BPW of a 1x1 convolution with M
  *   pixels, dY its input (N channels) and X its output gradient (K
  *   channels), which the engine's BPW tile reads as they lie: dY's rows as
  *   vectors, X's as broadcasts, each tile of kb_max k x nv_max vectors of n
@@ -20,7 +21,9 @@
  *   1.07x / 1.10x, 64 x 4096 x 512 0.99x / 1.13x, 128 x 1024 x 1024 0.99x /
  *   1.06x.  Where X is larger it lost: bert_qkv (X 1.5 MiB) 0.95-1.04x /
  *   0.91-1.04x, gpt_proj 0.91x / 0.97x, bert_ffn_up 0.95x / 0.91x,
- *   square_1k 0.65x / 0.63x (X read from L3 once for every 64 n).
+ *   square_1k 0.65x / 0.63x (X read from L3 once for every 64 n); and so
+ *   did 2048 x 256 x 64, whose X is half an L2 but with dY's columns all of
+ *   it: the engine form took 0.89x / 0.91x the time (4 rounds, noisy).
  * - The engine otherwise, with p = k over one row of K pixels, k' = m, c = n:
  *     O(p, c) = sum_k' A(p, k') W'(k', c)     (the engine's BPA form: KRSC rows
  *                                              are its input channels)
@@ -65,9 +68,9 @@ typedef struct {
 } pixel_share;
 
 /* In place, thread tid's rows k0..k1-1 of dW: for each block of nv_max
-   vectors of n, the tiles of kb_max rows down the thread's k, so that the
-   block's columns of dY (M x 64 floats on AVX-512) are read from L1 by every
-   tile after the first:
+   vectors of n, the tiles of kb_max rows down the thread's k, so that every
+   tile after the first reads the block's columns of dY (M x 64 floats on
+   AVX-512) from L1 where they fit, else from L2:
      dW(k + i, c0 + j) = sum_m X(m, k + i) dY(m, c0 + j)   (bpw_tile: X's row m
    broadcast, g_pix = K; dY's row m as vectors, a_pix = N). */
 static void tiles(void *ctx, int tid, int nth) {

@@ -130,13 +130,20 @@ int main(int argc, char **argv) {
             isas[k][0] ? isas[k] : "avx512", got ? got : "NULL", want);
     }
     /* MMA from 2 MFLOP with AVX-512 kernels: BPA, and BPW with N >= 1024 or
-       with M >= 64 and X in half an L2 (in place: X is 64 KiB; out of place:
-       4.4 MB, beyond half of any L2 up to 8 MiB), to the engine's 1x1
-       convolution; the rest (M = 32 in place), and all without them, to the
-       GEMM. */
+       with M >= 64 and its tiles in place (X is 64 KiB; out of place: 4.4 MB,
+       beyond half of any L2 up to 8 MiB, and mma_l2_full below), to the
+       engine's 1x1 convolution; the rest (M = 32 in place), and all without
+       them, to the GEMM. */
     const convbp_mma mma_big = {128, 256, 512}, mma_tiny = {5, 7, 9}, mma_wide = {64, 1024, 64};
     const convbp_mma mma_in_place = {64, 256, 256}, mma_thin = {32, 512, 256},
                      mma_far = {1100, 256, 1000};
+    /* X in exactly half an L2 (as the library reads it: sysconf, else 1 MiB),
+       but with the 64 columns of dY the tiles read again, beyond 3/4 of it */
+    long l2 = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    const convbp_mma mma_l2_full = {(int)((l2 > 0 ? l2 : 1L << 20) / 512), 256, 64};
     const struct {
       convbp_op op;
       const convbp_mma *m;
@@ -147,7 +154,8 @@ int main(int argc, char **argv) {
         {CONVBP_MMA_BPW, &mma_wide, isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked"},
         {CONVBP_MMA_BPW, &mma_in_place, isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked"},
         {CONVBP_MMA_BPW, &mma_thin, "mma_bpw_gemm"},
-        {CONVBP_MMA_BPW, &mma_far, "mma_bpw_gemm"}};
+        {CONVBP_MMA_BPW, &mma_far, "mma_bpw_gemm"},
+        {CONVBP_MMA_BPW, &mma_l2_full, "mma_bpw_gemm"}};
     for (size_t i = 0; i < sizeof mma_rules / sizeof mma_rules[0]; i++) {
       const char *got = convbp_plan_estimate(mma_rules[i].op, NULL, mma_rules[i].m, 1);
       CHECK(got && !strcmp(got, mma_rules[i].want), "ESTIMATE %s m%dn%dk%d with %s kernels: %s, want %s",

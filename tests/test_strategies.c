@@ -368,12 +368,14 @@ static int run_all(int argc, char **argv) {
      too, the last with fewer pixels than two threads' 16-float shares (the
      first thread has none).
      mma_bpw_conv1x1_blocked: BPW tiles in place where a thread's share of X
-     (M x K / threads floats) fits in half an L2: every shape here except
-     the last, and except {300, 150, 500} on one thread with 1 MiB of L2; with partial
-     tiles of k and n ({64, 33, 65}, {13, 17, 1}) and threads of no k ({1,
-     7, 3}).  The engine (K pixels, M input channels, N out) beyond it:
-     {1100, 20, 1000} with any L2 up to 4 MiB a core (X is 4.4 MB), and
-     {300, 150, 500} on one thread here, 3 blocks (the last of 22). */
+     (M x K / threads floats) fits in half an L2, and with the M x 64 floats
+     of dY its tiles read again in 3/4 (cbp_mma_bpw_in_place): every shape
+     here except the last, and on one thread with 1 MiB of L2 {300, 150,
+     500} and {2100, 40, 30}; with partial tiles of k and n ({64, 33, 65},
+     {13, 17, 1}) and threads of no k ({1, 7, 3}).  The engine (K pixels, M
+     input channels, N out) beyond it: {1100, 20, 1000} with any L2 up to 4
+     MiB a core (X is 4.4 MB), and on one thread here {300, 150, 500}, 3
+     blocks (the last of 22), and {2100, 40, 30}, two ci blocks. */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
