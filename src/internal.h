@@ -46,6 +46,10 @@ typedef struct {
 int cbp_strategy_count(void);
 const cbp_strategy *cbp_strategy_at(int i);
 const cbp_strategy *cbp_strategy_lookup(const char *name);
+/* The threads s runs pb on, of the caller's `threads`: cbp_threads_for with
+   its vec_channels, or `threads` when it gives none.  workspace(), prepare()
+   and run() get this count; ESTIMATE reads it too. */
+int cbp_strategy_threads(const cbp_strategy *s, const cbp_problem *pb, int threads);
 
 /* Problem set-up (src/problem.c): validates and derives sizes. */
 int cbp_problem_conv(cbp_problem *pb, convbp_op op, const convbp_conv *p);

@@ -310,9 +310,11 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
                                          "bpw_direct_blocked"};
   if (convbp_op_is_mma(op) && convbp_mma_flops(mma) >= 2e6 && cbp_direct_isa_get()->vl >= 16) {
     if (op == CONVBP_MMA_BPA) return "mma_bpa_conv1x1_blocked";
+    const char *bpw = "mma_bpw_conv1x1_blocked";
     if (mma->n >= 1024 ||
-        (mma->m >= 64 && cbp_mma_bpw_in_place(&pb, cbp_threads_for(&pb, threads, mma->n))))
-      return "mma_bpw_conv1x1_blocked";
+        (mma->m >= 64 &&
+         cbp_mma_bpw_in_place(&pb, cbp_strategy_threads(cbp_strategy_lookup(bpw), &pb, threads))))
+      return bpw;
   }
   if (convbp_op_is_mma(op) || convbp_conv_flops(conv) < 2e6) return gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;

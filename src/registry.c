@@ -115,8 +115,7 @@ static int resolve(const char *name, int is_mma, const convbp_conv *cp, const co
   return CONVBP_OK;
 }
 
-/* The threads s runs pb on, of the caller's `threads` (cbp_threads_for). */
-static int threads_of(const cbp_strategy *s, const cbp_problem *pb, int threads) {
+int cbp_strategy_threads(const cbp_strategy *s, const cbp_problem *pb, int threads) {
   return s->vec_channels ? cbp_threads_for(pb, threads, s->vec_channels(pb)) : threads;
 }
 
@@ -128,7 +127,8 @@ static int workspace_of(const char *name, int is_mma, const convbp_conv *cp, con
   int st = resolve(name, is_mma, cp, mp, &s, &pb, NULL);
   if (st) return st;
   *bytes = 0;
-  return s->workspace ? s->workspace(&pb, threads_of(s, &pb, threads), bytes) : CONVBP_OK;
+  if (!s->workspace) return CONVBP_OK;
+  return s->workspace(&pb, cbp_strategy_threads(s, &pb, threads), bytes);
 }
 
 struct convbp_prepared {
@@ -188,7 +188,7 @@ static int prepare_any(const char *name, int is_mma, const convbp_conv *cp, cons
   convbp_prepared *pr = calloc(1, sizeof *pr);
   if (!pr) return CONVBP_ERR_NOMEM;
   int st = resolve(name, is_mma, cp, mp, &pr->s, &pr->pb, NULL);
-  threads = pr->threads = st ? threads : threads_of(pr->s, &pr->pb, threads);
+  threads = pr->threads = st ? threads : cbp_strategy_threads(pr->s, &pr->pb, threads);
   if (!st && pr->s->workspace) st = pr->s->workspace(&pr->pb, threads, &pr->ws_bytes);
   if (!st && pr->ws_bytes) {
     pr->ws_guard = threads > 1 ? WS_GUARD : 0;
@@ -250,7 +250,7 @@ static int run_any(const char *name, int is_mma, const convbp_conv *cp, const co
     return st;
   }
   size_t bytes = 0;
-  threads = threads_of(s, &pb, threads);
+  threads = cbp_strategy_threads(s, &pb, threads);
   if (s->workspace && (st = s->workspace(&pb, threads, &bytes))) return st;
   if (bytes > 0 && !ws) return CONVBP_ERR_ARG;
   return s->run(&pb, threads, x, y, out, ws);
