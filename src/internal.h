@@ -296,13 +296,26 @@ size_t cbp_small_gemm_slice(size_t len, size_t m, size_t k, size_t cap, int thre
    ESTIMATE reads the same answer. */
 enum { CBP_STRIDED_MIN_Q = 24 };
 size_t cbp_strided_1x1_block(const cbp_problem *pb);
-/* Whether mma_bpw_conv1x1_blocked on `threads` threads (as the registry gives
-   them) runs its BPW tiles in place: the largest share of X a thread reads,
-   M x ceil(K / threads) floats, within half of one core's L2
-   (cbp_l2_bytes_or_1mib), and with the M x nv_max*vl floats of dY its tiles
-   read again for every k, within three quarters.  ESTIMATE reads the same
-   answer. */
+/* How mma_bpw_conv1x1_blocked on `threads` threads (as the registry gives
+   them) runs, with L2 one core's (cbp_l2_bytes_or_1mib) and a thread's share
+   of k, ceil(K / threads) rows of dW:
+   - CBP_BPW_TILES_COLUMNS_OUTER: BPW tiles in place, blocks of dY's columns
+     outside blocks of M, when the share's X (M x share floats) fits in half
+     an L2, where it stays while every column block reads it again;
+   - CBP_BPW_TILES_ROWS_OUTER: the same with blocks of M outside, when the
+     share's dW (share x N floats) fits in a quarter of L2, where it stays
+     while every block of M adds to it;
+   - 0 (neither): the engine over X^T.
+   ESTIMATE reads the same answer. */
+enum { CBP_BPW_TILES_COLUMNS_OUTER = 1, CBP_BPW_TILES_ROWS_OUTER = 2 };
 int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads);
+/* Rows of M in a block of those tiles: the block's X (rows x share floats)
+   and the columns of dY every tile reads (rows x nv_max*vl) within a quarter
+   of L2, in blocks of equal size, at least CBP_MMA_BPW_MIN_ROWS rows (the
+   tiles load and store dW once a block: 2048 x 256 x 64 ran 5% / 14% slower
+   in blocks of 64 rows than of 128, one / two threads). */
+enum { CBP_MMA_BPW_MIN_ROWS = 128 };
+int cbp_mma_bpw_m_block(const cbp_problem *pb, int threads);
 /* Rows [i0, i1) of C = op(A) * op(B) on the calling thread, in slices of that size
    when B is untransposed and n x k allows, else in one sgemm. */
 void cbp_sgemm_rows(int trans_a, int trans_b, int i0, int i1, int n, int k, const float *a,

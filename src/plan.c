@@ -260,6 +260,9 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      M = 64-2048: the GEMM's time over its own 1.00-1.35x on 13, small_fc
      0.99x on one thread; with M = 32 the GEMM won 5 of 6 (N = 256, K =
      128-2048: 0.76-0.97x) and resnet_fc (32 x 1000 x 2048) both (0.96x);
+     since the tiles run in blocks of M, in place with long reductions too:
+     12 points (M = 2048-16384, N = 64-512, K = 32-512), the GEMM's time over
+     theirs 1.01-3.3x (medians of 4 rounds);
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
      empty) -> bpa_scatter_gemm; a 1x1 at stride 1 that does not widen (K <=
      C) -> bpa_scatter_gemm unless it has very few pixels (N*P*Q <= 1024), and

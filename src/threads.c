@@ -123,12 +123,31 @@ size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
   return (len + calls - 1) / calls;
 }
 
+/* The floats one thread's share of k reads: X(:, share) and dW(share, :). */
+static void mma_bpw_share(const cbp_problem *pb, int threads, double *x, double *dw) {
+  const int nth = threads > 1 ? threads : 1;
+  const double share = (double)(((size_t)pb->mma.k + nth - 1) / nth);
+  *x = (double)pb->mma.m * share;
+  *dw = share * pb->mma.n;
+}
+
 int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads) {
+  const double l2 = (double)cbp_l2_bytes_or_1mib();
+  double x, dw;
+  mma_bpw_share(pb, threads, &x, &dw);
+  if (x * sizeof(float) <= l2 / 2) return CBP_BPW_TILES_COLUMNS_OUTER;
+  if (dw * sizeof(float) <= l2 / 4) return CBP_BPW_TILES_ROWS_OUTER;
+  return 0;
+}
+
+int cbp_mma_bpw_m_block(const cbp_problem *pb, int threads) {
   const int nth = threads > 1 ? threads : 1;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  const double m = pb->mma.m, share = (double)((pb->mma.k + nth - 1) / nth);
-  const double cols = (double)isa->nv_max * isa->vl, l2 = (double)cbp_l2_bytes_or_1mib();
-  return m * share * sizeof(float) <= l2 / 2 && m * (share + cols) * sizeof(float) <= l2 * 3 / 4;
+  const size_t share = ((size_t)pb->mma.k + nth - 1) / nth, cols = (size_t)isa->nv_max * isa->vl;
+  size_t rows = cbp_l2_bytes_or_1mib() / 4 / ((share + cols) * sizeof(float));
+  if (rows < CBP_MMA_BPW_MIN_ROWS) rows = CBP_MMA_BPW_MIN_ROWS;
+  const size_t m = (size_t)pb->mma.m, blocks = (m + rows - 1) / rows;
+  return (int)((m + blocks - 1) / blocks);
 }
 
 size_t cbp_strided_1x1_block(const cbp_problem *pb) {

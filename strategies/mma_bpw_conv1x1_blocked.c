@@ -6,24 +6,36 @@
  * As for mma_bpa_conv1x1_blocked, the GEMM goes back to the convolution the
  * engine runs, and its speed no longer depends on OpenBLAS's core type.  Two
  * forms, both sharing the K rows of dW out to the threads:
- * - BPW tiles in place, when a thread's share of X fits in half an L2, and
- *   with the 64 columns of dY its tiles read again for every k, in three
- *   quarters (cbp_mma_bpw_in_place): dW is the BPW of a 1x1 convolution with M
- *   pixels, dY its input (N channels) and X its output gradient (K
- *   channels), which the engine's BPW tile reads as they lie: dY's rows as
- *   vectors, X's as broadcasts, each tile of kb_max k x nv_max vectors of n
- *   reduced over all M and written once.  Nothing is copied; both operands
- *   stay in L2 while every n block runs over the thread's k.  Zen 5 EPYC,
- *   medians of 4 alternating rounds against the engine form, 1 / 2 threads:
- *   small_fc (M = 128, N = 256, K = 512) 1.09x / 1.23x, resnet_fc (32, 1000,
- *   2048) 1.11x / 1.27x, M x N x K = 96 x 640 x 320 1.07x / 1.26x; in
- *   rounds of the prototype, 512 x 256 x 128 1.07x / 1.12x, 256 x 512 x 256
- *   1.07x / 1.10x, 64 x 4096 x 512 0.99x / 1.13x, 128 x 1024 x 1024 0.99x /
- *   1.06x.  Where X is larger it lost: bert_qkv (X 1.5 MiB) 0.95-1.04x /
- *   0.91-1.04x, gpt_proj 0.91x / 0.97x, bert_ffn_up 0.95x / 0.91x,
- *   square_1k 0.65x / 0.63x (X read from L3 once for every 64 n); and so
- *   did 2048 x 256 x 64, whose X is half an L2 but with dY's columns all of
- *   it: the engine form took 0.89x / 0.91x the time (4 rounds, noisy).
+ * - BPW tiles in place (cbp_mma_bpw_in_place): dW is the BPW of a 1x1
+ *   convolution with M pixels, dY its input (N channels) and X its output
+ *   gradient (K channels), which the engine's BPW tile reads as they lie:
+ *   dY's rows as vectors, X's as broadcasts, each tile of kb_max k x nv_max
+ *   vectors of n.  Nothing is copied.  The tiles reduce over blocks of M
+ *   (cbp_mma_bpw_m_block) that keep the block's X and the 64 columns of dY
+ *   every tile reads again within a quarter of L2; the first block writes
+ *   dW, the others add to it.  Blocks of dY's columns go outside the blocks
+ *   of M when a thread's share of X fits in half an L2 (it stays there for
+ *   every column block), else the blocks of M go outside when the share's dW
+ *   fits in a quarter (it stays there for every block of M).
+ *   Zen 5 EPYC, medians of 4 alternating rounds against the engine form, 1 /
+ *   2 threads: small_fc (M = 128, N = 256, K = 512) 1.09x / 1.23x, resnet_fc
+ *   (32, 1000, 2048) 1.11x / 1.27x, M x N x K = 96 x 640 x 320 1.07x /
+ *   1.26x; in rounds of the prototype, 512 x 256 x 128 1.07x / 1.12x, 256 x
+ *   512 x 256 1.07x / 1.10x, 64 x 4096 x 512 0.99x / 1.13x, 128 x 1024 x
+ *   1024 0.99x / 1.06x.  Where X and dW are larger it lost: bert_qkv (X 1.5
+ *   MiB) 0.95-1.04x / 0.91-1.04x, gpt_proj 0.91x / 0.97x, bert_ffn_up 0.95x
+ *   / 0.91x, square_1k 0.65x / 0.63x (X read from L3 once for every 64 n).
+ *   The blocks of M came with long reductions (Zen 5, medians of 4
+ *   alternating rounds against all of M in one block, or the engine where
+ *   that was out of place; oneDNN in the same rounds 0.97-1.11x): 2048 x 256
+ *   x 64 1.33x / 1.23x, 4096 x 128 x 64 1.44x / 1.41x, 8192 x 64 x 32 1.82x
+ *   / 1.99x, 2048 x 512 x 128 1.14x / 1.15x, 8192 x 128 x 512 1.33x / 1.27x,
+ *   16384 x 64 x 256 1.35x / 1.39x.  All of M in one block, 2048 x 256 x 64
+ *   had the 64 columns of dY (512 KiB, 1 KiB apart) and X fill L2: in
+ *   blocks of 128 to 1024 rows, 512 was fastest on one and on two threads
+ *   (one: 0.33 ms, 0.35 at 128, 0.41 at 1024).  Now in two blocks on one
+ *   thread, 256 x 512 x 256 and 512 x 256 x 128 0.99-1.02x; the rest of the
+ *   mma suite 0.97-1.02x, with oneDNN at 0.93-1.05x.
  * - The engine otherwise, with p = k over one row of K pixels, k' = m, c = n:
  *     O(p, c) = sum_k' A(p, k') W'(k', c)     (the engine's BPA form: KRSC rows
  *                                              are its input channels)
@@ -65,29 +77,44 @@ typedef struct {
   float *dW, *xt;  /* X^T: the engine only */
   void *engine_ws; /* one engine workspace a thread (cbp_dconv_thread_ws) */
   int M, N, K;
+  int order, mb; /* in place: cbp_mma_bpw_in_place, rows of M a block */
 } pixel_share;
 
-/* In place, thread tid's rows k0..k1-1 of dW: for each block of nv_max
-   vectors of n, the tiles of kb_max rows down the thread's k, so that every
-   tile after the first reads the block's columns of dY (M x 64 floats on
-   AVX-512) from L1 where they fit, else from L2:
-     dW(k + i, c0 + j) = sum_m X(m, k + i) dY(m, c0 + j)   (bpw_tile: X's row m
-   broadcast, g_pix = K; dY's row m as vectors, a_pix = N). */
+/* In place, rows m0..m0+mb-1 of M into the block of dW at columns c0.. (nv_max
+   vectors of n) and the thread's rows k0..k1-1, in tiles of kb_max rows down
+   its k, so that every tile after the first reads the block's columns of dY
+   (mb x 64 floats on AVX-512) from L1 where they fit, else from L2:
+     dW(k + i, c0 + j) (+)= sum_{m0 <= m < m0 + mb} X(m, k + i) dY(m, c0 + j)
+   (bpw_tile: X's row m broadcast, g_pix = K; dY's row m as vectors, a_pix =
+   N), written by the first block of M, added to by the others. */
+static void tile_block(const pixel_share *s, const cbp_direct_isa *isa, int c0, int m0, int k0,
+                       int k1) {
+  const int M = s->M, N = s->N, K = s->K, cwmax = isa->nv_max * isa->vl;
+  const int cw = N - c0 < cwmax ? N - c0 : cwmax, mb = M - m0 < s->mb ? M - m0 : s->mb;
+  const int nv = (cw + isa->vl - 1) / isa->vl, last = cw - (nv - 1) * isa->vl;
+  const float *dY = s->dY + (size_t)m0 * N + c0, *X = s->X + (size_t)m0 * K;
+  for (int k = k0; k < k1; k += isa->kb_max) {
+    const int kb = k1 - k < isa->kb_max ? k1 - k : isa->kb_max;
+    /* one row of mb pixels: a_row and g_row as the row's length */
+    isa->bpw_tile(kb, nv, dY, (ptrdiff_t)mb * N, N, X + k, (ptrdiff_t)mb * K, K, 1, mb, 1, 0, 0,
+                  s->dW + (size_t)k * N + c0, N, last, m0 > 0);
+  }
+}
+
+/* In place, thread tid's rows k0..k1-1 of dW, by blocks of columns then of M
+   (the thread's X stays in L2 for every column block) or the other way round
+   (its dW stays in L2 for every block of M); see cbp_mma_bpw_in_place. */
 static void tiles(void *ctx, int tid, int nth) {
   const pixel_share *s = ctx;
-  const int M = s->M, N = s->N, K = s->K;
-  const int k0 = k_first(K, tid, nth), k1 = k_first(K, tid + 1, nth);
+  const int k0 = k_first(s->K, tid, nth), k1 = k_first(s->K, tid + 1, nth);
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   const int cwmax = isa->nv_max * isa->vl;
-  for (int c0 = 0; c0 < N; c0 += cwmax) {
-    const int cw = N - c0 < cwmax ? N - c0 : cwmax;
-    const int nv = (cw + isa->vl - 1) / isa->vl, last = cw - (nv - 1) * isa->vl;
-    for (int k = k0; k < k1; k += isa->kb_max) {
-      const int kb = k1 - k < isa->kb_max ? k1 - k : isa->kb_max;
-      /* one row of M pixels: a_row and g_row as the row's length */
-      isa->bpw_tile(kb, nv, s->dY + c0, (ptrdiff_t)M * N, N, s->X + k, (ptrdiff_t)M * K, K, 1, M,
-                    1, 0, 0, s->dW + (size_t)k * N + c0, N, last, 0);
-    }
+  if (s->order == CBP_BPW_TILES_ROWS_OUTER) {
+    for (int m0 = 0; m0 < s->M; m0 += s->mb)
+      for (int c0 = 0; c0 < s->N; c0 += cwmax) tile_block(s, isa, c0, m0, k0, k1);
+  } else {
+    for (int c0 = 0; c0 < s->N; c0 += cwmax)
+      for (int m0 = 0; m0 < s->M; m0 += s->mb) tile_block(s, isa, c0, m0, k0, k1);
   }
 }
 
@@ -110,8 +137,10 @@ static void pixels(void *ctx, int tid, int nth) {
 static int run(const cbp_problem *pb, int threads, const float *X, const float *dY, float *dW,
                void *ws) {
   cbp_arena ar = {ws, 0};
-  pixel_share s = {X, dY, dW, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k};
-  if (cbp_mma_bpw_in_place(pb, threads)) {
+  pixel_share s = {X, dY, dW, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k, 0, 0};
+  s.order = cbp_mma_bpw_in_place(pb, threads);
+  if (s.order) {
+    s.mb = cbp_mma_bpw_m_block(pb, threads);
     cbp_parallel(threads, tiles, &s);
     return CONVBP_OK;
   }

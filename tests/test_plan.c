@@ -130,20 +130,25 @@ int main(int argc, char **argv) {
             isas[k][0] ? isas[k] : "avx512", got ? got : "NULL", want);
     }
     /* MMA from 2 MFLOP with AVX-512 kernels: BPA, and BPW with N >= 1024 or
-       with M >= 64 and its tiles in place (X is 64 KiB; out of place: 4.4 MB,
-       beyond half of any L2 up to 8 MiB, and mma_l2_full below), to the
-       engine's 1x1 convolution; the rest (M = 32 in place), and all without
-       them, to the GEMM. */
+       with M >= 64 and its tiles in place, to the engine's 1x1 convolution;
+       the rest (M = 32 in place; out of place), and all without them, to the
+       GEMM.  In place: X is 64 KiB (mma_in_place); X beyond half of any L2
+       up to 8 MiB but dW 32 KiB (mma_long, M = 64 Ki).  Out of place: X 4.4
+       MB and dW 1 MB, beyond a quarter of any L2 below 4 MiB (mma_far). */
     const convbp_mma mma_big = {128, 256, 512}, mma_tiny = {5, 7, 9}, mma_wide = {64, 1024, 64};
     const convbp_mma mma_in_place = {64, 256, 256}, mma_thin = {32, 512, 256},
-                     mma_far = {1100, 256, 1000};
-    /* X in exactly half an L2 (as the library reads it: sysconf, else 1 MiB),
-       but with the 64 columns of dY the tiles read again, beyond 3/4 of it */
+                     mma_far = {1100, 256, 1000}, mma_long = {65536, 64, 128};
+    /* X in exactly half an L2 (as the library reads it: sysconf, else 1 MiB)
+       in place, and one row more out of place, with dW (4 MB) beyond a
+       quarter of any L2 below 16 MiB */
     long l2 = -1;
 #ifdef _SC_LEVEL2_CACHE_SIZE
     l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
-    const convbp_mma mma_l2_full = {(int)((l2 > 0 ? l2 : 1L << 20) / 512), 256, 64};
+    const int half_l2_rows = (int)((l2 > 0 ? l2 : 1L << 20) / 8192);
+    const convbp_mma mma_l2_half = {half_l2_rows, 1000, 1024},
+                     mma_l2_over = {half_l2_rows + 1, 1000, 1024};
+    const char *in_place = isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked";
     const struct {
       convbp_op op;
       const convbp_mma *m;
@@ -151,11 +156,13 @@ int main(int argc, char **argv) {
     } mma_rules[] = {
         {CONVBP_MMA_BPA, &mma_big, isas[k][0] ? "mma_bpa_gemm" : "mma_bpa_conv1x1_blocked"},
         {CONVBP_MMA_BPA, &mma_tiny, "mma_bpa_gemm"},
-        {CONVBP_MMA_BPW, &mma_wide, isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked"},
-        {CONVBP_MMA_BPW, &mma_in_place, isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked"},
+        {CONVBP_MMA_BPW, &mma_wide, in_place},
+        {CONVBP_MMA_BPW, &mma_in_place, in_place},
+        {CONVBP_MMA_BPW, &mma_long, in_place},
         {CONVBP_MMA_BPW, &mma_thin, "mma_bpw_gemm"},
         {CONVBP_MMA_BPW, &mma_far, "mma_bpw_gemm"},
-        {CONVBP_MMA_BPW, &mma_l2_full, "mma_bpw_gemm"}};
+        {CONVBP_MMA_BPW, &mma_l2_half, half_l2_rows >= 64 ? in_place : "mma_bpw_gemm"},
+        {CONVBP_MMA_BPW, &mma_l2_over, "mma_bpw_gemm"}};
     for (size_t i = 0; i < sizeof mma_rules / sizeof mma_rules[0]; i++) {
       const char *got = convbp_plan_estimate(mma_rules[i].op, NULL, mma_rules[i].m, 1);
       CHECK(got && !strcmp(got, mma_rules[i].want), "ESTIMATE %s m%dn%dk%d with %s kernels: %s, want %s",

@@ -367,21 +367,25 @@ static int run_all(int argc, char **argv) {
      (two ci blocks); {3, 200, 129}, {32, 1000, 100} and {1, 7, 3} K pixels
      too, the last with fewer pixels than two threads' 16-float shares (the
      first thread has none).
-     mma_bpw_conv1x1_blocked: BPW tiles in place where a thread's share of X
-     (M x K / threads floats) fits in half an L2, and with the M x 64 floats
-     of dY its tiles read again in 3/4 (cbp_mma_bpw_in_place): every shape
-     here except the last, and on one thread with 1 MiB of L2 {300, 150,
-     500} and {2100, 40, 30}; with partial tiles of k and n ({64, 33, 65},
-     {13, 17, 1}) and threads of no k ({1, 7, 3}).  The engine (K pixels, M
-     input channels, N out) beyond it: {1100, 20, 1000} with any L2 up to 4
-     MiB a core (X is 4.4 MB), and on one thread here {300, 150, 500}, 3
-     blocks (the last of 22), and {2100, 40, 30}, two ci blocks. */
+     mma_bpw_conv1x1_blocked (cbp_mma_bpw_in_place), with 1 MiB of L2: BPW
+     tiles in place by blocks of dY's columns outside blocks of M where a
+     thread's share of X (M x K / threads floats) fits in half an L2: every
+     shape here but the last three, and {300, 150, 500} on two threads (two
+     blocks of 150 rows) and {2101, 40, 30} (four blocks of 526 rows, the last
+     of 523; on two threads three of 701, the last of 699); with partial
+     tiles of k and n ({64, 33, 65}, {13, 17, 1}) and threads of no k ({1, 7,
+     3}).  By blocks of M outside where instead the share's dW fits in a
+     quarter of L2: {1100, 20, 1000} (X is 4.4 MB; nine blocks of 123 rows,
+     the last of 116).  The engine (K pixels, M input channels, N out) where
+     neither fits: {70, 70, 16384} with any L2 up to 4 MiB a core (X and dW
+     are 4.6 MB each), and on one thread {300, 150, 500}, 3 blocks of
+     pixels (the last of 22). */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
                                     {32, 1000, 100}, {300, 150, 500}, {70, 300, 900},
-                                    {80, 2100, 70},  {20, 2100, 70},  {2100, 40, 30},
-                                    {1100, 20, 1000}};
+                                    {80, 2100, 70},  {20, 2100, 70},  {2101, 40, 30},
+                                    {1100, 20, 1000}, {70, 70, 16384}};
   for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
