@@ -36,9 +36,10 @@ typedef struct {
   int (*prepare)(const cbp_problem *pb, int threads, void **state);
   void (*release)(void *state);
   /* Optional, for strategies whose set-up a small problem does not repay on
-     many threads: the channels their kernels hold in vectors.  The registry
-     then gives workspace(), prepare() and run() cbp_threads_for(pb, threads,
-     vec_channels(pb)) threads, not the caller's count. */
+     many threads: the channels their kernels hold in vectors (0: FLOPs as
+     they are, cbp_gemm_vec_channels).  The registry then gives workspace(),
+     prepare() and run() cbp_threads_for(pb, threads, vec_channels(pb))
+     threads, not the caller's count. */
   int (*vec_channels)(const cbp_problem *pb);
 } cbp_strategy;
 
@@ -216,6 +217,13 @@ void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ct
    the environment replaces the 1 MFLOP (0: always `threads`, as the tests
    run every threaded path on small shapes). */
 int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels);
+/* vec_channels for the strategies whose multiply-adds are OpenBLAS's: 0, the
+   FLOPs counted as they are.  Below the floor OpenBLAS's threads, or a region
+   of the strategy's own, cost more than they save: Zen 5, below 2 MFLOP,
+   two threads had taken bpa_scatter_gemm 1.16-5.25x the time it takes now
+   on the edge suite, the MMA GEMMs on 5 x 7 x 9 19x (README, the note on
+   threads). */
+int cbp_gemm_vec_channels(const cbp_problem *pb);
 #define CBP_THREAD_FLOPS 1.0e6
 
 /* A strategy's run arguments, for a thread body under cbp_parallel. */

@@ -51,6 +51,11 @@ int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels) {
   return worth >= threads ? threads : worth < 2 ? 1 : (int)worth;
 }
 
+int cbp_gemm_vec_channels(const cbp_problem *pb) {
+  (void)pb;
+  return 0;
+}
+
 int cbp_balance_blocks(size_t m, size_t rows, int threads, size_t *mb) {
   size_t blocks = (m + rows - 1) / rows;
   const int parts = threads > 1 && blocks >= (size_t)threads ? threads : 1;

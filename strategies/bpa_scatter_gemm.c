@@ -360,4 +360,5 @@ const cbp_strategy cbp_bpa_scatter_gemm = {
     .summary = "backward data: cols = dO * W by sgemm, then col2im scatter-add at stride and dilation",
     .workspace = workspace,
     .run = run,
+    .vec_channels = cbp_gemm_vec_channels,
 };

@@ -341,4 +341,5 @@ const cbp_strategy cbp_bpw_im2col_gemm = {
     .summary = "backward weights: dW = dO^T * im2col(A) by sgemm over L2-sized row blocks",
     .workspace = workspace,
     .run = run,
+    .vec_channels = cbp_gemm_vec_channels,
 };

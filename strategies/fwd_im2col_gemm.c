@@ -256,4 +256,5 @@ const cbp_strategy cbp_fwd_im2col_gemm = {
     .summary = "forward: im2col in L2-sized row blocks + sgemm (the engine the backward strategies reuse)",
     .workspace = workspace,
     .run = run,
+    .vec_channels = cbp_gemm_vec_channels,
 };

@@ -34,4 +34,5 @@ const cbp_strategy cbp_mma_bpa_gemm = {
     .op = CONVBP_MMA_BPA,
     .summary = "MMA backward data dX = dY W^T as one sgemm (transpose flag, no copy)",
     .run = run,
+    .vec_channels = cbp_gemm_vec_channels,
 };

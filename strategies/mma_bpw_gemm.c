@@ -34,4 +34,5 @@ const cbp_strategy cbp_mma_bpw_gemm = {
     .op = CONVBP_MMA_BPW,
     .summary = "MMA backward weights dW = X^T dY as one sgemm (transpose flag, no copy)",
     .run = run,
+    .vec_channels = cbp_gemm_vec_channels,
 };

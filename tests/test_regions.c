@@ -8,9 +8,10 @@
  * prepared run, over shapes that reach each strategy's paths.  The same runs
  * on two threads must open regions, or the wrap sees nothing (an OpenMP
  * runtime other than libgomp): then the test reports itself skipped (77).
- * That part sets CONVBP_THREAD_FLOPS=0; without it, the blocked strategies
- * must open no region on two threads for problems too small to split, and
- * one above their floor (check_thread_floor). */
+ * That part sets CONVBP_THREAD_FLOPS=0; without it, the blocked and GEMM
+ * strategies must take one thread for problems too small to split, and two
+ * above their floor (check_thread_floor): a region, or for a GEMM strategy
+ * OpenBLAS asked for two threads (openblas_set_num_threads, wrapped too). */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +20,20 @@
 #include "testing.h"
 
 static long regions;
+static int blas_max; /* the most threads convbp asked OpenBLAS for, since reset */
 
 void __real_GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
 void __wrap_GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags);
 void __wrap_GOMP_parallel(void (*fn)(void *), void *data, unsigned threads, unsigned flags) {
   regions++; /* called on the thread that opens the region */
   __real_GOMP_parallel(fn, data, threads, flags);
+}
+
+void __real_openblas_set_num_threads(int n);
+void __wrap_openblas_set_num_threads(int n);
+void __wrap_openblas_set_num_threads(int n) {
+  if (n > blas_max) blas_max = n;
+  __real_openblas_set_num_threads(n);
 }
 
 typedef struct {
@@ -50,6 +59,7 @@ static long regions_of_run(convbp_prepared *pr, size_t nx, size_t ny, size_t nou
   float *out = malloc(nout * sizeof(float));
   long n = -1;
   if (x && y && out) {
+    blas_max = 0;
     const long before = regions;
     const int st = convbp_prepared_run(pr, x, y, out);
     n = st ? -1 : regions - before;
@@ -91,13 +101,14 @@ static void check_thread_floor(void) {
   static const struct {
     const char *why;
     convbp_conv p;
-    int two; /* whether two threads open a region */
+    int two;      /* whether two threads open a region */
+    int gemm_two; /* the same for the GEMM strategies, which count FLOPs as they are */
   } sizes[] = {
-      {"1.8 MFLOP of 16 channels", {2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 0},
-      {"2.4 MFLOP of 16 channels", {2, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 1},
+      {"1.8 MFLOP of 16 channels", {2, 16, 14, 14, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 0, 0},
+      {"2.4 MFLOP of 16 channels", {2, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 1, 1},
       {"1.2 MFLOP of 2 channels, 2.4 or more in whole vectors",
-       {16, 2, 32, 32, 2, 3, 3, 1, 1, 1, 1, 1, 1}, 1},
-      {"0.33 MFLOP of 8 channels", {2, 8, 12, 12, 8, 3, 3, 2, 2, 1, 1, 2, 2}, 0},
+       {16, 2, 32, 32, 2, 3, 3, 1, 1, 1, 1, 1, 1}, 1, 0},
+      {"0.33 MFLOP of 8 channels", {2, 8, 12, 12, 8, 3, 3, 2, 2, 1, 1, 2, 2}, 0, 0},
   };
   static const char *const blocked[] = {"fwd_direct_blocked", "bpa_stride_phase_blocked",
                                         "bpw_direct_blocked"};
@@ -109,6 +120,18 @@ static void check_thread_floor(void) {
       CHECK(n >= 0 && (n > 0) == want, "%s, %s on two threads: %ld region(s), want %s", blocked[i],
             sizes[k].why, n, want ? "some" : "none");
     }
+  /* The GEMM strategies take the same floor on their FLOPs as they are: two
+     threads below it open no region of convbp's and ask OpenBLAS for one
+     thread; above it they do one or the other. */
+  static const char *const gemms[] = {"fwd_im2col_gemm", "bpa_scatter_gemm", "bpw_im2col_gemm"};
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+    for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++) {
+      const int want = sizes[k].gemm_two;
+      const long n = regions_of(gemms[i], &sizes[k].p, 2);
+      CHECK(n >= 0 && (n > 0 || blas_max > 1) == want,
+            "%s, %s on two threads: %ld region(s), OpenBLAS asked for %d thread(s), want %s",
+            gemms[i], sizes[k].why, n, blas_max, want ? "two" : "one");
+    }
   static const struct {
     convbp_mma m;
     int want;
@@ -116,11 +139,12 @@ static void check_thread_floor(void) {
   for (size_t k = 0; k < sizeof mmas / sizeof mmas[0]; k++)
     for (int i = 0; i < convbp_strategy_count(); i++) {
       const char *s = convbp_strategy_name(i);
-      if (!convbp_op_is_mma(convbp_strategy_op(i)) || !strstr(s, "_conv1x1_blocked")) continue;
+      if (!convbp_op_is_mma(convbp_strategy_op(i)) || is_peer(s) || strstr(s, "_direct")) continue;
       const long n = regions_of_mma(s, &mmas[k].m, 2);
-      CHECK(n >= 0 && (n > 0) == mmas[k].want,
-            "%s, m%dn%dk%d on two threads: %ld region(s) (-1: the run failed)", s, mmas[k].m.m,
-            mmas[k].m.n, mmas[k].m.k, n);
+      CHECK(n >= 0 && (n > 0 || blas_max > 1) == mmas[k].want,
+            "%s, m%dn%dk%d on two threads: %ld region(s), OpenBLAS asked for %d thread(s) (-1: "
+            "the run failed)",
+            s, mmas[k].m.m, mmas[k].m.n, mmas[k].m.k, n, blas_max);
     }
 }
 
