@@ -7,7 +7,11 @@
  * problems use A itself as cols.  Threads: with at least T blocks, each thread
  * reduces its blocks into a private K x RSC partial (thread 0 into dW itself)
  * with OpenBLAS single-threaded, then the partials are summed, no atomics;
- * otherwise the blocks run in turn on a T-threaded OpenBLAS.
+ * with fewer, one block a thread the same way where each gets MIN_ROWS rows
+ * (on one block OpenBLAS's own threads had made two threads slower than one:
+ * Zen 5, medians of 3 alternating rounds, 2 threads, rect_1x5 1.44x,
+ * dilation_3 1.84x, pad_beyond_reach 1.92x faster that way); otherwise the
+ * blocks run in turn on a T-threaded OpenBLAS.
  * 1x1 problems on T threads split the NPQ rows the same way, with no im2col.
  * Few output pixels (NPQ <= 4096: the deep layers, 392 at res5) and a dW over
  * twice L2 make the partials cost more than they save (8 MiB each for K x C =
@@ -81,6 +85,11 @@ static size_t block_rows(const cbp_problem *pb) {
 static void plan(const cbp_problem *pb, int threads, size_t *mb, int *parts) {
   const size_t m = (size_t)pb->conv.n * pb->p * pb->q;
   *parts = cbp_balance_blocks(m, block_rows(pb), threads, mb);
+  /* fewer blocks than threads: one a thread, if each gets MIN_ROWS rows */
+  if (*parts == 1 && threads > 1 && m >= (size_t)threads * MIN_ROWS) {
+    *parts = threads;
+    *mb = (m + threads - 1) / threads;
+  }
 }
 
 /* 1x1 stride 1 unpadded: threads that each reduce a slice of the NPQ rows (at
