@@ -128,27 +128,22 @@ size_t cbp_small_gemm_block(size_t len, size_t m, size_t k) {
   return (len + calls - 1) / calls;
 }
 
-/* The floats one thread's share of k reads: X(:, share) and dW(share, :). */
-static void mma_bpw_share(const cbp_problem *pb, int threads, double *x, double *dw) {
-  const int nth = threads > 1 ? threads : 1;
-  const double share = (double)(((size_t)pb->mma.k + nth - 1) / nth);
-  *x = (double)pb->mma.m * share;
-  *dw = share * pb->mma.n;
+/* Rows of dW (of k) in one thread's share: ceil(K / threads). */
+static size_t mma_bpw_share(const cbp_problem *pb, int threads) {
+  const size_t nth = threads > 1 ? (size_t)threads : 1;
+  return ((size_t)pb->mma.k + nth - 1) / nth;
 }
 
 int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads) {
-  const double l2 = (double)cbp_l2_bytes_or_1mib();
-  double x, dw;
-  mma_bpw_share(pb, threads, &x, &dw);
-  if (x * sizeof(float) <= l2 / 2) return CBP_BPW_TILES_COLUMNS_OUTER;
-  if (dw * sizeof(float) <= l2 / 4) return CBP_BPW_TILES_ROWS_OUTER;
+  const double l2 = (double)cbp_l2_bytes_or_1mib(), share = (double)mma_bpw_share(pb, threads);
+  if (pb->mma.m * share * sizeof(float) <= l2 / 2) return CBP_BPW_TILES_COLUMNS_OUTER; /* X */
+  if (share * pb->mma.n * sizeof(float) <= l2 / 4) return CBP_BPW_TILES_ROWS_OUTER;    /* dW */
   return 0;
 }
 
 int cbp_mma_bpw_m_block(const cbp_problem *pb, int threads) {
-  const int nth = threads > 1 ? threads : 1;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  const size_t share = ((size_t)pb->mma.k + nth - 1) / nth, cols = (size_t)isa->nv_max * isa->vl;
+  const size_t share = mma_bpw_share(pb, threads), cols = (size_t)isa->nv_max * isa->vl;
   size_t rows = cbp_l2_bytes_or_1mib() / 4 / ((share + cols) * sizeof(float));
   if (rows < CBP_MMA_BPW_MIN_ROWS) rows = CBP_MMA_BPW_MIN_ROWS;
   const size_t m = (size_t)pb->mma.m, blocks = (m + rows - 1) / rows;
