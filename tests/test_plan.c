@@ -148,7 +148,7 @@ int main(int argc, char **argv) {
     const int half_l2_rows = (int)((l2 > 0 ? l2 : 1L << 20) / 8192);
     const convbp_mma mma_l2_half = {half_l2_rows, 1000, 1024},
                      mma_l2_over = {half_l2_rows + 1, 1000, 1024};
-    const char *in_place = isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked";
+    const char *conv1x1 = isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked";
     const struct {
       convbp_op op;
       const convbp_mma *m;
@@ -156,12 +156,12 @@ int main(int argc, char **argv) {
     } mma_rules[] = {
         {CONVBP_MMA_BPA, &mma_big, isas[k][0] ? "mma_bpa_gemm" : "mma_bpa_conv1x1_blocked"},
         {CONVBP_MMA_BPA, &mma_tiny, "mma_bpa_gemm"},
-        {CONVBP_MMA_BPW, &mma_wide, in_place},
-        {CONVBP_MMA_BPW, &mma_in_place, in_place},
-        {CONVBP_MMA_BPW, &mma_long, in_place},
+        {CONVBP_MMA_BPW, &mma_wide, conv1x1},
+        {CONVBP_MMA_BPW, &mma_in_place, conv1x1},
+        {CONVBP_MMA_BPW, &mma_long, conv1x1},
         {CONVBP_MMA_BPW, &mma_thin, "mma_bpw_gemm"},
         {CONVBP_MMA_BPW, &mma_far, "mma_bpw_gemm"},
-        {CONVBP_MMA_BPW, &mma_l2_half, half_l2_rows >= 64 ? in_place : "mma_bpw_gemm"},
+        {CONVBP_MMA_BPW, &mma_l2_half, half_l2_rows >= 64 ? conv1x1 : "mma_bpw_gemm"},
         {CONVBP_MMA_BPW, &mma_l2_over, "mma_bpw_gemm"}};
     for (size_t i = 0; i < sizeof mma_rules / sizeof mma_rules[0]; i++) {
       const char *got = convbp_plan_estimate(mma_rules[i].op, NULL, mma_rules[i].m, 1);
