@@ -307,21 +307,30 @@ size_t cbp_strided_1x1_block(const cbp_problem *pb);
 /* How mma_bpw_conv1x1_blocked on `threads` threads (as the registry gives
    them) runs, with L2 one core's (cbp_l2_bytes_or_1mib) and a thread's share
    of k, ceil(K / threads) rows of dW:
-   - CBP_BPW_TILES_COLUMNS_OUTER: BPW tiles in place, blocks of dY's columns
-     outside blocks of M, when the share's X (M x share floats) fits in half
-     an L2, where it stays while every column block reads it again;
+   - CBP_BPW_TILES_SPLIT_M: BPW tiles in place, the threads sharing M, each
+     into a whole dW of its own (the first thread's is dW, the others' in the
+     workspace, added to dW at the end), by blocks of M outside blocks of dY's
+     columns; on two threads or more where M >= CBP_MMA_BPW_SPLIT_M x K,
+     every thread gets CBP_MMA_BPW_MIN_ROWS rows of M or more, and dW (K x N
+     floats) fits in a quarter of L2;
+   - CBP_BPW_TILES_COLUMNS_OUTER: BPW tiles in place, the threads sharing k,
+     blocks of dY's columns outside blocks of M, when the share's X (M x
+     share floats) fits in half an L2, where it stays while every column
+     block reads it again;
    - CBP_BPW_TILES_ROWS_OUTER: the same with blocks of M outside, when the
      share's dW (share x N floats) fits in a quarter of L2, where it stays
      while every block of M adds to it;
-   - 0 (neither): the engine over X^T.
+   - 0 (none): the engine over X^T.
    ESTIMATE reads the same answer. */
-enum { CBP_BPW_TILES_COLUMNS_OUTER = 1, CBP_BPW_TILES_ROWS_OUTER = 2 };
+enum { CBP_BPW_TILES_COLUMNS_OUTER = 1, CBP_BPW_TILES_ROWS_OUTER = 2, CBP_BPW_TILES_SPLIT_M = 3 };
+enum { CBP_MMA_BPW_SPLIT_M = 16 };
 int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads);
-/* Rows of M in a block of those tiles: the block's X (rows x share floats)
-   and the columns of dY every tile reads (rows x nv_max*vl) within a quarter
-   of L2, in blocks of equal size, at least CBP_MMA_BPW_MIN_ROWS rows (the
-   tiles load and store dW once a block: 2048 x 256 x 64 ran 5% / 14% slower
-   in blocks of 64 rows than of 128, one / two threads). */
+/* Rows of M in a block of those tiles: the block's X (rows x the thread's k
+   floats) and the columns of dY every tile reads (rows x nv_max*vl) within a
+   quarter of L2, in blocks of equal size (of a thread's share of M when the
+   threads share it), at least CBP_MMA_BPW_MIN_ROWS rows (the tiles load and
+   store dW once a block: 2048 x 256 x 64 ran 5% / 14% slower in blocks of 64
+   rows than of 128, one / two threads). */
 enum { CBP_MMA_BPW_MIN_ROWS = 128 };
 int cbp_mma_bpw_m_block(const cbp_problem *pb, int threads);
 /* Rows [i0, i1) of C = op(A) * op(B) on the calling thread, in slices of that size

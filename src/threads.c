@@ -136,17 +136,25 @@ static size_t mma_bpw_share(const cbp_problem *pb, int threads) {
 
 int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads) {
   const double l2 = (double)cbp_l2_bytes_or_1mib(), share = (double)mma_bpw_share(pb, threads);
-  if (pb->mma.m * share * sizeof(float) <= l2 / 2) return CBP_BPW_TILES_COLUMNS_OUTER; /* X */
-  if (share * pb->mma.n * sizeof(float) <= l2 / 4) return CBP_BPW_TILES_ROWS_OUTER;    /* dW */
+  const double m = pb->mma.m, n = pb->mma.n, k = pb->mma.k;
+  /* every thread a block of M or more, so that each writes its dW */
+  if (threads > 1 && m >= CBP_MMA_BPW_SPLIT_M * k && m >= (double)threads * CBP_MMA_BPW_MIN_ROWS &&
+      k * n * sizeof(float) <= l2 / 4)
+    return CBP_BPW_TILES_SPLIT_M;                                             /* all of dW */
+  if (m * share * sizeof(float) <= l2 / 2) return CBP_BPW_TILES_COLUMNS_OUTER; /* X */
+  if (share * n * sizeof(float) <= l2 / 4) return CBP_BPW_TILES_ROWS_OUTER;    /* dW */
   return 0;
 }
 
 int cbp_mma_bpw_m_block(const cbp_problem *pb, int threads) {
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  const size_t share = mma_bpw_share(pb, threads), cols = (size_t)isa->nv_max * isa->vl;
-  size_t rows = cbp_l2_bytes_or_1mib() / 4 / ((share + cols) * sizeof(float));
+  const int split_m = cbp_mma_bpw_in_place(pb, threads) == CBP_BPW_TILES_SPLIT_M;
+  const size_t nth = split_m ? (size_t)threads : 1; /* threads sharing M */
+  const size_t k = split_m ? (size_t)pb->mma.k : mma_bpw_share(pb, threads);
+  const size_t cols = (size_t)isa->nv_max * isa->vl;
+  size_t rows = cbp_l2_bytes_or_1mib() / 4 / ((k + cols) * sizeof(float));
   if (rows < CBP_MMA_BPW_MIN_ROWS) rows = CBP_MMA_BPW_MIN_ROWS;
-  const size_t m = (size_t)pb->mma.m, blocks = (m + rows - 1) / rows;
+  const size_t m = ((size_t)pb->mma.m + nth - 1) / nth, blocks = (m + rows - 1) / rows;
   return (int)((m + blocks - 1) / blocks);
 }
 

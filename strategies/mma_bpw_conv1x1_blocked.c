@@ -5,7 +5,8 @@
  *
  * As for mma_bpa_conv1x1_blocked, the GEMM goes back to the convolution the
  * engine runs, and its speed no longer depends on OpenBLAS's core type.  Two
- * forms, both sharing the K rows of dW out to the threads:
+ * forms, both sharing the K rows of dW out to the threads (but for long
+ * reductions, where the tiles share M):
  * - BPW tiles in place (cbp_mma_bpw_in_place): dW is the BPW of a 1x1
  *   convolution with M pixels, dY its input (N channels) and X its output
  *   gradient (K channels), which the engine's BPW tile reads as they lie:
@@ -36,6 +37,18 @@
  *   (one: 0.33 ms, 0.35 at 128, 0.41 at 1024).  Now in two blocks on one
  *   thread, 256 x 512 x 256 and 512 x 256 x 128 0.99-1.02x; the rest of the
  *   mma suite 0.97-1.02x, with oneDNN at 0.93-1.05x.
+ *   Long reductions (M >= 16 K) with all of dW within a quarter of L2 share
+ *   M between the threads instead of k (CBP_BPW_TILES_SPLIT_M): sharing k,
+ *   every thread read all of dY.  Each thread reduces its rows of M into a
+ *   whole dW of its own, and the threads add them up by rows of dW at the
+ *   end (K x N floats each, 1/16 of X or less).  Zen 5 EPYC, two threads,
+ *   medians of 4 alternating rounds against sharing k (oneDNN 0.99-1.16x in
+ *   the same rounds): 8192 x 512 x 64 1.33x, 32768 x 64 x 64 1.30x, 16384 x
+ *   64 x 256 1.23x, 4096 x 128 x 64 1.18x, 16384 x 128 x 128 1.18x, 2048 x
+ *   256 x 64 1.11x, 1024 x 256 x 64 1.10x; with every shape forced to it in
+ *   a prototype, even (0.98-1.02x) on 8192 x 64 x 32, 8192 x 128 x 512 and
+ *   2048 x 512 x 128, and slower below M = 16 K: 512 x 256 x 128 (M = 4 K)
+ *   0.93x, 256 x 512 x 256 0.90x, bert_qkv 0.95x, small_fc 0.78x.
  * - The engine otherwise, with p = k over one row of K pixels, k' = m, c = n:
  *     O(p, c) = sum_k' A(p, k') W'(k', c)     (the engine's BPA form: KRSC rows
  *                                              are its input channels)
@@ -52,20 +65,31 @@
  *   two threads, time of that split over this one: small_fc 1.42x, resnet_fc
  *   1.20x, bert_ffn_down 1.13x, bert_qkv 1.07x, square_1k 1.05x, gpt_proj
  *   1.04x, bert_ffn_up 1.00x.
- * Workspace: none in place; else X^T + the engine's panels and tap lists, one
- * set a thread.
+ * Workspace: in place, none, or with M shared a dW for each thread but the
+ * first; else X^T + the engine's panels and tap lists, one set a thread.
  * Supports every valid problem. */
 #include "internal.h"
 
 static int vec_channels(const cbp_problem *pb) { return pb->mma.n; } /* dW's N */
 
-/* The k rows of thread t of nth: [k_first(t), k_first(t + 1)). */
-static int k_first(int K, int t, int nth) { return (int)((long)K * t / nth); }
+/* The first of thread t's rows of a length shared by nth threads: its rows
+   of k (or of M, when the threads share M) are [first(t), first(t + 1)). */
+static int first_row(int len, int t, int nth) { return (int)((long)len * t / nth); }
+
+/* K x N floats of dW, one for each thread but the first when they share M. */
+static int partials(const cbp_problem *pb, int threads, size_t *elems) {
+  return cbp_mul4((size_t)(threads - 1), (size_t)pb->mma.k, (size_t)pb->mma.n, 1, elems);
+}
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  size_t engine;
+  size_t engine, elems;
   *bytes = 0;
-  if (cbp_mma_bpw_in_place(pb, threads)) return CONVBP_OK;
+  const int order = cbp_mma_bpw_in_place(pb, threads);
+  if (order == CBP_BPW_TILES_SPLIT_M)
+    return partials(pb, threads, &elems) || cbp_ws_add(bytes, elems, sizeof(float))
+               ? CONVBP_ERR_OVERFLOW
+               : CONVBP_OK;
+  if (order) return CONVBP_OK;
   if (cbp_ws_add(bytes, pb->x_elems, sizeof(float)) || cbp_dconv_workspace(1, threads, &engine) ||
       cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
@@ -75,29 +99,31 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 typedef struct {
   const float *X, *dY;
   float *dW, *xt;  /* X^T: the engine only */
+  float *part;     /* M shared: the dW of threads 1.., K x N floats each */
   void *engine_ws; /* one engine workspace a thread (cbp_dconv_thread_ws) */
   int M, N, K;
   int order, mb; /* in place: cbp_mma_bpw_in_place, rows of M a block */
 } pixel_share;
 
-/* In place, rows m0..m0+mb-1 of M into the block of dW at columns c0.. (nv_max
-   vectors of n) and the thread's rows k0..k1-1, in tiles of kb_max rows down
-   its k, so that every tile after the first reads the block's columns of dY
-   (mb x 64 floats on AVX-512) from L1 where they fit, else from L2:
-     dW(k + i, c0 + j) (+)= sum_{m0 <= m < m0 + mb} X(m, k + i) dY(m, c0 + j)
+/* In place, rows m0..m0+mb-1 of M (mb clipped at m1) into the block of dw
+   (dW or a thread's own) at columns c0.. (nv_max vectors of n) and rows
+   k0..k1-1, in tiles of kb_max rows down its k, so that every tile after the
+   first reads the block's columns of dY (mb x 64 floats on AVX-512) from L1
+   where they fit, else from L2:
+     dw(k + i, c0 + j) (+)= sum_{m0 <= m < m0 + mb} X(m, k + i) dY(m, c0 + j)
    (bpw_tile: X's row m broadcast, g_pix = K; dY's row m as vectors, a_pix =
    N), written by the first block of M, added to by the others. */
-static void tile_block(const pixel_share *s, const cbp_direct_isa *isa, int c0, int m0, int k0,
-                       int k1) {
-  const int M = s->M, N = s->N, K = s->K, cwmax = isa->nv_max * isa->vl;
-  const int cw = N - c0 < cwmax ? N - c0 : cwmax, mb = M - m0 < s->mb ? M - m0 : s->mb;
+static void tile_block(const pixel_share *s, const cbp_direct_isa *isa, float *dw, int c0, int m0,
+                       int m1, int k0, int k1, int accumulate) {
+  const int N = s->N, K = s->K, cwmax = isa->nv_max * isa->vl;
+  const int cw = N - c0 < cwmax ? N - c0 : cwmax, mb = m1 - m0 < s->mb ? m1 - m0 : s->mb;
   const int nv = (cw + isa->vl - 1) / isa->vl, last = cw - (nv - 1) * isa->vl;
   const float *dY = s->dY + (size_t)m0 * N + c0, *X = s->X + (size_t)m0 * K;
   for (int k = k0; k < k1; k += isa->kb_max) {
     const int kb = k1 - k < isa->kb_max ? k1 - k : isa->kb_max;
     /* one row of mb pixels: a_row and g_row as the row's length */
     isa->bpw_tile(kb, nv, dY, (ptrdiff_t)mb * N, N, X + k, (ptrdiff_t)mb * K, K, 1, mb, 1, 0, 0,
-                  s->dW + (size_t)k * N + c0, N, last, m0 > 0);
+                  dw + (size_t)k * N + c0, N, last, accumulate);
   }
 }
 
@@ -106,15 +132,40 @@ static void tile_block(const pixel_share *s, const cbp_direct_isa *isa, int c0, 
    (its dW stays in L2 for every block of M); see cbp_mma_bpw_in_place. */
 static void tiles(void *ctx, int tid, int nth) {
   const pixel_share *s = ctx;
-  const int k0 = k_first(s->K, tid, nth), k1 = k_first(s->K, tid + 1, nth);
+  const int k0 = first_row(s->K, tid, nth), k1 = first_row(s->K, tid + 1, nth);
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   const int cwmax = isa->nv_max * isa->vl;
   if (s->order == CBP_BPW_TILES_ROWS_OUTER) {
     for (int m0 = 0; m0 < s->M; m0 += s->mb)
-      for (int c0 = 0; c0 < s->N; c0 += cwmax) tile_block(s, isa, c0, m0, k0, k1);
+      for (int c0 = 0; c0 < s->N; c0 += cwmax)
+        tile_block(s, isa, s->dW, c0, m0, s->M, k0, k1, m0 > 0);
   } else {
     for (int c0 = 0; c0 < s->N; c0 += cwmax)
-      for (int m0 = 0; m0 < s->M; m0 += s->mb) tile_block(s, isa, c0, m0, k0, k1);
+      for (int m0 = 0; m0 < s->M; m0 += s->mb)
+        tile_block(s, isa, s->dW, c0, m0, s->M, k0, k1, m0 > 0);
+  }
+}
+
+/* In place with M shared: thread tid's rows m0..m1-1 of M into all of its
+   own dw (thread 0's is dW), by blocks of M outside blocks of columns; then,
+   once every thread is done, its rows of dW get the others' sums:
+     dW(k, n) = sum_t dw_t(k, n)   over the threads t that had rows of M. */
+static void split_m(void *ctx, int tid, int nth) {
+  const pixel_share *s = ctx;
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  const int cwmax = isa->nv_max * isa->vl;
+  const size_t kn = (size_t)s->K * s->N;
+  const int m0 = first_row(s->M, tid, nth), m1 = first_row(s->M, tid + 1, nth);
+  float *dw = tid ? s->part + (size_t)(tid - 1) * kn : s->dW;
+  for (int mb0 = m0; mb0 < m1; mb0 += s->mb)
+    for (int c0 = 0; c0 < s->N; c0 += cwmax)
+      tile_block(s, isa, dw, c0, mb0, m1, 0, s->K, mb0 > m0);
+#pragma omp barrier
+  const size_t r0 = (size_t)first_row(s->K, tid, nth) * s->N;
+  const size_t r1 = (size_t)first_row(s->K, tid + 1, nth) * s->N;
+  for (int t = 1; t < nth; t++) { /* every thread had rows: see cbp_mma_bpw_in_place */
+    const float *p = s->part + (size_t)(t - 1) * kn;
+    for (size_t i = r0; i < r1; i++) s->dW[i] += p[i];
   }
 }
 
@@ -122,7 +173,7 @@ static void tiles(void *ctx, int tid, int nth) {
 static void pixels(void *ctx, int tid, int nth) {
   const pixel_share *s = ctx;
   const int M = s->M, N = s->N;
-  const int k0 = k_first(s->K, tid, nth), k1 = k_first(s->K, tid + 1, nth);
+  const int k0 = first_row(s->K, tid, nth), k1 = first_row(s->K, tid + 1, nth);
   if (k1 <= k0) return;
   float *xt = s->xt + (size_t)k0 * M;
   /* X^T(k, m) = X(m, k) for k0 <= k < k1 */
@@ -137,11 +188,16 @@ static void pixels(void *ctx, int tid, int nth) {
 static int run(const cbp_problem *pb, int threads, const float *X, const float *dY, float *dW,
                void *ws) {
   cbp_arena ar = {ws, 0};
-  pixel_share s = {X, dY, dW, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k, 0, 0};
+  pixel_share s = {X, dY, dW, NULL, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k, 0, 0};
   s.order = cbp_mma_bpw_in_place(pb, threads);
   if (s.order) {
     s.mb = cbp_mma_bpw_m_block(pb, threads);
-    cbp_parallel(threads, tiles, &s);
+    if (s.order == CBP_BPW_TILES_SPLIT_M) {
+      size_t elems;
+      if (partials(pb, threads, &elems)) return CONVBP_ERR_OVERFLOW;
+      s.part = cbp_take(&ar, elems * sizeof(float));
+    }
+    cbp_parallel(threads, s.order == CBP_BPW_TILES_SPLIT_M ? split_m : tiles, &s);
     return CONVBP_OK;
   }
   s.xt = cbp_take(&ar, pb->x_elems * sizeof(float));

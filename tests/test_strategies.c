@@ -370,32 +370,42 @@ static int run_all(int argc, char **argv) {
      mma_bpw_conv1x1_blocked (cbp_mma_bpw_in_place), with 1 MiB of L2: BPW
      tiles in place by blocks of dY's columns outside blocks of M where a
      thread's share of X (M x K / threads floats) fits in half an L2: every
-     shape here but the last three, and {300, 150, 500} on two threads (two
-     blocks of 150 rows) and {2101, 40, 30} (four blocks of 526 rows, the last
-     of 523; on two threads three of 701, the last of 699); with partial
-     tiles of k and n ({64, 33, 65}, {13, 17, 1}) and threads of no k ({1, 7,
-     3}).  By blocks of M outside where instead the share's dW fits in a
-     quarter of L2: {1100, 20, 1000} (X is 4.4 MB; nine blocks of 123 rows,
-     the last of 116).  The engine (K pixels, M input channels, N out) where
+     shape here but the last four ({257, 31, 7} on one thread only), and
+     {300, 150, 500} on two threads (two blocks of 150 rows), {2101, 40, 31}
+     on one (four blocks of 526 rows, the last of 523) and {1600, 40, 120} on
+     two (four blocks of 400 rows); with partial tiles of k and n ({64, 33,
+     65}, {13, 17, 1}) and threads of no k ({1, 7, 3}).  By blocks of M
+     outside where instead the share's dW fits in a quarter of L2: {1100, 20,
+     1000} (X is 4.4 MB; nine blocks of 123 rows, the last of 116), {1600,
+     40, 120} on one thread (five blocks of 320).  With M shared between the
+     threads (M >= 16 K, dW within a quarter of L2, 128 rows of M a thread or
+     more): {2101, 40, 31} on two threads (rows 0-1049 in blocks of 526 and
+     524, 1050-2100 in 526 and 525; partial tiles of k and n) and on three
+     (mma_three: two dWs added), {257, 31, 7} on two (one block of 128 rows
+     and one of 129).  The engine (K pixels, M input channels, N out) where
      neither fits: {70, 70, 16384} with any L2 up to 4 MiB a core (X and dW
-     are 4.6 MB each), and on one thread {300, 150, 500}, 3 blocks of
-     pixels (the last of 22). */
+     are 4.6 MB each), and on one thread {300, 150, 500}, 3 blocks of pixels
+     (the last of 22). */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
                                     {32, 1000, 100}, {300, 150, 500}, {70, 300, 900},
-                                    {80, 2100, 70},  {20, 2100, 70},  {2101, 40, 30},
-                                    {1100, 20, 1000}, {70, 70, 16384}};
-  for (size_t i = 0; i < sizeof mmas / sizeof mmas[0]; i++) {
+                                    {80, 2100, 70},  {20, 2100, 70},  {2101, 40, 31},
+                                    {1100, 20, 1000}, {1600, 40, 120}, {70, 70, 16384}};
+  /* shapes also run on three threads */
+  static const convbp_mma mma_three[] = {{2101, 40, 31}};
+  const size_t nmma = sizeof mmas / sizeof mmas[0];
+  for (size_t i = 0; i < nmma + sizeof mma_three / sizeof mma_three[0]; i++) {
+    const convbp_mma *mm = i < nmma ? &mmas[i] : &mma_three[i - nmma];
     for (int si = 0; si < convbp_strategy_count(); si++) {
       const char *name = convbp_strategy_name(si);
       if (!convbp_op_is_mma(convbp_strategy_op(si)) || !test_selected(name, only)) continue;
-      for (int threads = 1; threads <= 2; threads++) {
+      for (int threads = i < nmma ? 1 : 3; threads <= (i < nmma ? 2 : 3); threads++) {
         convbp_check res;
-        int st = convbp_mma_check(name, &mmas[i], threads, 5 + i, &res);
+        int st = convbp_mma_check(name, mm, threads, 5 + (int)i, &res);
         runs++;
-        CHECK(st == 0 && res.passed, "%s on m%dn%dk%d, %d threads: %s, ratio %.3g", name,
-              mmas[i].m, mmas[i].n, mmas[i].k, threads, convbp_strerror(st), res.max_err_ratio);
+        CHECK(st == 0 && res.passed, "%s on m%dn%dk%d, %d threads: %s, ratio %.3g", name, mm->m,
+              mm->n, mm->k, threads, convbp_strerror(st), res.max_err_ratio);
       }
     }
   }
