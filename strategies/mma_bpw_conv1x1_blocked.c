@@ -149,7 +149,9 @@ static void tiles(void *ctx, int tid, int nth) {
 /* In place with M shared: thread tid's rows m0..m1-1 of M into all of its
    own dw (thread 0's is dW), by blocks of M outside blocks of columns; then,
    once every thread is done, its rows of dW get the others' sums:
-     dW(k, n) = sum_t dw_t(k, n)   over the threads t that had rows of M. */
+     dW(k, n) = sum_t dw_t(k, n)
+   Every thread has rows of M (cbp_mma_bpw_in_place), so every dw_t is
+   written; a team smaller than asked for only makes the shares longer. */
 static void split_m(void *ctx, int tid, int nth) {
   const pixel_share *s = ctx;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
@@ -163,7 +165,7 @@ static void split_m(void *ctx, int tid, int nth) {
 #pragma omp barrier
   const size_t r0 = (size_t)first_row(s->K, tid, nth) * s->N;
   const size_t r1 = (size_t)first_row(s->K, tid + 1, nth) * s->N;
-  for (int t = 1; t < nth; t++) { /* every thread had rows: see cbp_mma_bpw_in_place */
+  for (int t = 1; t < nth; t++) {
     const float *p = s->part + (size_t)(t - 1) * kn;
     for (size_t i = r0; i < r1; i++) s->dW[i] += p[i];
   }
