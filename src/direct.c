@@ -87,7 +87,7 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
    i.e. longer reductions per tile call: with 1 MiB of L2 (Zen 5) a 512 KiB cap
    keeps C = 128 in one block where 256 KiB split it in two, and the 3x3 layers
    of res3a ran 5% faster (7.7 against 8.1 ms for FWD and BPA). */
-#define BLK_MAX 64 /* widest channel block of a task: one or more register blocks */
+#define BLK_MAX CBP_BLK_MAX /* widest channel block of a task: one or more register blocks */
 
 size_t cbp_l2_bytes(void) {
   long l2 = -1;

@@ -97,6 +97,7 @@ int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float 
    chosen at run time by CPU features (CONVBP_ISA=avx512|avx2|portable narrows
    the choice, for tests and comparisons). */
 #define CBP_TILE_MAX 16 /* pixels a conv tile, for every instruction set */
+#define CBP_BLK_MAX 64  /* output channels of the widest block a thread of cbp_dconv_run takes */
 typedef struct {
   /* input of each pixel of the tile for this tap, at the block's first channel;
      only in[0] when the call passes an in_step (see conv_tile) */

@@ -7,9 +7,15 @@
  * The seeds turn convolutions into GEMMs; this turns the GEMM back into the
  * convolution the engine runs, so the MMA ops get the engine's AVX-512 kernel
  * rather than whatever core type OpenBLAS picked.  Two ways to cast it:
- *   M pixels:  A = dY (M x N), W' = W (K x N), O = dX.  All in place; the M
- *              pixels in one row, along which the tiles run (bert_qkv on one
- *              thread 3.17 -> 2.99 ms against M images of one pixel).
+ *   M pixels:  A = dY (M x N), W' = W (K x N), O = dX.  All in place; on
+ *              one thread the M pixels in one row, along which the tiles run
+ *              (bert_qkv on one thread 3.17 -> 2.99 ms against M images of
+ *              one pixel).  On more, where the channel blocks do not go
+ *              round the threads, in rows of about ROW_PX pixels (see
+ *              row_pixels): in one row with K <= 64 (one block) the second
+ *              thread had nothing to do, and 2048 x 256 x 64, 4096 x 128 x
+ *              64, 8192 x 512 x 64 and 32768 x 64 x 64 ran no faster on two
+ *              threads than on one, at 0.47-0.49x of oneDNN.
  *   K pixels:  A = W (K x N), W' = dY (M x N), O = dX^T (K x M), then dX =
  *              O^T.  The pixels in one column, so that the engine can chunk
  *              them.  Each thread runs the engine alone on its share of the
@@ -88,16 +94,51 @@ static void k_pixels(void *ctx, int tid, int nth) {
   cbp_direct_isa_get()->transpose(o, M, k1 - k0, M, s->dX + k0, s->K);
 }
 
+/* The length of a row of M pixels on `threads`.  The engine shares out
+   (channel block, row) units, whole blocks where they go round evenly; with
+   one row and a number of blocks (of up to CBP_BLK_MAX channels) that does
+   not, one thread got a block more than another, or all of them.  There,
+   on two threads or more, rows of ROW_PX pixels, or of the length within
+   ROW_PX_SPAN of it nearest to it that divides M, so that the engine runs
+   once; else ROW_PX and a shorter last row, run by a second call (which
+   packs W again).  Elsewhere, or when M < 2 ROW_PX, all of M in one row.
+   Zen 5 EPYC, two threads, medians of 3 alternating rounds against one row
+   (oneDNN 0.96-1.04x in the same rounds): one block, 8192 x 512 x 64
+   2.14x, 32768 x 64 x 64 2.02x, 2048 x 256 x 64 and 4096 x 128 x 64 1.89x,
+   2101 x 40 x 31 1.33x; three, 1000 x 192 x 192 1.20x.  In rounds of a
+   prototype with rows for every K (oneDNN 0.97-1.03x): three, five and
+   seven blocks (M = 2048-4096) 1.25x, 1.15x, 1.07x; but two and four
+   blocks, which go round, 0.94x (4096 x 256 x 128) and 0.97-0.99x (16384 x
+   64 x 256, 5 rounds).  Rows of 48 lost on 256 x 512 x 256 (0.91x against
+   one row) and of 384 on 2048 x 256 x 64 (0.83x against rows of 96). */
+enum { ROW_PX = 96, ROW_PX_SPAN = 32 };
+static int row_pixels(int M, int K, int threads) {
+  const int blocks = (K + CBP_BLK_MAX - 1) / CBP_BLK_MAX;
+  if (threads <= 1 || M < 2 * ROW_PX || blocks % threads == 0) return M;
+  for (int d = 0; d <= ROW_PX_SPAN; d++) {
+    if (M % (ROW_PX - d) == 0) return ROW_PX - d;
+    if (M % (ROW_PX + d) == 0) return ROW_PX + d;
+  }
+  return ROW_PX;
+}
+
 static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
                void *ws) {
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
   cbp_arena ar = {ws, 0};
   if (!pixels_along_k(pb)) {
-    /* one tap, W'(k, c) = W[k*N + c], read transposed (w_trans) */
+    /* one tap, W'(k, c) = W[k*N + c], read transposed (w_trans); rows x wr
+       pixels, then the rest in one row */
     const cbp_dtap tap = {0, 0, W};
-    cbp_dconv_desc d = {1, 1, M, N, 1, M, K, 1, 1, (ptrdiff_t)M * K, (ptrdiff_t)M * K, K,
-                        &tap, 1, N, 1};
+    const int wr = row_pixels(M, K, threads), rows = M / wr, rest = M - rows * wr;
+    const cbp_dconv_desc d = {1, rows, wr, N, rows, wr, K, 1, 1, (ptrdiff_t)rows * wr * K,
+                              (ptrdiff_t)wr * K, K, &tap, 1, N, 1};
     cbp_dconv_run(&d, threads, dY, dX, ws);
+    if (rest) {
+      const cbp_dconv_desc e = {1, 1, rest, N, 1, rest, K, 1, 1, (ptrdiff_t)rest * K,
+                                (ptrdiff_t)rest * K, K, &tap, 1, N, 1};
+      cbp_dconv_run(&e, threads, dY + (size_t)rows * wr * N, dX + (size_t)rows * wr * K, ws);
+    }
     return CONVBP_OK;
   }
   pixel_share s = {dY, W, dX, NULL, NULL, M, N, K};

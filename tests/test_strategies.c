@@ -366,15 +366,20 @@ static int run_all(int argc, char **argv) {
      pixels with more input channels than one panel holds with 1 MiB of L2
      (two ci blocks); {3, 200, 129}, {32, 1000, 100} and {1, 7, 3} K pixels
      too, the last with fewer pixels than two threads' 16-float shares (the
-     first thread has none).
+     first thread has none).  M pixels on more than one thread, where the
+     channel blocks of 64 do not go round the threads, in rows: {480, 50,
+     150} in 5 rows of 96 (3 blocks, the last of 22 channels), {2101, 40,
+     31} in 21 rows of 96 and a last call for 85 pixels (also on three
+     threads), {257, 31, 7} in 2 rows and a last call for 65.
      mma_bpw_conv1x1_blocked (cbp_mma_bpw_in_place), with 1 MiB of L2: BPW
      tiles in place by blocks of dY's columns outside blocks of M where a
      thread's share of X (M x K / threads floats) fits in half an L2: every
-     shape here but the last four ({257, 31, 7} on one thread only), and
-     {300, 150, 500} on two threads (two blocks of 150 rows), {2101, 40, 31}
-     on one (four blocks of 526 rows, the last of 523) and {1600, 40, 120} on
-     two (four blocks of 400 rows); with partial tiles of k and n ({64, 33,
-     65}, {13, 17, 1}) and threads of no k ({1, 7, 3}).  By blocks of M
+     shape here but {2101, 40, 31}, {1100, 20, 1000}, {1600, 40, 120} and
+     {70, 70, 16384} ({257, 31, 7} on one thread only), and {300, 150, 500}
+     on two threads (two blocks of 150 rows), {2101, 40, 31} on one (four
+     blocks of 526 rows, the last of 523) and {1600, 40, 120} on two (four
+     blocks of 400 rows); with partial tiles of k and n ({64, 33, 65}, {13,
+     17, 1}) and threads of no k ({1, 7, 3}).  By blocks of M
      outside where instead the share's dW fits in a quarter of L2: {1100, 20,
      1000} (X is 4.4 MB; nine blocks of 123 rows, the last of 116), {1600,
      40, 120} on one thread (five blocks of 320).  With M shared between the
@@ -391,7 +396,8 @@ static int run_all(int argc, char **argv) {
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
                                     {32, 1000, 100}, {300, 150, 500}, {70, 300, 900},
                                     {80, 2100, 70},  {20, 2100, 70},  {2101, 40, 31},
-                                    {1100, 20, 1000}, {1600, 40, 120}, {70, 70, 16384}};
+                                    {1100, 20, 1000}, {1600, 40, 120}, {70, 70, 16384},
+                                    {480, 50, 150}};
   /* shapes also run on three threads */
   static const convbp_mma mma_three[] = {{2101, 40, 31}};
   const size_t nmma = sizeof mmas / sizeof mmas[0];
