@@ -122,21 +122,26 @@ static int row_pixels(int M, int K, int threads) {
   return ROW_PX;
 }
 
+/* M pixels as `rows` rows of `wr`: one image, N input channels, K output
+   channels, one tap W'(k, c) = W[k*N + c] read transposed (w_trans). */
+static cbp_dconv_desc pixel_rows(int rows, int wr, int N, int K, const cbp_dtap *tap) {
+  const cbp_dconv_desc d = {1, rows, wr, N, rows, wr, K, 1, 1, (ptrdiff_t)rows * wr * K,
+                            (ptrdiff_t)wr * K, K, tap, 1, N, 1};
+  return d;
+}
+
 static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
                void *ws) {
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
   cbp_arena ar = {ws, 0};
   if (!pixels_along_k(pb)) {
-    /* one tap, W'(k, c) = W[k*N + c], read transposed (w_trans); rows x wr
-       pixels, then the rest in one row */
+    /* rows x wr pixels, then the rest in one row */
     const cbp_dtap tap = {0, 0, W};
     const int wr = row_pixels(M, K, threads), rows = M / wr, rest = M - rows * wr;
-    const cbp_dconv_desc d = {1, rows, wr, N, rows, wr, K, 1, 1, (ptrdiff_t)rows * wr * K,
-                              (ptrdiff_t)wr * K, K, &tap, 1, N, 1};
+    const cbp_dconv_desc d = pixel_rows(rows, wr, N, K, &tap);
     cbp_dconv_run(&d, threads, dY, dX, ws);
     if (rest) {
-      const cbp_dconv_desc e = {1, 1, rest, N, 1, rest, K, 1, 1, (ptrdiff_t)rest * K,
-                                (ptrdiff_t)rest * K, K, &tap, 1, N, 1};
+      const cbp_dconv_desc e = pixel_rows(1, rest, N, K, &tap);
       cbp_dconv_run(&e, threads, dY + (size_t)rows * wr * N, dX + (size_t)rows * wr * K, ws);
     }
     return CONVBP_OK;
