@@ -40,15 +40,16 @@
  *   Long reductions (M >= 16 K) with all of dW within a quarter of L2 share
  *   M between the threads instead of k (CBP_BPW_TILES_SPLIT_M): sharing k,
  *   every thread read all of dY.  Each thread reduces its rows of M into a
- *   whole dW of its own, and the threads add them up by rows of dW at the
- *   end (K x N floats each, 1/16 of X or less).  Zen 5 EPYC, two threads,
- *   medians of 4 alternating rounds against sharing k (oneDNN 0.99-1.16x in
- *   the same rounds): 8192 x 512 x 64 1.33x, 32768 x 64 x 64 1.30x, 16384 x
- *   64 x 256 1.23x, 4096 x 128 x 64 1.18x, 16384 x 128 x 128 1.18x, 2048 x
- *   256 x 64 1.11x, 1024 x 256 x 64 1.10x; with every shape forced to it in
- *   a prototype, even (0.98-1.02x) on 8192 x 64 x 32, 8192 x 128 x 512 and
- *   2048 x 512 x 128, and slower below M = 16 K: 512 x 256 x 128 (M = 4 K)
- *   0.93x, 256 x 512 x 256 0.90x, bert_qkv 0.95x, small_fc 0.78x.
+ *   whole dW of its own (K x N floats, 1/16 of X or less), and the threads
+ *   add them up at the end (cbp_sum_partials, as bpw_im2col_gemm does).
+ *   Zen 5 EPYC, two threads, medians of 4 alternating rounds against
+ *   sharing k (oneDNN 0.99-1.16x in the same rounds): 8192 x 512 x 64
+ *   1.33x, 32768 x 64 x 64 1.30x, 16384 x 64 x 256 1.23x, 4096 x 128 x 64
+ *   1.18x, 16384 x 128 x 128 1.18x, 2048 x 256 x 64 1.11x, 1024 x 256 x 64
+ *   1.10x; with every shape forced to it in a prototype, even (0.98-1.02x)
+ *   on 8192 x 64 x 32, 8192 x 128 x 512 and 2048 x 512 x 128, and slower
+ *   below M = 16 K: 512 x 256 x 128 (M = 4 K) 0.93x, 256 x 512 x 256 0.90x,
+ *   bert_qkv 0.95x, small_fc 0.78x.
  * - The engine otherwise, with p = k over one row of K pixels, k' = m, c = n:
  *     O(p, c) = sum_k' A(p, k') W'(k', c)     (the engine's BPA form: KRSC rows
  *                                              are its input channels)
@@ -99,7 +100,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 typedef struct {
   const float *X, *dY;
   float *dW, *xt;  /* X^T: the engine only */
-  float *part;     /* M shared: the dW of threads 1.., K x N floats each */
+  float *const *part; /* M shared: each thread's dW, part[0] = dW (cbp_sum_partials) */
   void *engine_ws; /* one engine workspace a thread (cbp_dconv_thread_ws) */
   int M, N, K;
   int order, mb; /* in place: cbp_mma_bpw_in_place, rows of M a block */
@@ -148,7 +149,7 @@ static void tiles(void *ctx, int tid, int nth) {
 
 /* In place with M shared: thread tid's rows m0..m1-1 of M into all of its
    own dw (thread 0's is dW), by blocks of M outside blocks of columns; then,
-   once every thread is done, its rows of dW get the others' sums:
+   once every thread is done, dW gets the others' sums (cbp_sum_partials):
      dW(k, n) = sum_t dw_t(k, n)
    Every thread has rows of M (cbp_mma_bpw_in_place), so every dw_t is
    written; a team smaller than asked for only makes the shares longer. */
@@ -156,19 +157,13 @@ static void split_m(void *ctx, int tid, int nth) {
   const pixel_share *s = ctx;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
   const int cwmax = isa->nv_max * isa->vl;
-  const size_t kn = (size_t)s->K * s->N;
   const int m0 = first_row(s->M, tid, nth), m1 = first_row(s->M, tid + 1, nth);
-  float *dw = tid ? s->part + (size_t)(tid - 1) * kn : s->dW;
+  float *dw = s->part[tid];
   for (int mb0 = m0; mb0 < m1; mb0 += s->mb)
     for (int c0 = 0; c0 < s->N; c0 += cwmax)
       tile_block(s, isa, dw, c0, mb0, m1, 0, s->K, mb0 > m0);
 #pragma omp barrier
-  const size_t r0 = (size_t)first_row(s->K, tid, nth) * s->N;
-  const size_t r1 = (size_t)first_row(s->K, tid + 1, nth) * s->N;
-  for (int t = 1; t < nth; t++) {
-    const float *p = s->part + (size_t)(t - 1) * kn;
-    for (size_t i = r0; i < r1; i++) s->dW[i] += p[i];
-  }
+  cbp_sum_partials(s->dW, s->part, nth, (size_t)s->K * s->N);
 }
 
 /* The engine, thread tid's pixels k0..k1-1: its rows of X^T, then its rows of dW. */
@@ -194,12 +189,18 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
   s.order = cbp_mma_bpw_in_place(pb, threads);
   if (s.order) {
     s.mb = cbp_mma_bpw_m_block(pb, threads);
-    if (s.order == CBP_BPW_TILES_SPLIT_M) {
-      size_t elems;
-      if (partials(pb, threads, &elems)) return CONVBP_ERR_OVERFLOW;
-      s.part = cbp_take(&ar, elems * sizeof(float));
+    if (s.order != CBP_BPW_TILES_SPLIT_M) {
+      cbp_parallel(threads, tiles, &s);
+      return CONVBP_OK;
     }
-    cbp_parallel(threads, s.order == CBP_BPW_TILES_SPLIT_M ? split_m : tiles, &s);
+    size_t elems;
+    if (partials(pb, threads, &elems)) return CONVBP_ERR_OVERFLOW;
+    /* one dW a thread: dW itself, then K x N floats each from the workspace */
+    float *part[threads], *const rest = cbp_take(&ar, elems * sizeof(float));
+    part[0] = dW;
+    for (int t = 1; t < threads; t++) part[t] = rest + (size_t)(t - 1) * pb->mma.k * pb->mma.n;
+    s.part = part;
+    cbp_parallel(threads, split_m, &s);
     return CONVBP_OK;
   }
   s.xt = cbp_take(&ar, pb->x_elems * sizeof(float));
