@@ -29,8 +29,10 @@
  *             (padding) in a second, accumulating call over the pixels they
  *             reach: border pixels keep the speed of the interior, no FLOP is
  *             spent on padding, and no padded copy is made; before each tile,
- *             the next one's output lines are prefetched for writing, and
- *             with one tap and a long reduction (ci >= 4 co) its input rows;
+ *             the next one's output lines are prefetched for writing (not for
+ *             a single tap writing whole pixels with AVX-512, see
+ *             one_tap_tiles), and with one tap and a long reduction (ci >= 4
+ *             co) its input rows;
  *   narrow    = dense outputs narrower than two tiles (the 7x7 images of
  *             res5), or than three when no tap falls in padding (the 14x14
  *             1x1 layers of res4): tiles run over the flattened pixels of the
@@ -425,6 +427,68 @@ static int group_reaches_all(const row_scratch *sc, int t, int g, int ow, int np
   return pa == 0 && qb == np;
 }
 
+/* Pixels of tile `tile` of a row of wo pixels in ntiles tiles.  Balanced
+   (14 = 5+4+5), the larger tiles at the two ends: the border taps of an end
+   tile run over all its pixels but one, and a 3-pixel call (6 accumulators
+   on AVX2) leaves the FMA units idle for want of independent sums.
+   Positions ranked 0, 2, 4, ... from the left and 1, 3, ... from the right;
+   the rem lowest ranks get a pixel more.  AVX2 res4a_branch2b BPA, one
+   thread, medians of 15 alternating rounds in one process (Zen 5): 16.91 ->
+   16.38 ms against 5+5+4; res2a's and res3a's rows and the AVX-512 tiles
+   unchanged within 1%. */
+static int tile_pixels(int wo, int ntiles, int tile) {
+  const int rank = tile <= ntiles - 1 - tile ? 2 * tile : 2 * (ntiles - 1 - tile) + 1;
+  return wo / ntiles + (rank < wo % ntiles);
+}
+
+/* row_tiles for a row of several tiles whose one tap t reaches every pixel
+   (the 1x1 layers, the MMA ops' rows of M pixels): each tile is one call of
+   that tap, built here without the tap lists, ranges and call lists of the
+   general case.  And no output prefetch where each tile writes whole output
+   pixels with AVX-512 (the channel block is the pixel, out_pix == cw): the
+   tiles then write one contiguous stream, which the hardware prefetcher
+   follows, and the prefetches only cost.  Zen 5 EPYC, medians of 3 rounds,
+   each timing the two forms in one process, time against the general
+   path (a null run of the same path twice read 0.98-1.03):
+     contiguous (no prefetch), 1 / 2 threads: FWD res2a_branch2a 0.93 /
+     0.95 and 0.94 / 0.94, res2b_branch2a 0.93 / 0.94 and 0.87 / 0.95; BPA
+     res2a_branch1 0.93 / 0.97 and 0.94 / 0.92, res2a_branch2a 0.92 / 0.93
+     and 0.93 / 0.94, res2b_branch2a 0.97 / 0.94; MMA BPA 512 x 64 x 64 0.94 /
+     0.89, 32768 x 64 x 64 0.98 / 0.95, 4096 x 128 x 64 0.96 / 0.96, 2101 x
+     40 x 31 0.86 / 0.91;
+     several channel blocks (prefetch kept): FWD res2a_branch1 0.94 / 0.95,
+     res3a_branch2c 0.98 / 0.98, res3b_branch2a 0.97 / 0.98; BPA
+     res3a_branch2c 1.00 / 0.97, res3b_branch2a 0.99 / 0.97; MMA BPA 16384 x
+     64 x 256 0.97 / 0.98, 8192 x 128 x 512 0.98 / 0.97, bert_qkv 1.02 /
+     1.00.
+   Without the prefetch where the channel blocks are strided, 8192 x 128 x
+   512 took 1.22x / 1.11x as long.  AVX2 keeps the prefetch: on Zen 3 it
+   gained 1.09x / 1.06x on BPA res2a_branch1, whose output is contiguous
+   (see prefetch_out). */
+static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const cbp_subs *sb,
+                          const row_scratch *sc, const float *inimg, int oh, float *orow,
+                          float *next_orow, int t, int i0, int cn, const float *panel,
+                          int tile_px, int pf_in, int accumulate) {
+  cbp_ktap *kt = sc->kt;
+  const int ntiles = ceil_div(d->wo, tile_px);
+  const int pf_out = !(isa->vl >= 16 && d->out_pix == sb->cw);
+  const ptrdiff_t in_step = (ptrdiff_t)d->sw * d->ci;
+  for (int tile = 0, ow = 0; tile < ntiles; tile++) {
+    const int np = tile_pixels(d->wo, ntiles, tile), left = d->wo - ow - np;
+    const tile_call call = {0, 1, 0, np, accumulate, cn, 0};
+    fill_tap(kt, d, t, inimg, oh, ow, 0, i0, panel, cn, sb->rw);
+    if (pf_in && left > 0)
+      prefetch_in(tap_input(d, t, inimg, oh, ow + np, i0), left < tile_px ? left : tile_px,
+                  in_step, cn);
+    if (pf_out && left > 0)
+      prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, sb->cw);
+    else if (pf_out && next_orow)
+      prefetch_out(next_orow, d->wo, tile_px, d->out_pix, sb->cw);
+    run_subs(isa, sb, kt, 1, &call, 1, in_step, orow + ow * d->out_pix, d->out_pix);
+    ow += np;
+  }
+}
+
 /* Output row r (of the flattened (image, row) index) at orow, channels of the
    block sb, input channels i0 .. i0 + cn, in tiles of about tile_px pixels
    (see the top); next_orow: the row the thread runs next in this block, whose
@@ -463,17 +527,14 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
     return;
   }
   mo->ok = 0;
+  if (nt == 1 && g == 1 && ntiles > 1 && sc->col_lo[valid[0]] == 0 &&
+      sc->col_end[valid[0]] >= d->wo) {
+    one_tap_tiles(d, isa, sb, sc, inimg, oh, orow, next_orow, valid[0], i0, cn, panel, tile_px,
+                  pf_in, accumulate);
+    return;
+  }
   for (int tile = 0, ow = 0; tile < ntiles; tile++) {
-    /* Balanced (14 = 5+4+5), the larger tiles at the two ends: the border
-       taps of an end tile run over all its pixels but one, and a 3-pixel
-       call (6 accumulators on AVX2) leaves the FMA units idle for want of
-       independent sums.  Positions ranked 0, 2, 4, ... from the left and 1,
-       3, ... from the right; the rem lowest ranks get a pixel more.  AVX2
-       res4a_branch2b BPA, one thread, medians of 15 alternating rounds in
-       one process (Zen 5): 16.91 -> 16.38 ms against 5+5+4; res2a's and
-       res3a's rows and the AVX-512 tiles unchanged within 1%. */
-    const int rank = tile <= ntiles - 1 - tile ? 2 * tile : 2 * (ntiles - 1 - tile) + 1;
-    const int np = d->wo / ntiles + (rank < d->wo % ntiles);
+    const int np = tile_pixels(d->wo, ntiles, tile);
     /* Taps that reach every pixel of the tile go in one call; a tap that
        misses some (padding) reaches a contiguous range [pa, pb) and joins a
        later, accumulating call with the taps of the same range. */
