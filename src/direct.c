@@ -278,6 +278,16 @@ static void prefetch_out(const float *o, long px_left, int tile_px, ptrdiff_t ou
       __builtin_prefetch(o + p * out_pix + c, 1, 3);
 }
 
+/* The output of the tile that runs next: the row's tile from column ow while
+   the row has pixels left, else the first of next_orow (if any). */
+static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const float *orow,
+                              int ow, const float *next_orow, int tile_px) {
+  if (ow < d->wo)
+    prefetch_out(orow + ow * d->out_pix, d->wo - ow, tile_px, d->out_pix, sb->cw);
+  else if (next_orow)
+    prefetch_out(next_orow, d->wo, tile_px, d->out_pix, sb->cw);
+}
+
 /* Asks for the input rows of the next tile of a one-tap convolution: npx
    pixels, step floats apart, cn floats (the ci block) each, from ip.  With
    one tap a tile reads each pixel's input row once, as np interleaved
@@ -480,10 +490,7 @@ static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, co
     if (pf_in && left > 0)
       prefetch_in(tap_input(d, t, inimg, oh, ow + np, i0), left < tile_px ? left : tile_px,
                   in_step, cn);
-    if (pf_out && left > 0)
-      prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, sb->cw);
-    else if (pf_out && next_orow)
-      prefetch_out(next_orow, d->wo, tile_px, d->out_pix, sb->cw);
+    if (pf_out) prefetch_next_out(d, sb, orow, ow + np, next_orow, tile_px);
     run_subs(isa, sb, kt, 1, &call, 1, in_step, orow + ow * d->out_pix, d->out_pix);
     ow += np;
   }
@@ -593,10 +600,7 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
         prefetch_in(tap_input(d, t, inimg, oh, ow2 + pa, i0), pb - pa, (ptrdiff_t)d->sw * d->ci,
                     cn);
     }
-    if (left > 0) /* the next tile of the row, or the first of the next row */
-      prefetch_out(orow + (ow + np) * d->out_pix, left, tile_px, d->out_pix, sb->cw);
-    else if (next_orow)
-      prefetch_out(next_orow, d->wo, tile_px, d->out_pix, sb->cw);
+    prefetch_next_out(d, sb, orow, ow + np, next_orow, tile_px);
     run_subs(isa, sb, kt, m, sc->calls, ncalls, (ptrdiff_t)d->sw * d->ci, orow + ow * d->out_pix,
              d->out_pix);
     if (one) {
