@@ -472,7 +472,10 @@ static int tile_pixels(int wo, int ntiles, int tile) {
      64 x 256 0.97 / 0.98, 8192 x 128 x 512 0.98 / 0.97, bert_qkv 1.02 /
      1.00.
    Without the prefetch where the channel blocks are strided, 8192 x 128 x
-   512 took 1.22x / 1.11x as long.  AVX2 keeps the prefetch: on Zen 3 it
+   512 took 1.22x / 1.11x as long.  Contiguous outputs beyond L2 lose too
+   where memory is slow: in the 2 of 12 processes in which oneDNN took 1.2x
+   its usual time, 32768 x 64 x 64 on one thread took 1.07 and 1.11 (median
+   of the 12 0.93; two threads 0.92-0.97 in all 9).  AVX2 keeps the prefetch: on Zen 3 it
    gained 1.09x / 1.06x on BPA res2a_branch1, whose output is contiguous
    (see prefetch_out). */
 static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const cbp_subs *sb,
