@@ -458,26 +458,25 @@ static int tile_pixels(int wo, int ntiles, int tile) {
    pixels with AVX-512 (the channel block is the pixel, out_pix == cw): the
    tiles then write one contiguous stream, which the hardware prefetcher
    follows, and the prefetches only cost.  Zen 5 EPYC, medians of 3 rounds,
-   each timing the two forms in one process, time against the general
-   path (a null run of the same path twice read 0.98-1.03):
-     contiguous (no prefetch), 1 / 2 threads: FWD res2a_branch2a 0.93 /
-     0.95 and 0.94 / 0.94, res2b_branch2a 0.93 / 0.94 and 0.87 / 0.95; BPA
-     res2a_branch1 0.93 / 0.97 and 0.94 / 0.92, res2a_branch2a 0.92 / 0.93
-     and 0.93 / 0.94, res2b_branch2a 0.97 / 0.94; MMA BPA 512 x 64 x 64 0.94 /
-     0.89, 32768 x 64 x 64 0.98 / 0.95, 4096 x 128 x 64 0.96 / 0.96, 2101 x
-     40 x 31 0.86 / 0.91;
+   each timing the two forms in one process, time against the general path
+   (a null run of the same path twice read 0.98-1.03), 1 / 2 threads:
+     contiguous (no prefetch): FWD res2a_branch2a 0.93 / 0.95 and 0.94 /
+     0.94, res2b_branch2a 0.93 / 0.94 and 0.87 / 0.95; BPA res2a_branch1
+     0.93 / 0.97 and 0.94 / 0.92, res2a_branch2a 0.92 / 0.93 and 0.93 /
+     0.94; MMA BPA 512 x 64 x 64 0.94 / 0.89, 32768 x 64 x 64 0.98 / 0.95,
+     4096 x 128 x 64 0.96 / 0.96, 2101 x 40 x 31 0.86 / 0.91;
      several channel blocks (prefetch kept): FWD res2a_branch1 0.94 / 0.95,
      res3a_branch2c 0.98 / 0.98, res3b_branch2a 0.97 / 0.98; BPA
-     res3a_branch2c 1.00 / 0.97, res3b_branch2a 0.99 / 0.97; MMA BPA 16384 x
-     64 x 256 0.97 / 0.98, 8192 x 128 x 512 0.98 / 0.97, bert_qkv 1.02 /
-     1.00.
+     res2b_branch2a 0.97 / 0.94, res3a_branch2c 1.00 / 0.97, res3b_branch2a
+     0.99 / 0.97; MMA BPA 16384 x 64 x 256 0.97 / 0.98, 8192 x 128 x 512
+     0.98 / 0.97, bert_qkv 1.02 / 1.00.
    Without the prefetch where the channel blocks are strided, 8192 x 128 x
    512 took 1.22x / 1.11x as long.  Contiguous outputs beyond L2 lose too
    where memory is slow: in the 2 of 12 processes in which oneDNN took 1.2x
    its usual time, 32768 x 64 x 64 on one thread took 1.07 and 1.11 (median
-   of the 12 0.93; two threads 0.92-0.97 in all 9).  AVX2 keeps the prefetch: on Zen 3 it
-   gained 1.09x / 1.06x on BPA res2a_branch1, whose output is contiguous
-   (see prefetch_out). */
+   of the 12 0.93; two threads 0.92-0.97 in all 9).  AVX2 keeps the
+   prefetch: on Zen 3 it gained 1.09x / 1.06x on BPA res2a_branch1, whose
+   output is contiguous (see prefetch_out). */
 static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const cbp_subs *sb,
                           const row_scratch *sc, const float *inimg, int oh, float *orow,
                           float *next_orow, int t, int i0, int cn, const float *panel,
