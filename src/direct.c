@@ -304,7 +304,25 @@ static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const
    1.04x.  Where ci < 4 co it gained little or lost (AVX-512, 1 / 2 threads):
    res2a_branch2a (64, 64) 0.97x / 0.95x, FWD res3a_branch2c (128, 512)
    0.95x / 0.94x, BPA res3b_branch2a (128, 512) 0.96x / 0.96x; and with
-   several taps (the 3x3 layers 0.96-1.08x, the stem 0.75-0.95x). */
+   several taps (the 3x3 layers 0.96-1.08x, the stem 0.75-0.95x).
+   Only for an input of PF_IN_MIN_L2S L2s or more (input_bytes): the gains
+   above are from inputs of 12.8-25.7 MB, which come from memory.  A smaller
+   one stays in the outer caches, from which the hardware prefetcher keeps
+   up, and the prefetches (a line per 16 input channels of a pixel) only
+   cost issue slots and miss buffers.  Zen 5 EPYC (1 MiB L2), medians of 3 rounds, each timing both
+   forms in one process (a null run 0.97-1.04), time without the prefetch
+   against with it, 1 / 2 threads: MMA BPA 1024 x 256 x 64 (1 MB of input)
+   0.95 / 0.95, 2048 x 256 x 64 (2 MB) 0.94 / 0.97, 4096 x 256 x 64 0.96 /
+   0.97, 2048 x 512 x 128 (4 MB) 0.97 / 1.01; BPA res2a_branch1 at N = 1
+   (3.2 MB) 0.96 / 0.95, N = 2 0.96 / 0.97; but at N = 4 (12.8 MB) 1.12 /
+   0.98, and MMA BPA 8192 x 256 x 64 (8 MiB) 1.06 / 0.98, 32768 x 256 x 64
+   1.13 / 1.16.  With the rule, against the prefetch everywhere (a null run
+   0.95-1.03): MMA BPA 1024 x 256 x 64 0.97 / 0.94, 2048 x 256 x 64 0.96 /
+   0.98, 2048 x 512 x 128 0.97 / 1.04 (two threads each stream all 4 MB for
+   a block of their own); BPA res2a_branch1 at N = 1 0.94 / 0.96; FWD
+   res2b_branch2a at N = 1 0.96 / 0.95 (its null 1.00 / 0.95); from 8 MiB
+   up, where nothing changed, 0.97-1.02. */
+enum { PF_IN_MIN_L2S = 8 };
 static void prefetch_in(const float *ip, int npx, ptrdiff_t step, int cn) {
   for (int p = 0; p < npx; p++, ip += step)
     for (int c = 0; c < cn; c += 16) /* a 64-byte line */
@@ -732,6 +750,11 @@ static int ci_blocks(const cbp_dconv_desc *d, size_t cap, int blk, int narrow) {
   return d->ci < 1 ? 1 : ceil_div(d->ci, cb_max > 0 ? cb_max : 1);
 }
 
+/* Bytes of d's input, in a double: no overflow. */
+static double input_bytes(const cbp_dconv_desc *d) {
+  return (double)d->n * d->hi * d->wi * d->ci * sizeof(float);
+}
+
 /* Row chunks (see the top): a thread that owns several channel blocks reads
    its input once per block.  When the input is beyond the cache that keeps it
    between blocks, each block streams it from memory again; run every block
@@ -753,7 +776,7 @@ static int ci_blocks(const cbp_dconv_desc *d, size_t cap, int blk, int narrow) {
 enum { CHUNK_PX = 8192, CHUNK_MIN_L2S = 8, CHUNK_MAX_L2S = 4 };
 static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int blocks) {
   const double l2 = (double)cbp_l2_bytes_or_1mib();
-  const double in_bytes = (double)d->n * d->hi * d->wi * d->ci * sizeof(float);
+  const double in_bytes = input_bytes(d);
   const double in_px = in_bytes / ((double)total * d->wo); /* input bytes an output pixel */
   long px = CHUNK_PX;
   int chunked = d->ntaps == 1 && blocks >= 2 * threads && in_bytes > CHUNK_MIN_L2S * l2 &&
@@ -1008,7 +1031,8 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
   pl.nrb = nrb;
   pl.nrbt = ceil_div(d->co, rw);
   pl.ncib = ci_blocks(d, cap, blk, narrow);
-  pl.pf_in = d->ntaps == 1 && d->ci >= 4 * d->co;
+  pl.pf_in = d->ntaps == 1 && d->ci >= 4 * d->co &&
+             input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
   pl.merge = merge_group(d, pl.ncib, narrow);
   pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
   /* rows of the shared block claimed at a time: one, or on narrow outputs
