@@ -309,14 +309,15 @@ static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const
    above are from inputs of 12.8-25.7 MB, which come from memory.  A smaller
    one stays in the outer caches, from which the hardware prefetcher keeps
    up, and the prefetches (a line per 16 input channels of a pixel) only
-   cost issue slots and miss buffers.  Zen 5 EPYC (1 MiB L2), medians of 3 rounds, each timing both
-   forms in one process (a null run 0.97-1.04), time without the prefetch
-   against with it, 1 / 2 threads: MMA BPA 1024 x 256 x 64 (1 MB of input)
-   0.95 / 0.95, 2048 x 256 x 64 (2 MB) 0.94 / 0.97, 4096 x 256 x 64 0.96 /
-   0.97, 2048 x 512 x 128 (4 MB) 0.97 / 1.01; BPA res2a_branch1 at N = 1
-   (3.2 MB) 0.96 / 0.95, N = 2 0.96 / 0.97; but at N = 4 (12.8 MB) 1.12 /
-   0.98, and MMA BPA 8192 x 256 x 64 (8 MiB) 1.06 / 0.98, 32768 x 256 x 64
-   1.13 / 1.16.  With the rule, against the prefetch everywhere (a null run
+   cost issue slots and miss buffers (perf, MMA BPA 2048 x 256 x 64 on one
+   thread: 5.7% of the samples on their loop).  Zen 5 EPYC (1 MiB L2),
+   medians of 3 rounds, each timing both forms in one process (a null run
+   0.97-1.04), time without the prefetch against with it, 1 / 2 threads:
+   MMA BPA 1024 x 256 x 64 (1 MB of input) 0.95 / 0.95, 2048 x 256 x 64 (2
+   MB) 0.94 / 0.97, 4096 x 256 x 64 0.96 / 0.97, 2048 x 512 x 128 (4 MB)
+   0.97 / 1.01; BPA res2a_branch1 at N = 1 (3.2 MB) 0.96 / 0.95, N = 2
+   0.96 / 0.97; but at N = 4 (12.8 MB) 1.12 / 0.98, and MMA BPA 8192 x 256
+   x 64 (8 MiB) 1.06 / 0.98, 32768 x 256 x 64 1.13 / 1.16.  With the rule, against the prefetch everywhere (a null run
    0.95-1.03): MMA BPA 1024 x 256 x 64 0.97 / 0.94, 2048 x 256 x 64 0.96 /
    0.98, 2048 x 512 x 128 0.97 / 1.04 (two threads each stream all 4 MB for
    a block of their own); BPA res2a_branch1 at N = 1 0.94 / 0.96; FWD
