@@ -317,12 +317,13 @@ static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const
    MB) 0.94 / 0.97, 4096 x 256 x 64 0.96 / 0.97, 2048 x 512 x 128 (4 MB)
    0.97 / 1.01; BPA res2a_branch1 at N = 1 (3.2 MB) 0.96 / 0.95, N = 2
    0.96 / 0.97; but at N = 4 (12.8 MB) 1.12 / 0.98, and MMA BPA 8192 x 256
-   x 64 (8 MiB) 1.06 / 0.98, 32768 x 256 x 64 1.13 / 1.16.  With the rule, against the prefetch everywhere (a null run
-   0.95-1.03): MMA BPA 1024 x 256 x 64 0.97 / 0.94, 2048 x 256 x 64 0.96 /
-   0.98, 2048 x 512 x 128 0.97 / 1.04 (two threads each stream all 4 MB for
-   a block of their own); BPA res2a_branch1 at N = 1 0.94 / 0.96; FWD
-   res2b_branch2a at N = 1 0.96 / 0.95 (its null 1.00 / 0.95); from 8 MiB
-   up, where nothing changed, 0.97-1.02. */
+   x 64 (8 MiB) 1.06 / 0.98, 32768 x 256 x 64 1.13 / 1.16.  With the rule,
+   against the prefetch everywhere (a null run 0.95-1.03): MMA BPA 1024 x
+   256 x 64 0.97 / 0.94, 2048 x 256 x 64 0.96 / 0.98, 2048 x 512 x 128 0.97
+   / 1.04 (two threads each stream all 4 MB for a block of their own); BPA
+   res2a_branch1 at N = 1 0.94 / 0.96; FWD res2b_branch2a at N = 1 0.96 /
+   0.95 (its null 1.00 / 0.95); from 8 MiB up, where nothing changed,
+   0.97-1.02. */
 enum { PF_IN_MIN_L2S = 8 };
 static void prefetch_in(const float *ip, int npx, ptrdiff_t step, int cn) {
   for (int p = 0; p < npx; p++, ip += step)
