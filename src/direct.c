@@ -31,8 +31,8 @@
  *             spent on padding, and no padded copy is made; before each tile,
  *             the next one's output lines are prefetched for writing (not for
  *             a single tap writing whole pixels with AVX-512, see
- *             one_tap_tiles), and with one tap and a long reduction (ci >= 4
- *             co) its input rows;
+ *             one_tap_tiles), and with one tap and an input from memory its
+ *             input rows (see prefetch_in);
  *   narrow    = dense outputs narrower than two tiles (the 7x7 images of
  *             res5), or than three when no tap falls in padding (the 14x14
  *             1x1 layers of res4): tiles run over the flattened pixels of the
@@ -291,9 +291,8 @@ static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const
 /* Asks for the input rows of the next tile of a one-tap convolution: npx
    pixels, step floats apart, cn floats (the ci block) each, from ip.  With
    one tap a tile reads each pixel's input row once, as np interleaved
-   streams of cn floats too short for the hardware prefetcher to ramp up, and
-   where the reduction is long beside the output channels (ci >= 4 co: each
-   input float feeds few FMAs) the tile waits on them.  Fetched one tile
+   streams of cn floats too short for the hardware prefetcher to ramp up,
+   and where they come from memory the tile waits on them.  Fetched one tile
    ahead, they come in under the current tile's FMAs.  Zen 5 EPYC, medians
    of 15-31 alternating rounds in one process, against no prefetch, 1 / 2
    threads: BPA res2a_branch1 (ci 256, co 64) 1.16x, 1.13x / 1.16x, 1.23x;
@@ -301,10 +300,8 @@ static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const
    res3a_branch2c (512, 128) 1.04x, 1.06x / 1.05x, 1.00x; FWD res3b_branch2a
    (512, 128) 1.04x, 1.06x / 1.04x, 1.00x; with the AVX2 kernels
    (CONVBP_ISA=avx2) 1.19x / 1.11x, 1.17x / 1.11x, 1.01x / 1.02x and 1.01x /
-   1.04x.  Where ci < 4 co it gained little or lost (AVX-512, 1 / 2 threads):
-   res2a_branch2a (64, 64) 0.97x / 0.95x, FWD res3a_branch2c (128, 512)
-   0.95x / 0.94x, BPA res3b_branch2a (128, 512) 0.96x / 0.96x; and with
-   several taps (the 3x3 layers 0.96-1.08x, the stem 0.75-0.95x).
+   1.04x.  With several taps it gained little or lost (the 3x3 layers
+   0.96-1.08x, the stem 0.75-0.95x).
    Only for an input of PF_IN_MIN_L2S L2s or more (input_bytes): the gains
    above are from inputs of 12.8-25.7 MB, which come from memory.  A smaller
    one stays in the outer caches, from which the hardware prefetcher keeps
@@ -323,7 +320,23 @@ static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const
    / 1.04 (two threads each stream all 4 MB for a block of their own); BPA
    res2a_branch1 at N = 1 0.94 / 0.96; FWD res2b_branch2a at N = 1 0.96 /
    0.95 (its null 1.00 / 0.95); from 8 MiB up, where nothing changed,
-   0.97-1.02. */
+   0.97-1.02.
+   Whatever ci is against co.  Up to 4506a36 the rule also asked for ci
+   >= 4 co, from losses at res2a_branch2a (64, 64) 0.97x / 0.95x, FWD
+   res3a_branch2c (128, 512) 0.95x / 0.94x and BPA res3b_branch2a (128,
+   512) 0.96x / 0.96x: inputs of 3.2-6.4 MB, which the size rule now
+   leaves out.  From 8 MiB up ci < 4 co gains as well; same method, medians
+   of 5-7 rounds (null 0.95-1.04), time with the prefetch against without,
+   1 / 2 threads: FWD res2a_branch1 at N = 32 (64, 256; 25.7 MB) 0.92 /
+   0.82, FWD and BPA res2a_branch2a at N = 32 (64, 64) 0.84 / 0.90 and 0.94
+   / 0.88, BPA res2b_branch2a at N = 32 (64, 256) 0.91 / 0.78, FWD
+   res3a_branch1 at N = 8 (256, 512, stride 2) 0.91-0.93 / 0.91-0.94, its
+   BPA 0.96 / 0.99; MMA BPA 32768 x 128 x 256 (16 MiB) 0.73 / 0.72, 16384 x
+   256 x 256 0.87 / 0.79, 24576 x 128 x 128 0.77 / 0.77, 16384 x 128 x 128
+   (8 MiB) 0.97-1.00 / 0.88-0.94; even at res4a's strided 1x1 FWD (12.8 MB)
+   0.99-1.00.  The one loss: ci = co = 64 in a single channel block on two
+   threads, MMA BPA 32768 x 64 x 64 1.02-1.06 (0.95-1.01 on one), 49152
+   and 65536 x 64 x 64 1.02 (0.98, 0.94 on one). */
 enum { PF_IN_MIN_L2S = 8 };
 static void prefetch_in(const float *ip, int npx, ptrdiff_t step, int cn) {
   for (int p = 0; p < npx; p++, ip += step)
@@ -1033,8 +1046,7 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
   pl.nrb = nrb;
   pl.nrbt = ceil_div(d->co, rw);
   pl.ncib = ci_blocks(d, cap, blk, narrow);
-  pl.pf_in = d->ntaps == 1 && d->ci >= 4 * d->co &&
-             input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
+  pl.pf_in = d->ntaps == 1 && input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
   pl.merge = merge_group(d, pl.ncib, narrow);
   pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
   /* rows of the shared block claimed at a time: one, or on narrow outputs
