@@ -90,6 +90,7 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
    keeps C = 128 in one block where 256 KiB split it in two, and the 3x3 layers
    of res3a ran 5% faster (7.7 against 8.1 ms for FWD and BPA). */
 #define BLK_MAX CBP_BLK_MAX /* widest channel block of a task: one or more register blocks */
+#define BLK_WIDE (2 * BLK_MAX) /* ... of an input-bound one-tap task (wide_blocks) */
 
 size_t cbp_l2_bytes(void) {
   long l2 = -1;
@@ -118,7 +119,7 @@ static size_t panel_cap(void) {
 
 /* Room for one row of weights per tap and one zero float, or the cap. */
 static size_t panel_floats(int ntaps, size_t cap) {
-  size_t one_row = (size_t)ntaps * BLK_MAX + 1;
+  size_t one_row = (size_t)ntaps * BLK_WIDE + 1;
   return one_row > cap ? one_row : cap;
 }
 
@@ -138,7 +139,7 @@ static size_t slice_bytes(int ntaps, size_t cap) {
 static int slice_bound(int ntaps, size_t *per) {
   size_t taps;
   if (ntaps < 0 ||
-      cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + TAP_INTS * sizeof(int) + BLK_MAX * sizeof(float),
+      cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + TAP_INTS * sizeof(int) + BLK_WIDE * sizeof(float),
               &taps) ||
       cbp_add(taps, (panel_cap() + 1) * sizeof(float), per) || cbp_round64(*per, per) ||
       cbp_add(*per, CLAIM_BYTES, per))
@@ -806,6 +807,31 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
   return chunks > 1 ? (total + chunks - 1) / chunks : total;
 }
 
+/* Whether a task's channel block may be BLK_WIDE channels rather than
+   BLK_MAX: one tap, an input of PF_IN_MIN_L2S L2s or more (from memory) and
+   8 times the output or more, and at least two rows a thread.  Each channel
+   block streams the whole input once (the 1x1 and stride phases read each
+   input row once a block); where the input dwarfs the output, halving the
+   blocks halves that traffic, and the ci blocks the wider panel adds (each a
+   pass over the output) cost less.  Zen 5 EPYC, AVX-512 (blocks of 128
+   channels, two register blocks), medians of 6 rounds, each timing both
+   forms in one process (null runs 0.98-1.01), time against blocks of 64, 1 /
+   2 threads: MMA BPA gpt_proj (128 x 4096 x 4096, K pixels: 64 MB of W
+   against 2 MB of dX^T) 0.95 / 0.99, 256 x 8192 x 1024 0.95 / 0.98; FWD
+   res3a_branch2a at N = 8 (256 -> 128, stride 2) 0.94 / 0.81,
+   res4a_branch2a (512 -> 256) 0.98 / 0.99.  Without the size
+   rule FWD res5a_branch2a (6.4 MB of input, in the outer caches) lost 1.00
+   / 1.05; blocks of 256 channels gained more on 256 x 8192 x 1024 (0.92 /
+   0.96) but lost on res4a_branch2a (1.03 / 0.99).  The rows: a single row
+   (MMA BPA's M pixels where the blocks go round the threads) in one block
+   would leave every thread but one idle. */
+static int wide_blocks(const cbp_dconv_desc *d, int threads) {
+  const double out_bytes = (double)d->n * d->ho * d->wo * d->co * sizeof(float);
+  return d->ntaps == 1 && input_bytes(d) >= 8.0 * out_bytes &&
+         input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib() &&
+         (long)d->n * d->ho >= 2L * threads;
+}
+
 /* Taps of a merged group, 1 for none.  With few input channels a tap is a
    short reduction (3 steps on the 7x7 stem), and a tile call spends as much
    on setting up each tap's pixel pointers as on its FMAs.  But the S taps of
@@ -1037,14 +1063,20 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      7 alternating rounds in one process, 1 / 2 threads: BPA res2b_branch2a
      1.49x / 1.54x, res2a_branch1 1.90x / 1.93x against one register block a
      task; res4a_branch2b (two register blocks would need two ci blocks)
-     keeps one. */
+     keeps one.  Input-bound one-tap tasks take up to BLK_WIDE channels
+     whatever the ci blocks (wide_blocks). */
   const int ncib_one = ci_blocks(d, cap, rw, narrow);
-  int nrb = BLK_MAX / rw > 1 ? BLK_MAX / rw : 1;
-  while (nrb > 1 && ci_blocks(d, cap, rw * nrb, narrow) > ncib_one) nrb--;
-  const int blk = rw * nrb;
-  assert(blk <= BLK_MAX);
-  pl.nrb = nrb;
   pl.nrbt = ceil_div(d->co, rw);
+  int nrb = BLK_MAX / rw > 1 ? BLK_MAX / rw : 1;
+  if (wide_blocks(d, threads)) {
+    nrb = BLK_WIDE / rw > 1 ? BLK_WIDE / rw : 1;
+    if (nrb > pl.nrbt) nrb = pl.nrbt;
+  } else {
+    while (nrb > 1 && ci_blocks(d, cap, rw * nrb, narrow) > ncib_one) nrb--;
+  }
+  const int blk = rw * nrb;
+  assert(blk <= BLK_WIDE);
+  pl.nrb = nrb;
   pl.ncib = ci_blocks(d, cap, blk, narrow);
   pl.pf_in = d->ntaps == 1 && input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
   pl.merge = merge_group(d, pl.ncib, narrow);

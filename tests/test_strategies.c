@@ -201,6 +201,13 @@ static const shape edges[] = {
        for 8 output channels, whose rows differ only in where the block
        starts (i0). */
     {"one-tile rows over several ci blocks", {2, 1100, 1, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1}},
+    /* An input-bound 1x1 (wide_blocks in src/direct.c): FWD reads 8 MiB of
+       input (8 L2s of 1 MiB or less) for 200 KB of output, so its 100
+       output channels run as one block of two register blocks (AVX-512:
+       64 + 36; a panel of 512 KiB holds 1016 of the 1024 input channels of
+       such a block on these narrow rows, so two ci blocks), rather than two
+       blocks in one ci block each. */
+    {"input-bound 1x1, channel blocks of 128", {2, 1024, 32, 32, 100, 1, 1, 0, 0, 2, 2, 1, 1}},
 };
 
 /* Strategies that may decline a problem, and the words their reason contains. */
@@ -390,14 +397,17 @@ static int run_all(int argc, char **argv) {
      and one of 129).  The engine (K pixels, M input channels, N out) where
      neither fits: {70, 70, 16384} with any L2 up to 4 MiB a core (X and dW
      are 4.6 MB each), and on one thread {300, 150, 500}, 3 blocks of pixels
-     (the last of 22). */
+     (the last of 22).  {72, 2048, 1024}: K pixels with 8 MiB of W, 28
+     times dX, so on one thread (up to 1 MiB of L2) the engine's 72
+     output channels run as one block of 64 + 8 in three ci blocks
+     (wide_blocks), rather than two blocks in two ci blocks each. */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
                                     {32, 1000, 100}, {300, 150, 500}, {70, 300, 900},
                                     {80, 2100, 70},  {20, 2100, 70},  {2101, 40, 31},
                                     {1100, 20, 1000}, {1600, 40, 120}, {70, 70, 16384},
-                                    {480, 50, 150}};
+                                    {480, 50, 150},  {72, 2048, 1024}};
   /* shapes also run on three threads */
   static const convbp_mma mma_three[] = {{2101, 40, 31}};
   const size_t nmma = sizeof mmas / sizeof mmas[0];
