@@ -819,12 +819,14 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
    2 threads: MMA BPA gpt_proj (128 x 4096 x 4096, K pixels: 64 MB of W
    against 2 MB of dX^T) 0.95 / 0.99, 256 x 8192 x 1024 0.95 / 0.98; FWD
    res3a_branch2a at N = 8 (256 -> 128, stride 2) 0.94 / 0.81,
-   res4a_branch2a (512 -> 256) 0.98 / 0.99.  Without the size
-   rule FWD res5a_branch2a (6.4 MB of input, in the outer caches) lost 1.00
-   / 1.05; blocks of 256 channels gained more on 256 x 8192 x 1024 (0.92 /
-   0.96) but lost on res4a_branch2a (1.03 / 0.99).  The rows: a single row
-   (MMA BPA's M pixels where the blocks go round the threads) in one block
-   would leave every thread but one idle. */
+   res4a_branch2a (512 -> 256) 0.98 / 0.99.  Without the size rule FWD
+   res5a_branch2a (6.4 MB of input, in the outer caches) lost 1.00 / 1.05;
+   blocks of 256 channels gained more on 256 x 8192 x 1024 (0.92 / 0.96)
+   but lost on res4a_branch2a (1.03 / 0.99).  With the AVX2 kernels (blocks
+   of 8 register blocks, medians of 5 rounds): gpt_proj 0.84 / 0.87, 256 x
+   8192 x 1024 0.92 / 1.01, res3a_branch2a 0.96 / 0.92, res4a_branch2a 0.98
+   / 1.00.  The rows: a single row (MMA BPA's M pixels where the blocks go
+   round the threads) in one block would leave every thread but one idle. */
 static int wide_blocks(const cbp_dconv_desc *d, int threads) {
   const double out_bytes = (double)d->n * d->ho * d->wo * d->co * sizeof(float);
   return d->ntaps == 1 && input_bytes(d) >= 8.0 * out_bytes &&
