@@ -771,6 +771,13 @@ static double input_bytes(const cbp_dconv_desc *d) {
   return (double)d->n * d->hi * d->wi * d->ci * sizeof(float);
 }
 
+/* Whether d's input comes from memory rather than the outer caches:
+   PF_IN_MIN_L2S L2s or more (see prefetch_in).  The input prefetch and the
+   wide channel blocks (wide_blocks) both pay only there. */
+static int input_from_memory(const cbp_dconv_desc *d) {
+  return input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
+}
+
 /* Row chunks (see the top): a thread that owns several channel blocks reads
    its input once per block.  When the input is beyond the cache that keeps it
    between blocks, each block streams it from memory again; run every block
@@ -829,8 +836,7 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
    round the threads) in one block would leave every thread but one idle. */
 static int wide_blocks(const cbp_dconv_desc *d, int threads) {
   const double out_bytes = (double)d->n * d->ho * d->wo * d->co * sizeof(float);
-  return d->ntaps == 1 && input_bytes(d) >= 8.0 * out_bytes &&
-         input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib() &&
+  return d->ntaps == 1 && input_bytes(d) >= 8.0 * out_bytes && input_from_memory(d) &&
          (long)d->n * d->ho >= 2L * threads;
 }
 
@@ -1080,7 +1086,7 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
   assert(blk <= BLK_WIDE);
   pl.nrb = nrb;
   pl.ncib = ci_blocks(d, cap, blk, narrow);
-  pl.pf_in = d->ntaps == 1 && input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
+  pl.pf_in = d->ntaps == 1 && input_from_memory(d);
   pl.merge = merge_group(d, pl.ncib, narrow);
   pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
   /* rows of the shared block claimed at a time: one, or on narrow outputs
