@@ -1073,13 +1073,14 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      task; res4a_branch2b (two register blocks would need two ci blocks)
      keeps one.  Input-bound one-tap tasks take up to BLK_WIDE channels
      whatever the ci blocks (wide_blocks). */
-  const int ncib_one = ci_blocks(d, cap, rw, narrow);
   pl.nrbt = ceil_div(d->co, rw);
-  int nrb = BLK_MAX / rw > 1 ? BLK_MAX / rw : 1;
+  int nrb;
   if (wide_blocks(d, threads)) {
     nrb = BLK_WIDE / rw > 1 ? BLK_WIDE / rw : 1;
     if (nrb > pl.nrbt) nrb = pl.nrbt;
   } else {
+    const int ncib_one = ci_blocks(d, cap, rw, narrow);
+    nrb = BLK_MAX / rw > 1 ? BLK_MAX / rw : 1;
     while (nrb > 1 && ci_blocks(d, cap, rw * nrb, narrow) > ncib_one) nrb--;
   }
   const int blk = rw * nrb;
