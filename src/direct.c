@@ -31,8 +31,9 @@
  *             spent on padding, and no padded copy is made; before each tile,
  *             the next one's output lines are prefetched for writing (not for
  *             a single tap writing whole pixels with AVX-512, see
- *             one_tap_tiles), and with one tap and an input from memory its
- *             input rows (see prefetch_in);
+ *             one_tap_tiles; a single tap's the tile after it too where output
+ *             pixels lie a page apart, see far_output), and with one tap and
+ *             an input from memory its input rows (see prefetch_in);
  *   narrow    = dense outputs narrower than two tiles (the 7x7 images of
  *             res5), or than three when no tap falls in padding (the 14x14
  *             1x1 layers of res4): tiles run over the flattened pixels of the
@@ -279,6 +280,12 @@ static void prefetch_out(const float *o, long px_left, int tile_px, ptrdiff_t ou
       __builtin_prefetch(o + p * out_pix + c, 1, 3);
 }
 
+/* row_tiles' prefetch flags, settled once a call (engine_plan.pf) */
+enum {
+  PF_IN = 1,  /* the next tile's input rows, for one tap (see prefetch_in) */
+  PF_FAR = 2  /* the output two tiles ahead as well as one (see far_output) */
+};
+
 /* The output of the tile that runs next: the row's tile from column ow while
    the row has pixels left, else the first of next_orow (if any). */
 static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const float *orow,
@@ -514,7 +521,7 @@ static int tile_pixels(int wo, int ntiles, int tile) {
 static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const cbp_subs *sb,
                           const row_scratch *sc, const float *inimg, int oh, float *orow,
                           float *next_orow, int t, int i0, int cn, const float *panel,
-                          int tile_px, int pf_in, int accumulate) {
+                          int tile_px, int pf, int accumulate) {
   cbp_ktap *kt = sc->kt;
   const int ntiles = ceil_div(d->wo, tile_px);
   const int pf_out = !(isa->vl >= 16 && d->out_pix == sb->cw);
@@ -523,10 +530,18 @@ static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, co
     const int np = tile_pixels(d->wo, ntiles, tile), left = d->wo - ow - np;
     const tile_call call = {0, 1, 0, np, accumulate, cn, 0};
     fill_tap(kt, d, t, inimg, oh, ow, 0, i0, panel, cn, sb->rw);
-    if (pf_in && left > 0)
+    if ((pf & PF_IN) && left > 0)
       prefetch_in(tap_input(d, t, inimg, oh, ow + np, i0), left < tile_px ? left : tile_px,
                   in_step, cn);
     if (pf_out) prefetch_next_out(d, sb, orow, ow + np, next_orow, tile_px);
+    if (pf_out && (pf & PF_FAR)) { /* and the tile after it, here or in next_orow */
+      const int far = ow + np + tile_px;
+      if (far < d->wo)
+        prefetch_out(orow + far * d->out_pix, d->wo - far, tile_px, d->out_pix, sb->cw);
+      else if (next_orow && far - d->wo < d->wo)
+        prefetch_out(next_orow + (far - d->wo) * d->out_pix, 2 * d->wo - far, tile_px,
+                     d->out_pix, sb->cw);
+    }
     run_subs(isa, sb, kt, 1, &call, 1, in_step, orow + ow * d->out_pix, d->out_pix);
     ow += np;
   }
@@ -535,11 +550,12 @@ static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, co
 /* Output row r (of the flattened (image, row) index) at orow, channels of the
    block sb, input channels i0 .. i0 + cn, in tiles of about tile_px pixels
    (see the top); next_orow: the row the thread runs next in this block, whose
-   first tile is prefetched after this row's last, or NULL.  pf_in: prefetch
-   the next tile's input rows when the row has a single tap. */
+   first tile is prefetched after this row's last, or NULL.  pf: PF_IN, prefetch
+   the next tile's input rows when the row has a single tap; PF_FAR, a single
+   tap's output two tiles ahead too. */
 static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const cbp_subs *sb,
                       const row_scratch *sc, const float *in, long r, float *orow,
-                      float *next_orow, int i0, int cn, const float *panel, int tile_px, int pf_in,
+                      float *next_orow, int i0, int cn, const float *panel, int tile_px, int pf,
                       int g, int accumulate) {
   const int img = (int)(r / d->ho), oh = (int)(r % d->ho);
   const float *inimg = in + img * (ptrdiff_t)d->hi * d->wi * d->ci;
@@ -573,7 +589,7 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
   if (nt == 1 && g == 1 && ntiles > 1 && sc->col_lo[valid[0]] == 0 &&
       sc->col_end[valid[0]] >= d->wo) {
     one_tap_tiles(d, isa, sb, sc, inimg, oh, orow, next_orow, valid[0], i0, cn, panel, tile_px,
-                  pf_in, accumulate);
+                  pf, accumulate);
     return;
   }
   for (int tile = 0, ow = 0; tile < ntiles; tile++) {
@@ -628,7 +644,7 @@ static void row_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const 
       sc->calls[ncalls++] = (tile_call){start, m, pa, pb - pa, 1, cn, 0};
     }
     const int left = d->wo - ow - np; /* pixels after this tile */
-    if (pf_in && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */
+    if ((pf & PF_IN) && nt == 1 && left > 0) { /* its one tap, over the next tile's pixels */
       const int t = valid[0], ow2 = ow + np, nx = left < tile_px ? left : tile_px;
       int pa, pb;
       tap_reach(sc->col_lo, sc->col_end, t, ow2, nx, &pa, &pb);
@@ -778,6 +794,33 @@ static int input_from_memory(const cbp_dconv_desc *d) {
   return input_bytes(d) >= PF_IN_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
 }
 
+/* Whether a one-tap tile's output is prefetched two tiles ahead as well as
+   one (PF_FAR): where consecutive output pixels lie a page (4 KiB) or more
+   apart, so that each pixel of a tile is in a page of its own (MMA BPW's dW
+   rows with N >= 1024, MMA BPA's dX rows with K >= 1024).  On the Zen 5
+   guest the host's memory is slow in some minutes (a one-thread read stream
+   at 16-21 GB/s against 24-36), and there a tile of a short reduction
+   seemingly finished before the lines it writes, prefetched a tile ahead,
+   arrived:
+   gpt_proj's BPW (M = 128, one tile 1536 cycles) took 1.4x its usual time
+   where oneDNN took 1.1x.  The page rule is where the farther prefetch cost
+   nothing in fast minutes; that a page walk a pixel is what the nearer one
+   misses is a guess.  Medians of rounds each timing both forms in one
+   process (a null run of the old form twice 0.98-1.01), time two tiles ahead
+   against one, 1 / 2 threads, in minutes of fast memory and of slow:
+     gpt_proj BPW         fast 1.03 / 0.99, slow 0.82 / 0.84
+     512 x 3072 x 768 BPW 0.98 / 0.99, 512 x 768 x 3072 BPA 0.99 / 0.99,
+     1024^3 BPA and BPW 0.99 / 0.99 (no slow minute caught);
+   and where pixels are closer, left out: MMA BPA 16384 x 64 x 256 fast 1.03
+   / 1.03, slow 0.93 / 0.95, 16384 x 128 x 128 fast 1.03 / 1.02; the 1x1
+   layers at N = 8 lost in fast minutes, BPA res2b_branch2a 1.06 / 1.12 (slow
+   0.85 / 0.97), FWD res2a_branch1 1.06 / 1.12 (slow 0.84 / 1.11).  Contiguous
+   outputs (no output prefetch, see one_tap_tiles) prefetched two tiles ahead:
+   MMA BPA 32768 x 64 x 64 1.03, FWD res2a_branch2a 1.03 on one thread. */
+static int far_output(const cbp_dconv_desc *d) {
+  return (double)d->out_pix * sizeof(float) >= 4096.0;
+}
+
 /* Row chunks (see the top): a thread that owns several channel blocks reads
    its input once per block.  When the input is beyond the cache that keeps it
    between blocks, each block streams it from memory again; run every block
@@ -877,7 +920,7 @@ typedef struct {
   int narrow;      /* tiles across row ends (see the top) */
   int nrb, nrbt;   /* register blocks of a channel block; in all */
   int ncib, cb;    /* input-channel blocks, and the channels of each */
-  int pf_in;       /* the next tile's input rows prefetched (see prefetch_in) */
+  int pf;          /* prefetch flags: PF_IN, PF_FAR */
   int merge;       /* taps a merged group, 1: none (see merge_group) */
   long grain;      /* rows of a shared block claimed at a time */
 } engine_plan;
@@ -923,7 +966,7 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
         for (long r = base + c0; r < base + c1; r++)
           row_tiles(d, pl->isa, &sb, &tb->sc, in, r, row_out(d, out, r) + co0,
                     r + 1 < base + c1 ? row_out(d, out, r + 1) + co0 : NULL, i0, cn, tb->panel,
-                    pl->tile_px, pl->pf_in, pl->merge, cib > 0);
+                    pl->tile_px, pl->pf, pl->merge, cib > 0);
     }
   }
 }
@@ -1087,7 +1130,7 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
   assert(blk <= BLK_WIDE);
   pl.nrb = nrb;
   pl.ncib = ci_blocks(d, cap, blk, narrow);
-  pl.pf_in = d->ntaps == 1 && input_from_memory(d);
+  pl.pf = (d->ntaps == 1 && input_from_memory(d) ? PF_IN : 0) | (far_output(d) ? PF_FAR : 0);
   pl.merge = merge_group(d, pl.ncib, narrow);
   pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
   /* rows of the shared block claimed at a time: one, or on narrow outputs

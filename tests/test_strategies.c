@@ -400,14 +400,21 @@ static int run_all(int argc, char **argv) {
      (the last of 22).  {72, 2048, 1024}: K pixels with 8 MiB of W, 28
      times dX, so on one thread (up to 1 MiB of L2) the engine's 72
      output channels run as one block of 64 + 8 in three ci blocks
-     (wide_blocks), rather than two blocks in two ci blocks each. */
+     (wide_blocks), rather than two blocks in two ci blocks each.
+     Output pixels a page apart (the engine's PF_FAR prefetch two tiles
+     ahead, far_output): {300, 64, 1050} BPA as M pixels (dX rows of 4200
+     bytes), on two threads in rows of 100 (17 blocks of K do not go round),
+     so the far tile falls in the next row at each row's end; {300, 1100,
+     500} BPW by the engine on one thread (X and dW too big for in place),
+     dW rows of 4400 bytes. */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
                                     {32, 1000, 100}, {300, 150, 500}, {70, 300, 900},
                                     {80, 2100, 70},  {20, 2100, 70},  {2101, 40, 31},
                                     {1100, 20, 1000}, {1600, 40, 120}, {70, 70, 16384},
-                                    {480, 50, 150},  {72, 2048, 1024}};
+                                    {480, 50, 150},  {72, 2048, 1024}, {300, 64, 1050},
+                                    {300, 1100, 500}};
   /* shapes also run on three threads */
   static const convbp_mma mma_three[] = {{2101, 40, 31}};
   const size_t nmma = sizeof mmas / sizeof mmas[0];
