@@ -92,6 +92,8 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
    of res3a ran 5% faster (7.7 against 8.1 ms for FWD and BPA). */
 #define BLK_MAX CBP_BLK_MAX /* widest channel block of a task: one or more register blocks */
 #define BLK_WIDE (2 * BLK_MAX) /* ... of an input-bound one-tap task (wide_blocks) */
+#define ROW_RBS 4 /* register blocks of a one-tap task over wide rows (row_blocks) */
+#define BLK_LARGEST (4 * BLK_MAX) /* bound of any task's channel block: ROW_RBS x 64 */
 
 size_t cbp_l2_bytes(void) {
   long l2 = -1;
@@ -120,7 +122,7 @@ static size_t panel_cap(void) {
 
 /* Room for one row of weights per tap and one zero float, or the cap. */
 static size_t panel_floats(int ntaps, size_t cap) {
-  size_t one_row = (size_t)ntaps * BLK_WIDE + 1;
+  size_t one_row = (size_t)ntaps * BLK_LARGEST + 1;
   return one_row > cap ? one_row : cap;
 }
 
@@ -140,7 +142,7 @@ static size_t slice_bytes(int ntaps, size_t cap) {
 static int slice_bound(int ntaps, size_t *per) {
   size_t taps;
   if (ntaps < 0 ||
-      cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + TAP_INTS * sizeof(int) + BLK_WIDE * sizeof(float),
+      cbp_mul((size_t)ntaps, sizeof(cbp_ktap) + TAP_INTS * sizeof(int) + BLK_LARGEST * sizeof(float),
               &taps) ||
       cbp_add(taps, (panel_cap() + 1) * sizeof(float), per) || cbp_round64(*per, per) ||
       cbp_add(*per, CLAIM_BYTES, per))
@@ -857,6 +859,30 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
   return chunks > 1 ? (total + chunks - 1) / chunks : total;
 }
 
+/* Whether a one-tap task's channel block takes up to ROW_RBS register blocks
+   (256 channels with AVX-512, where BLK_MAX is one; AVX2's and the portable
+   set's BLK_MAX already holds 4 and 8): one tap, rows not narrow (the
+   one-tap rows of one_tap_tiles, not narrow_tiles'), at least two rows a
+   thread.  A tile then writes up to 1 KiB of each output pixel in a row
+   (all of it up to 256 channels, which the hardware prefetcher follows)
+   rather than 256 bytes a pass, and reads its input once for all of them.
+   Zen 5 EPYC, medians of rounds each timing both forms in one process (a
+   null run of the old form twice 0.98-1.03), time against one register
+   block, 1 / 2 threads, in fast-memory minutes, then in slow ones (see
+   far_output): BPA res2b_branch2a at N = 8 (engine 64 -> 256, 56 x 56)
+   0.99-1.00 / 0.87, slow 0.85-0.87 / 0.92; FWD res2a_branch1 (64 -> 256)
+   1.00 / 0.87, slow 0.86-0.98 / 0.76; BPA res3b_branch2a (engine 128 ->
+   512, 28 x 28) 0.95 / 0.94, slow 0.92 / 0.93; FWD res3a_branch2c (128 ->
+   512) 0.95 / 0.94, slow 0.94 / 0.90.  Two register blocks instead lost
+   (1.01-1.07).
+   The rows: MMA BPA's single row of M pixels, run as one block of 256
+   channels, left the second thread idle (16384 x 64 x 256, 16384 x 128 x
+   128: 1.95-1.98x the time on two threads); on one thread it lost too
+   (1.04, 1.01).  Narrow outputs (14 x 14, 7 x 7) not timed, so left out. */
+static int row_blocks(const cbp_dconv_desc *d, int threads, int narrow) {
+  return d->ntaps == 1 && !narrow && (long)d->n * d->ho >= 2L * threads;
+}
+
 /* Whether a task's channel block may be BLK_WIDE channels rather than
    BLK_MAX: one tap, an input of PF_IN_MIN_L2S L2s or more (from memory) and
    8 times the output or more, and at least two rows a thread.  Each channel
@@ -1115,7 +1141,9 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      1.49x / 1.54x, res2a_branch1 1.90x / 1.93x against one register block a
      task; res4a_branch2b (two register blocks would need two ci blocks)
      keeps one.  Input-bound one-tap tasks take up to BLK_WIDE channels
-     whatever the ci blocks (wide_blocks). */
+     whatever the ci blocks (wide_blocks); other one-tap tasks over wide rows
+     up to ROW_RBS register blocks (row_blocks: AVX-512's 64-channel register
+     block is all of BLK_MAX). */
   pl.nrbt = ceil_div(d->co, rw);
   int nrb;
   if (wide_blocks(d, threads)) {
@@ -1124,10 +1152,14 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
   } else {
     const int ncib_one = ci_blocks(d, cap, rw, narrow);
     nrb = BLK_MAX / rw > 1 ? BLK_MAX / rw : 1;
+    if (row_blocks(d, threads, narrow) && nrb < ROW_RBS) {
+      nrb = ROW_RBS;
+      if (nrb > pl.nrbt) nrb = pl.nrbt;
+    }
     while (nrb > 1 && ci_blocks(d, cap, rw * nrb, narrow) > ncib_one) nrb--;
   }
   const int blk = rw * nrb;
-  assert(blk <= BLK_WIDE);
+  assert(blk <= BLK_LARGEST);
   pl.nrb = nrb;
   pl.ncib = ci_blocks(d, cap, blk, narrow);
   pl.pf = (d->ntaps == 1 && input_from_memory(d) ? PF_IN : 0) | (far_output(d) ? PF_FAR : 0);
