@@ -873,7 +873,10 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
    0.99-1.00 / 0.87, slow 0.85-0.87 / 0.92; FWD res2a_branch1 (64 -> 256)
    1.00 / 0.87, slow 0.86-0.98 / 0.76; BPA res3b_branch2a (engine 128 ->
    512, 28 x 28) 0.95 / 0.94, slow 0.92 / 0.93; FWD res3a_branch2c (128 ->
-   512) 0.95 / 0.94, slow 0.94 / 0.90.  Two register blocks instead lost
+   512) 0.95 / 0.94, slow 0.94 / 0.90; with 128 channels (two register
+   blocks, the whole pixel) BPA res3a_branch2c (engine 512 -> 128) 0.97 /
+   0.90-0.91, FWD res3b_branch2a (512 -> 128) 0.97-0.98 / 0.90-0.92.  Two
+   register blocks of a 256-channel pixel (half of it a pass) lost
    (1.01-1.07).
    The rows: MMA BPA's single row of M pixels, run as one block of 256
    channels, left the second thread idle (16384 x 64 x 256, 16384 x 128 x
