@@ -93,7 +93,7 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
 #define BLK_MAX CBP_BLK_MAX /* widest channel block of a task: one or more register blocks */
 #define BLK_WIDE (2 * BLK_MAX) /* ... of an input-bound one-tap task (wide_blocks) */
 #define ROW_RBS 4 /* register blocks of a one-tap task over wide rows (row_blocks) */
-#define BLK_LARGEST (4 * BLK_MAX) /* bound of any task's channel block: ROW_RBS x 64 */
+#define BLK_LARGEST (ROW_RBS * BLK_MAX) /* bound of any task's channel block */
 
 size_t cbp_l2_bytes(void) {
   long l2 = -1;
@@ -859,6 +859,12 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
   return chunks > 1 ? (total + chunks - 1) / chunks : total;
 }
 
+/* One tap and two rows a thread or more: where a task's channel block may
+   grow (row_blocks, wide_blocks) without idling a thread. */
+static int one_tap_rows(const cbp_dconv_desc *d, int threads) {
+  return d->ntaps == 1 && (long)d->n * d->ho >= 2L * threads;
+}
+
 /* Whether a one-tap task's channel block takes up to ROW_RBS register blocks
    (256 channels with AVX-512, where BLK_MAX is one; AVX2's and the portable
    set's BLK_MAX already holds 4 and 8): one tap, rows not narrow (the
@@ -883,7 +889,7 @@ static long row_chunk(const cbp_dconv_desc *d, long total, int threads, int bloc
    128: 1.95-1.98x the time on two threads); on one thread it lost too
    (1.04, 1.01).  Narrow outputs (14 x 14, 7 x 7) not timed, so left out. */
 static int row_blocks(const cbp_dconv_desc *d, int threads, int narrow) {
-  return d->ntaps == 1 && !narrow && (long)d->n * d->ho >= 2L * threads;
+  return one_tap_rows(d, threads) && !narrow;
 }
 
 /* Whether a task's channel block may be BLK_WIDE channels rather than
@@ -908,8 +914,7 @@ static int row_blocks(const cbp_dconv_desc *d, int threads, int narrow) {
    round the threads) in one block would leave every thread but one idle. */
 static int wide_blocks(const cbp_dconv_desc *d, int threads) {
   const double out_bytes = (double)d->n * d->ho * d->wo * d->co * sizeof(float);
-  return d->ntaps == 1 && input_bytes(d) >= 8.0 * out_bytes && input_from_memory(d) &&
-         (long)d->n * d->ho >= 2L * threads;
+  return one_tap_rows(d, threads) && input_bytes(d) >= 8.0 * out_bytes && input_from_memory(d);
 }
 
 /* Taps of a merged group, 1 for none.  With few input channels a tap is a
