@@ -288,14 +288,15 @@ enum {
   PF_FAR = 2  /* the output two tiles ahead as well as one (see far_output) */
 };
 
-/* The output of the tile that runs next: the row's tile from column ow while
-   the row has pixels left, else the first of next_orow (if any). */
+/* The output of a tile that runs later: the row's tile from column ow while
+   the row has pixels left, else next_orow's (if any) from column ow - wo. */
 static void prefetch_next_out(const cbp_dconv_desc *d, const cbp_subs *sb, const float *orow,
                               int ow, const float *next_orow, int tile_px) {
   if (ow < d->wo)
     prefetch_out(orow + ow * d->out_pix, d->wo - ow, tile_px, d->out_pix, sb->cw);
-  else if (next_orow)
-    prefetch_out(next_orow, d->wo, tile_px, d->out_pix, sb->cw);
+  else if (next_orow && ow - d->wo < d->wo)
+    prefetch_out(next_orow + (ow - d->wo) * d->out_pix, 2 * d->wo - ow, tile_px, d->out_pix,
+                 sb->cw);
 }
 
 /* Asks for the input rows of the next tile of a one-tap convolution: npx
@@ -536,14 +537,8 @@ static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, co
       prefetch_in(tap_input(d, t, inimg, oh, ow + np, i0), left < tile_px ? left : tile_px,
                   in_step, cn);
     if (pf_out) prefetch_next_out(d, sb, orow, ow + np, next_orow, tile_px);
-    if (pf_out && (pf & PF_FAR)) { /* and the tile after it, here or in next_orow */
-      const int far = ow + np + tile_px;
-      if (far < d->wo)
-        prefetch_out(orow + far * d->out_pix, d->wo - far, tile_px, d->out_pix, sb->cw);
-      else if (next_orow && far - d->wo < d->wo)
-        prefetch_out(next_orow + (far - d->wo) * d->out_pix, 2 * d->wo - far, tile_px,
-                     d->out_pix, sb->cw);
-    }
+    if (pf_out && (pf & PF_FAR)) /* and the tile after it, here or in next_orow */
+      prefetch_next_out(d, sb, orow, ow + np + tile_px, next_orow, tile_px);
     run_subs(isa, sb, kt, 1, &call, 1, in_step, orow + ow * d->out_pix, d->out_pix);
     ow += np;
   }
