@@ -882,7 +882,12 @@ static int one_tap_rows(const cbp_dconv_desc *d, int threads) {
    The rows: MMA BPA's single row of M pixels, run as one block of 256
    channels, left the second thread idle (16384 x 64 x 256, 16384 x 128 x
    128: 1.95-1.98x the time on two threads); on one thread it lost too
-   (1.04, 1.01).  Narrow outputs (14 x 14, 7 x 7) not timed, so left out. */
+   (1.04, 1.01).  Narrow outputs (14 x 14, 7 x 7) gained nothing: 4 blocks
+   (3 where ci_blocks allows no more) against one, medians of 25-40 rounds,
+   BPA res4b_branch2a (engine 256 -> 1024, 14 x 14) 1.01 / 1.01, FWD
+   res4a_branch2c (256 -> 1024) 1.01 / 1.01, BPA res5b_branch2a (512 ->
+   2048, 7 x 7) 0.99-1.00 / 0.96-1.00, FWD res5a_branch2c 1.00-1.01 / 0.97-0.98
+   (null runs 0.99-1.01), so they keep one register block. */
 static int row_blocks(const cbp_dconv_desc *d, int threads, int narrow) {
   return one_tap_rows(d, threads) && !narrow;
 }
