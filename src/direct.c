@@ -813,7 +813,10 @@ static int input_from_memory(const cbp_dconv_desc *d) {
    layers at N = 8 lost in fast minutes, BPA res2b_branch2a 1.06 / 1.12 (slow
    0.85 / 0.97), FWD res2a_branch1 1.06 / 1.12 (slow 0.84 / 1.11).  Contiguous
    outputs (no output prefetch, see one_tap_tiles) prefetched two tiles ahead:
-   MMA BPA 32768 x 64 x 64 1.03, FWD res2a_branch2a 1.03 on one thread. */
+   MMA BPA 32768 x 64 x 64 1.03, FWD res2a_branch2a 1.03 on one thread.
+   Streaming stores instead (no read of a line before its write, no output
+   prefetch) lost on every one-tap output beyond L2 timed but MMA BPW's on
+   two threads (README, "The blocked direct engine"). */
 static int far_output(const cbp_dconv_desc *d) {
   return (double)d->out_pix * sizeof(float) >= 4096.0;
 }
