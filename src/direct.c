@@ -814,6 +814,8 @@ static int input_from_memory(const cbp_dconv_desc *d) {
    0.85 / 0.97), FWD res2a_branch1 1.06 / 1.12 (slow 0.84 / 1.11).  Contiguous
    outputs (no output prefetch, see one_tap_tiles) prefetched two tiles ahead:
    MMA BPA 32768 x 64 x 64 1.03, FWD res2a_branch2a 1.03 on one thread.
+   With the AVX2 kernels it is neutral in fast minutes (time without it
+   against with it, 12 rounds: the four page-apart shapes above 1.00-1.01).
    Streaming stores instead (no read of a line before its write, no output
    prefetch) lost on every one-tap output beyond L2 timed but MMA BPW's on
    two threads (README, "The blocked direct engine"). */
