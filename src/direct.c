@@ -815,7 +815,7 @@ static int input_from_memory(const cbp_dconv_desc *d) {
    outputs (no output prefetch, see one_tap_tiles) prefetched two tiles ahead:
    MMA BPA 32768 x 64 x 64 1.03, FWD res2a_branch2a 1.03 on one thread.
    With the AVX2 kernels it is neutral in fast minutes (time without it
-   against with it, 12 rounds: the four page-apart shapes above 1.00-1.01).
+   against with it, 12 rounds: the page-apart shapes above 1.00-1.01).
    Streaming stores instead (no read of a line before its write, no output
    prefetch) lost on every one-tap output beyond L2 timed but MMA BPW's on
    two threads (README, "The blocked direct engine"). */
@@ -887,11 +887,11 @@ static int one_tap_rows(const cbp_dconv_desc *d, int threads) {
    The rows: MMA BPA's single row of M pixels, run as one block of 256
    channels, left the second thread idle (16384 x 64 x 256, 16384 x 128 x
    128: 1.95-1.98x the time on two threads); on one thread it lost too
-   (1.04, 1.01); nor did a single row on one thread, the call each thread
-   of mma_bpw_conv1x1_blocked's engine form makes over its rows of K (4
-   blocks against one: 512 x 768 x 768 1.01 / 1.03, 512 x 768 x 3072 1.02
-   / 1.02, 512 x 3072 x 768 and 1024^3 1.00 / 1.00, gpt_proj 1.02 / 0.96,
-   10 rounds).  Narrow outputs (14 x 14, 7 x 7) gained nothing: 4 blocks
+   (1.04, 1.01).  A single row on one thread, the call each thread of
+   mma_bpw_conv1x1_blocked's engine form makes over its rows of K, gained
+   nothing either (4 blocks against one, 10 rounds: 512 x 768 x 768 1.01 /
+   1.03, 512 x 768 x 3072 1.02 / 1.02, 512 x 3072 x 768 and 1024^3 1.00 /
+   1.00, gpt_proj 1.02 / 0.96).  Narrow outputs (14 x 14, 7 x 7) gained nothing: 4 blocks
    (3 where ci_blocks allows no more) against one, medians of 25-40 rounds,
    BPA res4b_branch2a (engine 256 -> 1024, 14 x 14) 1.01 / 1.01, FWD
    res4a_branch2c (256 -> 1024) 1.01 / 1.01, BPA res5b_branch2a (512 ->
