@@ -28,7 +28,8 @@
  * - or, when dW is small, each takes a contiguous range of output rows, runs
  *   every task on its chunks into its own copy of dW, and the copies are
  *   summed in a fixed order: each core reads its share of A and dO, not all.
- * When each float of dO feeds enough FMAs (see pack_do), each thread first
+ * When each float of dO feeds enough FMAs, or a 1x1 kernel's K puts dO's
+ * pixels 2 KiB or more apart (see pack_do), each thread first
  * copies the dO of a chunk, for the k blocks it works on, into k-block-major
  * order, so that the broadcasts of a pixel are contiguous; for 1x1 kernels
  * (see pack_a), also its A into c-block-major order.  When C > K and dW is
@@ -215,10 +216,24 @@ static void plan_chunks(const cbp_problem *pb, int threads, int *chunk_rows, int
    that Xeon, medians of 5 alternating runs, 1 / 2 threads: the 3x3 layers
    (R*S*C = 576..4608) +3.4..9.9%; at 512, res3b_branch2a +2.2 / +3.2% but
    res4a_branch2a -2.3 / -2.5%; below, res3a_branch2c (128) -2.5 / -1.6%
-   and res2a_branch1 (64) -12 / -10%. */
+   and res2a_branch1 (64) -12 / -10%.
+   Also for 1x1 kernels with K >= 512: dO's pixels then lie 2 KiB or more
+   apart, in at most 2 of L1's 64 sets, so the lines a k block broadcasts
+   from are gone before the next c block (or the next k block, in the same
+   line) reads them again.  Zen 4 EPYC (L1d 32 KiB, 8 ways), medians of 9
+   rounds in one process, 1 / 2 threads, time against NPQK: res3a_branch2c
+   (C = 128, K = 512) 0.82 / 0.82, res4a_branch2c 0.91 / 0.99, res3a_branch1
+   0.92 / 0.97, res4a_branch1 0.95 / 1.01, res5a_branch2c 0.96 / 0.97,
+   res5a_branch1, res5a_branch2a and res5b_branch2a 0.99-1.01; with the
+   AVX2 kernels (CONVBP_ISA=avx2) res3a_branch2c 1.01 / 1.01, res4a_branch2c
+   0.90 / 0.91, res5a_branch2c 0.83 / 0.84.  At K <= 256 it lost or was
+   even (5 rounds): res2a_branch1 (K = 256) 1.07 / 1.12, res2a_branch2a (64)
+   1.17 / 1.15, res4a_branch2a (256) 1.00 / 1.07, res3a_branch2a (128) 1.02
+   / 1.03, res3b_branch2a 0.99 / 1.00, res2b_branch2a 0.97 / 0.99. */
 static int pack_do(const cbp_problem *pb, const cbp_direct_isa *isa) {
   const convbp_conv *c = &pb->conv;
-  return !swap_roles(pb, isa) && c->k > kblk_of(pb, isa) && (long)c->r * c->s * c->c > 512;
+  if (swap_roles(pb, isa) || c->k <= kblk_of(pb, isa)) return 0;
+  return (long)c->r * c->s * c->c > 512 || (c->r == 1 && c->s == 1 && c->k >= 512);
 }
 
 /* Whether each thread also copies the chunk's A into c-block-major order,

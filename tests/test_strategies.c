@@ -143,7 +143,9 @@ static const shape edges[] = {
        K >= 512 or a pixel step of 1024 floats or more): C = 520 and 70 end in
        a block of 8 and of 6; the first, at stride 2, gives chunks of 6 and 2
        rows, split by pixels on 2 threads; the second's dW is large beside its
-       data, so 2 threads split its tasks over chunks of whole images. */
+       data, so 2 threads split its tasks over chunks of whole images, and
+       its K = 512 (a 1x1 kernel) has dO copied by k blocks as well, K ending
+       in a block of 2. */
     {"BPW A copied by c blocks, stride 2", {2, 520, 15, 20, 13, 1, 1, 0, 0, 2, 2, 1, 1}},
     {"BPW A copied by c blocks, K >= 512", {5, 70, 8, 8, 512, 1, 1, 0, 0, 1, 1, 1, 1}},
     /* bpw_direct_blocked on 2 threads, C > K and dW over a third of L2 (2 MiB)
