@@ -185,7 +185,8 @@ static const shape edges[] = {
     /* A 1x1 layer whose dW (1.07 MB) is over half of an L2 of 2 MiB or less:
        bpw_direct_blocked sizes its chunks by 3/4 of L2, counting only the
        pixels a stride-2 row reads (one chunk here: splitting one needs some
-       380 pixels, 100 M multiply-adds a run). */
+       380 pixels, 100 M multiply-adds a run).  Its K = 514 also has dO
+       copied by k blocks, at stride 2, K ending in a block of 4. */
     {"BPW dW over half of L2, stride 2", {2, 520, 6, 6, 514, 1, 1, 0, 0, 2, 2, 1, 1}},
     /* Unpadded outputs under three tiles wide: the engine's tiles run across
        row and image ends (narrower ones with padding are all over the grid). */
