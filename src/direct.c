@@ -44,7 +44,9 @@
  *             panel from L2.  Measured on the resnet50 layers: the 1x1 layers
  *             of width 7 and 14 ran 15-25% faster; a 3x3 at width 7 broke even
  *             (its zeros are 18% of the FLOPs) and at 14 lost 3-5%, and width
- *             28 (6+6+6+5+5) gained nothing, hence the widths;
+ *             28 (6+6+6+5+5) gained nothing, hence the widths; with
+ *             padding and more than a vector of channels, narrower than
+ *             two tiles of np_max - 1 (see plan_engine);
  *   wide row  = padded outputs exactly 7 wide (res5's 3x3 layers): one tile of
  *             7 pixels x 3 vectors (48 channels) a row with AVX-512, 7 x 2
  *             (16) with AVX2, its border taps in calls of 6 pixels.  Every
@@ -1146,8 +1148,28 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      flattened (image, row, column) index is at out + f * out_pix. */
   const int dense = d->out_row == (ptrdiff_t)d->wo * d->out_pix &&
                     d->out_img == (ptrdiff_t)d->ho * d->out_row;
-  const int narrow = pl.narrow = !wide_row && dense && (d->wo < 2 * isa->np_max ||
-                                           (d->wo < 3 * isa->np_max && reach_all));
+  /* Padded rows of 10 or 11 pixels (np_max 6) are not narrow unless thin:
+     as two row tiles of 5-6 pixels with border calls, their taps skip the
+     padding, where the narrow tiles multiply zeros (12-23% of the FLOPs
+     here).  Zen 4 EPYC, medians of 9 rounds in one process (null runs
+     0.99-1.01), time against narrow tiles, 1 / 2 threads: FWD 3x3 pad 1
+     at N = 8, C = K = 64, 11 x 11 0.92 / 0.92, 10 x 10 0.92 / 0.93, C = K =
+     256 at 10 x 10 0.94 / 0.94 (its BPA 0.94 / 0.93), 5x5 pad 2 at 11 x 11
+     (C = 32, K = 48) 0.91 / 0.91; the edge suite's dilation_3 0.88 / 0.91,
+     odd_stem 0.94 / 0.95.  With the AVX2 kernels: 0.97 / 0.96, 1.00 /
+     0.99, 1.00 / 0.98 (BPA 0.99 / 0.98), 0.94 / 0.97; dilation_3 0.95 /
+     0.90, odd_stem 0.97 / 0.98.  Narrower rows keep the narrow tiles: row
+     tiles of 3-4 pixels gained with AVX-512 on this Zen 4 (small_s2, 8
+     wide, 0.95 / 0.99; the edge suite's 4 and 3 wide 0.94 / 0.93 and 0.87
+     / 0.87) but lost with AVX2 (1.10 / 1.05; 1.01 / 1.03 and 1.03 /
+     1.00), whose 256-bit FMAs need as many independent sums as AVX-512's
+     do on a core with two 512-bit pipes (Zen 5), untimed.  Thin tiles
+     (one vector, up to thin_np pixels) lost as rows: the edge suite's
+     primes, 6 wide and 7 channels, 1.14 / 1.07 (AVX2 1.08 / 1.06). */
+  const int thin = pl.tile_px > isa->np_max;
+  const int narrow = pl.narrow =
+      !wide_row && dense &&
+      d->wo < (reach_all ? 3 * isa->np_max : 2 * isa->np_max - (thin ? 0 : 2));
   /* A task's channel block: up to BLK_MAX channels of register blocks, run one
      after another over each tile while its input is in L1 (see cbp_subs), so
      the input is streamed once a channel block rather than once a register

@@ -123,8 +123,9 @@ static const shape edges[] = {
     /* A channel block of the engine holds several register blocks (AVX2: 4 x
        16 channels, portable: 8 x 8), run one after another over each tile:
        53 and 61 channels end in a narrower register block, in rows wide
-       enough for border calls (W = 10) and in narrow rows tiled across row
-       ends (W = 5). */
+       enough for border calls (W = 10, the narrowest padded rows that take
+       them, see plan_engine) and in narrow rows tiled across row ends
+       (W = 5). */
     {"register blocks of a channel block, border calls", {2, 53, 9, 10, 61, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"register blocks of a channel block, narrow rows", {2, 61, 5, 5, 53, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"several row chunks per image", {1, 512, 8, 64, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
