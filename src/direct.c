@@ -86,12 +86,27 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
    instead of rows far apart (KRSC puts R*S*C floats between two k of a tap:
    18 KiB for 3x3x512, a TLB miss per row).  At most panel_cap() floats, or one
    row per tap when the taps alone exceed it.
-   The cap is half the L2 of a core, within 128-512 KiB (256 KiB when the size
-   is unknown): the panel stays in L2 while a stretch of rows reuses it, with room
-   for their input and output.  A bigger panel means fewer input-channel blocks,
-   i.e. longer reductions per tile call: with 1 MiB of L2 (Zen 5) a 512 KiB cap
-   keeps C = 128 in one block where 256 KiB split it in two, and the 3x3 layers
-   of res3a ran 5% faster (7.7 against 8.1 ms for FWD and BPA). */
+   The cap is 3/4 of the L2 of a core, within 128-768 KiB (256 KiB when the
+   size is unknown): the panel stays in L2 while a stretch of rows reuses it,
+   with room for their input and output.  A bigger panel means fewer
+   input-channel blocks, i.e. longer reductions per tile call and fewer
+   passes over the output: with 1 MiB of L2 (Zen 5) a 512 KiB cap (then half
+   of L2) kept C = 128 in one block where 256 KiB split it in two, and the
+   3x3 layers of res3a ran 5% faster (7.7 against 8.1 ms for FWD and BPA).
+   768 KiB keeps a 3x3 over C = 256 (576 KiB a 64-channel block) in one block
+   where 512 split it in two.  Zen 4 EPYC (1 MiB of L2), medians of 5-6
+   rounds in one process (null runs 0.99-1.00), time against 512 KiB, 1 / 2
+   threads: FWD VGG conv3_2 (56 x 56) 0.98 / 0.99, conv4_1 (C = 256, K =
+   512) 0.99 / 0.98, res4a_branch2b 0.99 / 0.99; BPA conv3_2 0.98 / 0.99,
+   conv3_1 (engine ci = 256) 0.97 / 0.98, conv4_1 0.995 / 0.98,
+   res4a_branch2b 1.00 / 0.98; C = K = 256 at 112 x 112 0.95 / 0.96 and C =
+   256, K = 128 at 224 x 224 0.94 / 0.95, whose three input rows (700 KB at
+   224) do not fit beside the panel, yet they gained the most; MMA BPA
+   gpt_proj (two-register-block panels, 3 ci blocks instead of 4) 0.98 /
+   0.99, bert_ffn_up (ci 3072 in one block) 1.00 / 1.00.  With the AVX2
+   kernels (4 register blocks a task where the old cap allowed 3): conv3_2
+   FWD 0.98 / 0.99, res4a_branch2b FWD 0.99 / 1.02, BPA 1.00 / 0.99.  A
+   2 MiB L2 gets 768 KiB too; machines with less than 1 MiB untimed. */
 #define BLK_MAX CBP_BLK_MAX /* widest channel block of a task: one or more register blocks */
 #define BLK_WIDE (2 * BLK_MAX) /* ... of an input-bound one-tap task (wide_blocks) */
 #define ROW_RBS 4 /* register blocks of a one-tap task over wide rows (row_blocks) */
@@ -116,9 +131,9 @@ int cbp_beyond_l2(size_t bytes, int threads) {
 
 static size_t panel_cap(void) {
   size_t l2 = cbp_l2_bytes();
-  size_t cap = l2 > 0 ? l2 / 2 : (size_t)256 << 10;
+  size_t cap = l2 > 0 ? l2 / 4 * 3 : (size_t)256 << 10;
   if (cap < ((size_t)128 << 10)) cap = (size_t)128 << 10;
-  if (cap > ((size_t)512 << 10)) cap = (size_t)512 << 10;
+  if (cap > ((size_t)768 << 10)) cap = (size_t)768 << 10;
   return cap / sizeof(float);
 }
 

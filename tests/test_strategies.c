@@ -201,17 +201,17 @@ static const shape edges[] = {
     {"7-wide padded rows, channel blocks with tails", {1, 310, 4, 7, 60, 3, 3, 1, 1, 1, 1, 1, 1}},
     /* Rows of one tile run the calls kept from a row like them (row_memo):
        in one-row images 13 wide (narrow below 12) every row has the same
-       valid taps, and FWD's 1100 input channels make 5 or more ci blocks
+       valid taps, and FWD's 1100 input channels make 4 or more ci blocks
        for 8 output channels, whose rows differ only in where the block
        starts (i0). */
     {"one-tile rows over several ci blocks", {2, 1100, 1, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1}},
-    /* An input-bound 1x1 (wide_blocks in src/direct.c): FWD reads 8 MiB of
-       input (8 L2s of 1 MiB or less) for 200 KB of output, so its 100
+    /* An input-bound 1x1 (wide_blocks in src/direct.c): FWD reads 13 MB of
+       input (8 L2s of 1.6 MiB or less) for 200 KB of output, so its 100
        output channels run as one block of two register blocks (AVX-512:
-       64 + 36; a panel of 512 KiB holds 1016 of the 1024 input channels of
+       64 + 36; a panel of 768 KiB holds 1524 of the 1600 input channels of
        such a block on these narrow rows, so two ci blocks), rather than two
        blocks in one ci block each. */
-    {"input-bound 1x1, channel blocks of 128", {2, 1024, 32, 32, 100, 1, 1, 0, 0, 2, 2, 1, 1}},
+    {"input-bound 1x1, channel blocks of 128", {2, 1600, 32, 32, 100, 1, 1, 0, 0, 2, 2, 1, 1}},
 };
 
 /* Strategies that may decline a problem, and the words their reason contains. */
