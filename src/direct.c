@@ -103,7 +103,10 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
    256, K = 128 at 224 x 224 0.94 / 0.95, whose three input rows (700 KB at
    224) do not fit beside the panel, yet they gained the most; MMA BPA
    gpt_proj (two-register-block panels, 3 ci blocks instead of 4) 0.98 /
-   0.99, bert_ffn_up (ci 3072 in one block) 1.00 / 1.00.  With the AVX2
+   0.99, bert_ffn_up (ci 3072 in one block) 1.00 / 1.00; the 1x1 layers
+   over 2048 channels on 7 x 7 rows, now one ci block (a narrow panel also
+   holds a zero float a channel), FWD res5b_branch2a 0.99 / 0.97, BPA
+   res5a_branch2c 0.99 / 1.00.  With the AVX2
    kernels (4 register blocks a task where the old cap allowed 3): conv3_2
    FWD 0.98 / 0.99, res4a_branch2b FWD 0.99 / 1.02, BPA 1.00 / 0.99.  A
    2 MiB L2 gets 768 KiB too; machines with less than 1 MiB untimed. */
