@@ -1157,9 +1157,8 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      their tiles; FWD res5a_branch2b on one thread took 1.03-1.07x, from the
      longer pixel lists of CBP_TILE_MAX (a build without thin tiles but with
      the lists at 16 timed the same as with them). */
-  pl.tile_px = wide_row ? isa->row_np
-               : isa->thin_np > isa->np_max && d->co <= isa->vl ? isa->thin_np
-                                                                 : isa->np_max;
+  const int thin = !wide_row && isa->thin_np > isa->np_max && d->co <= isa->vl;
+  pl.tile_px = wide_row ? isa->row_np : thin ? isa->thin_np : isa->np_max;
   /* ci block: the panel (taps x cb x blk floats) within the cap. */
   const size_t cap = panel_cap();
   /* Tiles across row ends (see the top): a narrow output whose pixel f of the
@@ -1184,7 +1183,6 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      do on a core with two 512-bit pipes (Zen 5), untimed.  Thin tiles
      (one vector, up to thin_np pixels) lost as rows: the edge suite's
      primes, 6 wide and 7 channels, 1.14 / 1.07 (AVX2 1.08 / 1.06). */
-  const int thin = pl.tile_px > isa->np_max;
   const int narrow = pl.narrow =
       !wide_row && dense &&
       d->wo < (reach_all ? 3 * isa->np_max : 2 * isa->np_max - (thin ? 0 : 2));

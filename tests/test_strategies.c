@@ -206,7 +206,7 @@ static const shape edges[] = {
        starts (i0). */
     {"one-tile rows over several ci blocks", {2, 1100, 1, 13, 8, 3, 3, 1, 1, 1, 1, 1, 1}},
     /* An input-bound 1x1 (wide_blocks in src/direct.c): FWD reads 13 MB of
-       input (8 L2s of 1.6 MiB or less) for 200 KB of output, so its 100
+       input (8 L2s of 1.5 MiB or less) for 200 KB of output, so its 100
        output channels run as one block of two register blocks (AVX-512:
        64 + 36; a panel of 768 KiB holds 1524 of the 1600 input channels of
        such a block on these narrow rows, so two ci blocks), rather than two
