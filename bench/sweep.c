@@ -733,8 +733,9 @@ static double remeasure_peak(int threads, void *ctx) {
 /* Writes the sidecar through a temporary file renamed over it.  A resumed sweep
    keeps the lines already there (the rows already written were measured
    against those peaks) and adds what is missing: the caches of an older
-   sidecar, the peak and bandwidth of a new thread count, and the revision and
-   overrides (CONVBP_ISA, ...) that resumed it when those differ. */
+   sidecar, the peak and bandwidth of a new thread count, and the revision,
+   overrides (CONVBP_ISA, ...) and thread floor that resumed it when those
+   differ. */
 static int sidecar_write(const char *path, const cbp_machine *m, const char *old,
                          const sweep_opts *o, const double *peak, const double *bandwidth,
                          const char *measured) {
@@ -742,6 +743,10 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "w");
   if (!f) return -1;
+  /* the floor below which the blocked strategies ran on fewer threads than
+     a row's thread count (convbp_thread_flops: measured per process) */
+  char floor_text[32];
+  snprintf(floor_text, sizeof floor_text, "%.0f", convbp_thread_flops());
   if (old) {
     const size_t len = strlen(old);
     fwrite(old, 1, len, f);
@@ -751,7 +756,8 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
     const struct {
       const char *key, *resumed, *here;
     } changes[] = {{"revision", "resumed_revision", m->revision},
-                   {"overrides", "resumed_overrides", m->overrides}};
+                   {"overrides", "resumed_overrides", m->overrides},
+                   {"thread_flops", "resumed_thread_flops", floor_text}};
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
       const int known = cbp_sidecar_get(old, changes[i].resumed, last, sizeof last) ||
                         cbp_sidecar_get(old, changes[i].key, last, sizeof last);
@@ -760,6 +766,7 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
     }
   } else {
     cbp_machine_write(m, f);
+    fprintf(f, "thread_flops=%s\n", floor_text);
   }
   for (int t = 0; t < o->nthreads; t++) {
     const int n = o->threads[t];

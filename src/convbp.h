@@ -138,6 +138,16 @@ int convbp_conv_run_ws(const char *strategy, const convbp_conv *p, int threads,
 int convbp_mma_run_ws(const char *strategy, const convbp_mma *p, int threads,
                       const float *x, const float *y, float *out, void *workspace);
 
+/* FLOPs each thread must get before a strategy that names its vector channels
+   (the blocked and GEMM strategies) wakes it: a problem of F FLOPs runs on
+   min(threads, F / floor) threads, one below 2 * floor.  CONVBP_THREAD_FLOPS
+   when set (0: every thread), else measured once per process, on the first
+   call that needs it: a 1.8 MFLOP convolution timed on one and on two
+   threads, T(2) = T(1)/2 + c giving the FLOPs a core does in the time c two
+   threads cost over one.  Fixed from then on, so that workspace, prepare and
+   run always agree on the count. */
+double convbp_thread_flops(void);
+
 /* A strategy made ready for one problem and thread count: its workspace
    allocated and any set-up (such as a peer library's primitive creation) done,
    so that runs do nothing else.  What the harness times.  With several threads

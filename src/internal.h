@@ -207,16 +207,16 @@ static inline void cbp_spin_pause(void) {
    one thread, so that those constructs do not bind to the caller's team. */
 void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ctx);
 /* The threads a blocked strategy wakes for pb, of the `threads` it was given:
-   one per CBP_THREAD_FLOPS of the problem's FLOPs, counted with its vector
-   channels (the channels its kernels hold in vectors, vec_channels) rounded
-   up to whole vectors; at least 1, at most `threads`.  On a 2-vCPU Zen 5
-   guest, two threads take about half of one thread's time plus 5 us (the
-   region's fork and join, and claims that cross cores), so they pay from
-   about 10 us of work on one thread: 2 MFLOP of the kernels (README, the
-   note on threads under the strategy table).  The registry applies it to
-   the strategies that give their vec_channels.  CONVBP_THREAD_FLOPS=N in
-   the environment replaces the 1 MFLOP (0: always `threads`, as the tests
-   run every threaded path on small shapes). */
+   one per convbp_thread_flops() of the problem's FLOPs, counted with its
+   vector channels (the channels its kernels hold in vectors, vec_channels)
+   rounded up to whole vectors; at least 1, at most `threads`.  Two threads
+   take about half of one thread's time plus a cost c of the machine (the
+   region's fork and join, and claims that cross cores): 5 us on a 2-vCPU Zen
+   5 guest, 1.8 us on a Zen 4 guest, so the floor is measured, once per
+   process (convbp_thread_flops).  The registry applies it to the strategies
+   that give their vec_channels.  CONVBP_THREAD_FLOPS=N in the environment
+   replaces the measured floor (0: always `threads`, as the tests run every
+   threaded path on small shapes). */
 int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels);
 /* vec_channels for the strategies whose multiply-adds are OpenBLAS's: 0, the
    FLOPs counted as they are.  Below the floor OpenBLAS's threads, or a region
@@ -225,6 +225,7 @@ int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels);
    on the edge suite, the MMA GEMMs on 5 x 7 x 9 19x (README, the note on
    threads). */
 int cbp_gemm_vec_channels(const cbp_problem *pb);
+/* The floor when the calibration cannot run (no memory). */
 #define CBP_THREAD_FLOPS 1.0e6
 
 /* A strategy's run arguments, for a thread body under cbp_parallel. */

@@ -4,8 +4,11 @@
  * region, and with openblas_set_num_threads() threads outside one.  Strategies
  * call cbp_blas_threads(threads) before a GEMM made outside a parallel region. */
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -32,15 +35,85 @@ void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ct
   fn(ctx, omp_get_thread_num(), omp_get_num_threads());
 }
 
-int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels) {
-  if (threads <= 1) return 1;
-  double per_thread = CBP_THREAD_FLOPS;
+/* The floor, measured once (calibrate_floor); pthread_once makes every later
+   reader see the one value, whichever thread asked first. */
+static pthread_once_t floor_once = PTHREAD_ONCE_INIT;
+static double floor_measured;
+
+static double seconds_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* With T(n) = T(1)/n + c, two threads pay once T(1) > 2c.  A problem of F
+   FLOPs takes T(1) = F * t1 / F_cal, where the calibration problem (F_cal
+   FLOPs) takes t1 on one thread and t2 on two, c = t2 - t1/2; so two threads
+   pay from F = 2 * F_cal * (t2/t1 - 1/2), i.e. a floor of F_cal * (t2/t1 -
+   1/2) a thread, times CAL_MARGIN for the strategies whose threads share
+   less evenly than the forward engine's.  t1 and t2 are each the best of
+   CAL_ROUNDS runs, taken in turn after warm-up runs (the second thread's
+   creation).  The calibration problem is the main job's small_3x3 FWD (1.8
+   MFLOP in whole 16-float vectors): Zen 4 EPYC guest, 16.4 us on one
+   thread and 10.0 on two (c = 1.8 us), a floor of 0.27 MFLOP a thread; the
+   Zen 5 guest the fixed 1 MFLOP was set on took "half plus 5 us", about 1.1
+   MFLOP by this rule.  Clamped to CAL_MIN..CAL_MAX: a noisy calibration
+   can cost small problems their second thread, never a large one. */
+enum { CAL_WARMUP = 3, CAL_ROUNDS = 15 };
+#define CAL_MARGIN 1.25
+#define CAL_MIN 0.1e6
+#define CAL_MAX 4.0e6
+
+static void calibrate_floor(void) {
+  floor_measured = CBP_THREAD_FLOPS; /* should anything below fail */
+  const convbp_conv c = {.n = 2, .c = 16, .h = 14, .w = 14, .k = 16, .r = 3, .s = 3,
+                         .pad_h = 1, .pad_w = 1, .stride_h = 1, .stride_w = 1,
+                         .dil_h = 1, .dil_w = 1};
+  const cbp_strategy *s = cbp_strategy_lookup("fwd_direct_blocked");
+  cbp_problem pb;
+  size_t nx, ny, nout, ws1 = 0, ws2 = 0;
+  if (!s || cbp_problem_conv(&pb, CONVBP_FWD, &c) ||
+      convbp_conv_op_sizes(CONVBP_FWD, &c, &nx, &ny, &nout) ||
+      (s->workspace && (s->workspace(&pb, 1, &ws1) || s->workspace(&pb, 2, &ws2))))
+    return;
+  const size_t ws_bytes = ws1 > ws2 ? ws1 : ws2;
+  float *x = convbp_alloc(nx * sizeof(float)), *y = convbp_alloc(ny * sizeof(float));
+  float *out = convbp_alloc(nout * sizeof(float));
+  void *ws = ws_bytes ? convbp_alloc(ws_bytes) : NULL;
+  if (x && y && out && (ws || !ws_bytes)) {
+    convbp_fill(x, nx, 1);
+    convbp_fill(y, ny, 2);
+    double best[2] = {INFINITY, INFINITY};
+    for (int round = 0; round < CAL_WARMUP + CAL_ROUNDS; round++)
+      for (int t = 0; t < 2; t++) {
+        const double t0 = seconds_now();
+        s->run(&pb, t + 1, x, y, out, ws);
+        const double dt = seconds_now() - t0;
+        if (round >= CAL_WARMUP && dt < best[t]) best[t] = dt;
+      }
+    const double f = CAL_MARGIN * convbp_conv_flops(&c) * (best[1] / best[0] - 0.5);
+    floor_measured = f < CAL_MIN ? CAL_MIN : f > CAL_MAX ? CAL_MAX : f;
+  }
+  convbp_free(x);
+  convbp_free(y);
+  convbp_free(out);
+  convbp_free(ws);
+}
+
+double convbp_thread_flops(void) {
   const char *want = getenv("CONVBP_THREAD_FLOPS");
   if (want && *want) {
     char *end;
     const double v = strtod(want, &end);
-    if (*end == 0 && v >= 0) per_thread = v;
+    if (*end == 0 && v >= 0) return v;
   }
+  pthread_once(&floor_once, calibrate_floor);
+  return floor_measured;
+}
+
+int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels) {
+  if (threads <= 1) return 1;
+  const double per_thread = convbp_thread_flops();
   if (per_thread <= 0) return threads;
   double flops =
       convbp_op_is_mma(pb->op) ? convbp_mma_flops(&pb->mma) : convbp_conv_flops(&pb->conv);

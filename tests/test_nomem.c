@@ -337,6 +337,18 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  /* The thread floor is measured on first use (convbp_thread_flops), in
+     buffers of its own; with none to be had it keeps 1 MFLOP a thread, which
+     every later call then gets, the scenarios below included. */
+  unsetenv("CONVBP_THREAD_FLOPS");
+  arm(0, 1);
+  const double floor = convbp_thread_flops();
+  const long floor_failed = disarm();
+  CHECK(floor == 1e6 && floor_failed > 0,
+        "thread floor with every allocation failing: %.0f FLOPs a thread after %ld failed "
+        "allocation(s), want 1000000 after one or more",
+        floor, floor_failed);
+
   /* Every strategy that supports the problems, run; then the calls that
      allocate beyond a workspace. */
   static scenario table[64 + 16]; /* the strategies, then `more` */

@@ -94,9 +94,10 @@ static long regions_of_mma(const char *s, const convbp_mma *m, int threads) {
 }
 
 /* The blocked strategies wake a second thread only for problems worth it
-   (cbp_threads_for): 2 MFLOP, counted with their vector channels rounded up
-   to whole vectors (4 floats or more on every kernel set).  Regions on two
-   threads, CONVBP_THREAD_FLOPS unset. */
+   (cbp_threads_for): twice the floor, counted with their vector channels
+   rounded up to whole vectors (4 floats or more on every kernel set).
+   Regions on two threads at a floor of 1 MFLOP a thread (CONVBP_THREAD_FLOPS,
+   the value the calibration falls back on). */
 static void check_thread_floor(void) {
   static const struct {
     const char *why;
@@ -112,7 +113,7 @@ static void check_thread_floor(void) {
   };
   static const char *const blocked[] = {"fwd_direct_blocked", "bpa_stride_phase_blocked",
                                         "bpw_direct_blocked"};
-  unsetenv("CONVBP_THREAD_FLOPS");
+  setenv("CONVBP_THREAD_FLOPS", "1000000", 1);
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
     for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++) {
       const int want = sizes[k].two;
@@ -148,6 +149,43 @@ static void check_thread_floor(void) {
     }
 }
 
+/* Without CONVBP_THREAD_FLOPS the floor is measured once per process
+   (convbp_thread_flops): within its clamps (0.1-4 MFLOP a thread), the same
+   on every later call, and replaced by the variable whenever it is set.
+   Whatever it measured, a problem under two of the lowest floors keeps one
+   thread and one over two of the highest gets two. */
+static void check_calibrated_floor(void) {
+  unsetenv("CONVBP_THREAD_FLOPS");
+  const double f = convbp_thread_flops();
+  CHECK(f >= 0.1e6 && f <= 4e6, "measured floor %.0f FLOPs a thread, want 0.1-4 MFLOP", f);
+  CHECK(convbp_thread_flops() == f, "the floor moved from %.0f to %.0f between two calls", f,
+        convbp_thread_flops());
+  static const struct {
+    const char *value;
+    double want; /* -1: the measured floor */
+  } env[] = {{"250000", 250000}, {"0", 0}, {"1e6", 1e6}, {"-5", -1}, {"many", -1}, {"", -1}};
+  for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
+    setenv("CONVBP_THREAD_FLOPS", env[i].value, 1);
+    const double want = env[i].want < 0 ? f : env[i].want, got = convbp_thread_flops();
+    CHECK(got == want, "CONVBP_THREAD_FLOPS='%s': floor %.0f, want %.0f", env[i].value, got, want);
+  }
+  unsetenv("CONVBP_THREAD_FLOPS");
+  static const struct {
+    const char *why;
+    convbp_conv p;
+    int two;
+  } sizes[] = {
+      {"0.15 MFLOP of 32 channels", {2, 32, 6, 6, 32, 3, 3, 0, 0, 2, 2, 1, 1}, 0},
+      {"9.4 MFLOP of 16 channels", {2, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 1},
+  };
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    const long n = regions_of("fwd_direct_blocked", &sizes[k].p, 2);
+    CHECK(n >= 0 && (n > 0) == sizes[k].two,
+          "fwd_direct_blocked, %s on two threads, measured floor %.0f: %ld region(s), want %s",
+          sizes[k].why, f, n, sizes[k].two ? "some" : "none");
+  }
+}
+
 int main(void) {
   /* below: every strategy's threaded paths, small shapes included */
   setenv("CONVBP_THREAD_FLOPS", "0", 0);
@@ -180,6 +218,7 @@ int main(void) {
   }
   CHECK(runs > 20, "only %d runs", runs);
   check_thread_floor();
+  check_calibrated_floor();
   printf("%d one-thread runs; %ld regions over the same on two threads\n", runs, two);
   TEST_END();
 }
