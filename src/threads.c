@@ -55,9 +55,9 @@ static double seconds_now(void) {
    CAL_ROUNDS runs, taken in turn after warm-up runs (the second thread's
    creation).  The calibration problem is the main job's small_3x3 FWD (1.8
    MFLOP in whole 16-float vectors): Zen 4 EPYC guest, 16.4 us on one
-   thread and 10.0 on two (c = 1.8 us), a floor of 0.27 MFLOP a thread; the
-   Zen 5 guest the fixed 1 MFLOP was set on took "half plus 5 us", about 1.1
-   MFLOP by this rule.  Clamped to CAL_MIN..CAL_MAX: a noisy calibration
+   thread and 10.0 on two (c = 1.8 us), a floor of 0.25 MFLOP a thread; the
+   Zen 5 guest the fixed 1 MFLOP was set on took "half plus 5 us", 1.1-1.4
+   MFLOP by this rule for one thread's 8-10 us.  Clamped to CAL_MIN..CAL_MAX: a noisy calibration
    can cost small problems their second thread, never a large one. */
 enum { CAL_WARMUP = 3, CAL_ROUNDS = 15 };
 #define CAL_MARGIN 1.25
