@@ -244,8 +244,22 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
 /* ESTIMATE: rules of thumb read off the committed resnet50 sweep (README,
    "Choosing a strategy"); they name convbp's own strategies only (oneDNN is the
    peer to compare with, not a dependency to plan around):
-   - MMA, and anything below 2 MFLOP (the smallest of the edge suite, where the
-     blocked engine's set-up dominates):
+   - a convolution below 2 MFLOP with AVX-512 kernels: the blocked strategy
+     of the op when it is dense enough for the engine's tiles (small_dense:
+     a kernel of more than one tap that fits in the image, C and K of 8 or
+     more, strides of at most 2, 0.25 MFLOP or more), else the GEMM.  Until
+     2026-12-06 all of them went to the GEMM, and ESTIMATE picked the
+     measured winner on 5-6 of the main job's 24 such points (the small
+     suite, results/small_zen4_*), 1.35-1.37x slower than it on average,
+     and on 30-32 of the edge suite's 42 (edge_zen4*, edge_zen5); the rule
+     picks it on 22-23 and 36-38, 1.00-1.02x slower on average.  The GEMM
+     keeps the 1x1 layers, C = 3 or 5 (odd_stem, primes), stride 4
+     (remainder_3_stride_4), a 5x5 kernel over a 3x3 image and 0.15 MFLOP
+     (remainder_1), where it was 1.04-3.96x faster; the blocked strategies
+     took the 3x3 layers of 8-32 channels at strides 1-2 (small_3x3,
+     small_s2, small_dilated, dilated_strided) by 1.1-2.3x.  Without
+     AVX-512 kernels, untimed there, the GEMM as before;
+   - MMA, and other convolutions below 2 MFLOP:
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
      BPA points on the Zen 5 EPYC (results/mma_zen5_conv1x1.csv; the GEMM
@@ -302,6 +316,14 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      EPYC (resnet50_zen3.csv and _6x2.csv: BPW by 1.02-1.78x, BPA by up to
      1.54x); the 3x3 layers stay with the blocked strategies, which won most
      of them there. */
+/* A convolution below 2 MFLOP whose taps and channels fill the engine's
+   tiles well enough to beat the GEMM (see above). */
+static int small_dense(const convbp_conv *c) {
+  return cbp_direct_isa_get()->vl >= 16 && (c->r > 1 || c->s > 1) && c->r <= c->h &&
+         c->s <= c->w && c->c >= 8 && c->k >= 8 && c->stride_h <= 2 && c->stride_w <= 2 &&
+         convbp_conv_flops(c) >= 0.25e6;
+}
+
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
   cbp_problem pb;
@@ -319,7 +341,8 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
          cbp_mma_bpw_in_place(&pb, cbp_strategy_threads(cbp_strategy_lookup(bpw), &pb, threads))))
       return bpw;
   }
-  if (convbp_op_is_mma(op) || convbp_conv_flops(conv) < 2e6) return gemm[op];
+  if (convbp_op_is_mma(op)) return gemm[op];
+  if (convbp_conv_flops(conv) < 2e6) return small_dense(conv) ? blocked[op] : gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;
   const int strided = conv->stride_h > 1 || conv->stride_w > 1;
   const long pixels = (long)conv->n * pb.p * pb.q; /* N*P*Q: the GEMMs' rows */

@@ -103,6 +103,24 @@ int main(int argc, char **argv) {
        "bpa_stride_phase_blocked"},
       {"3x3 BPW", "mb8ic256ih14oc256oh14kh3ph1", CONVBP_BPW, "bpw_direct_blocked",
        "bpw_direct_blocked"},
+      /* below 2 MFLOP: the blocked strategies only where the taps and
+         channels fill their tiles (small_dense), with AVX-512 kernels */
+      {"small 3x3 FWD (1.8 MFLOP)", "mb2ic16ih14oc16kh3ph1", CONVBP_FWD, "fwd_direct_blocked",
+       "fwd_im2col_gemm"},
+      {"small 3x3 BPA at 8 channels (0.33 MFLOP)", "mb2ic8ih12oc8kh3ph2dh1", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"small strided 3x3 BPW", "mb2ic16ih15oc32kh3sh2ph1", CONVBP_BPW, "bpw_direct_blocked",
+       "bpw_im2col_gemm"},
+      {"small 1x1 FWD", "mb2ic32ih14oc64kh1ph0", CONVBP_FWD, "fwd_im2col_gemm",
+       "fwd_im2col_gemm"},
+      {"tiny 3x3 BPA (0.15 MFLOP)", "mb2ic32ih6oc32kh3sh2ph0", CONVBP_BPA, "bpa_scatter_gemm",
+       "bpa_scatter_gemm"},
+      {"small 3x3 FWD at stride 4", "mb2ic32ih14oc32kh3sh4ph1", CONVBP_FWD, "fwd_im2col_gemm",
+       "fwd_im2col_gemm"},
+      {"small 5x5 BPW over a 3x3 image", "mb2ic32ih3oc32kh5ph2", CONVBP_BPW, "bpw_im2col_gemm",
+       "bpw_im2col_gemm"},
+      {"small 7x7 FWD of 3 channels", "mb1ic3ih31oc17kh7sh3ph3", CONVBP_FWD, "fwd_im2col_gemm",
+       "fwd_im2col_gemm"},
   };
   const char *isa_env = getenv("CONVBP_ISA");
   char isa_saved[32] = "";
