@@ -3,6 +3,7 @@
  * OpenBLAS's OpenMP build runs single-threaded when called inside a parallel
  * region, and with openblas_set_num_threads() threads outside one.  Strategies
  * call cbp_blas_threads(threads) before a GEMM made outside a parallel region. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
