@@ -392,14 +392,24 @@ expect 2 "needs a number >= 0, got nothing" -- best "$tmp/grid.csv" --noise
 cols=$("$convbp" best "$(dirname "$0")/fixtures/small.csv" | awk 'NF == 0 { exit } { match($0, /^[^ ]+ +/); print RLENGTH }' | sort -u | wc -l)
 [ "$cols" -eq 1 ] && ok || bad "best's plain table has the op column at $cols offsets"
 # --estimate adds ESTIMATE's pick and its time over the fastest (peers included) to
-# each row. From the fixture's rows: small_3x3 fwd on 1 thread, fwd_im2col_gemm
+# each row. Its rules for layers below 2 MFLOP depend on the kernel set: under
+# CONVBP_ISA=avx2 they are those of every CPU without AVX-512 kernels, the GEMM
+# strategy. From the fixture's rows: small_3x3 fwd on 1 thread, fwd_im2col_gemm
 # 0.0863433 ms against fwd_onednn_blocked 0.0129647 ms is 6.66x; on small_dilated
 # bpa on 2 threads the pick is the fastest.
 fixture=$(dirname "$0")/fixtures/small.csv
-"$convbp" best --estimate --csv "$fixture" > "$tmp/est.csv" 2>"$tmp/err" || bad "best --estimate: $(cat "$tmp/err")"
+CONVBP_ISA=avx2 "$convbp" best --estimate --csv "$fixture" > "$tmp/est.csv" 2>"$tmp/err" || bad "best --estimate: $(cat "$tmp/err")"
 head -1 "$tmp/est.csv" | grep -q ',verdict,estimate,est_vs_fastest$' && ok || bad "estimate columns: $(head -1 "$tmp/est.csv")"
 grep -q '"small_3x3""",fwd,1,fwd_im2col_gemm,.*,fwd_im2col_gemm,6.66x$' "$tmp/est.csv" && ok || bad "estimate of small_3x3 fwd 1"
 grep -q '"small_dilated""",bpa,2,.*,bpa_scatter_gemm,fastest$' "$tmp/est.csv" && ok || bad "estimate of small_dilated bpa 2"
+# With AVX-512 kernels the dense small layers go to the blocked strategies,
+# which the fixture never timed; the 1x1 layer keeps the GEMM (4.27x here).
+if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  "$convbp" best --estimate --csv "$fixture" > "$tmp/est512.csv" 2>"$tmp/err" || bad "best --estimate: $(cat "$tmp/err")"
+  grep -q '"small_3x3""",fwd,1,.*,fwd_direct_blocked,not timed$' "$tmp/est512.csv" &&
+    grep -q '"small_1x1""",fwd,1,.*,fwd_im2col_gemm,4.27x$' "$tmp/est512.csv" && ok ||
+    bad "estimate with AVX-512 kernels: $(grep -E 'small_(3x3|1x1)""",fwd,1,' "$tmp/est512.csv")"
+fi
 "$convbp" best --csv "$fixture" | head -1 | grep -q ',verdict$' && ok || bad "estimate columns without --estimate"
 # ESTIMATE's rules differ by kernel set: a file measured with another one than
 # this build's gets a note (the estimate column is this build's), one of this
