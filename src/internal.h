@@ -198,6 +198,8 @@ static inline void cbp_spin_pause(void) {
 #endif
 }
 
+/* Seconds on the monotonic clock: the timers of MEASURE and of the thread floor. */
+double cbp_seconds(void);
 /* fn(ctx, tid, nth) on each thread of a parallel region of `threads`, or
    fn(ctx, 0, 1) on the caller when threads <= 1: libgomp releases even a
    one-thread region's barrier with a futex syscall, 1.2-1.4 us a region on

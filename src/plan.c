@@ -22,7 +22,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -367,21 +366,15 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   }
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* FFTW's timer: double the repetitions until one measurement takes 10 ms, then
    the best per-run time of three such measurements. */
 static double time_prepared(convbp_prepared *pr, const float *x, const float *y, float *out) {
   int reps = 1;
   double best = INFINITY;
   for (;;) {
-    double t0 = now_s();
+    double t0 = cbp_seconds();
     for (int i = 0; i < reps; i++) convbp_prepared_run(pr, x, y, out);
-    double t = now_s() - t0;
+    double t = cbp_seconds() - t0;
     if (t >= 0.01 || reps >= (1 << 20)) {
       best = t / reps;
       break;
@@ -389,9 +382,9 @@ static double time_prepared(convbp_prepared *pr, const float *x, const float *y,
     reps *= 2;
   }
   for (int trial = 0; trial < 2; trial++) {
-    double t0 = now_s();
+    double t0 = cbp_seconds();
     for (int i = 0; i < reps; i++) convbp_prepared_run(pr, x, y, out);
-    double t = (now_s() - t0) / reps;
+    double t = (cbp_seconds() - t0) / reps;
     if (t < best) best = t;
   }
   return best;

@@ -41,7 +41,7 @@ void cbp_parallel(int threads, void (*fn)(void *ctx, int tid, int nth), void *ct
 static pthread_once_t floor_once = PTHREAD_ONCE_INIT;
 static double floor_measured;
 
-static double seconds_now(void) {
+double cbp_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -87,9 +87,9 @@ static void calibrate_floor(void) {
     double best[2] = {INFINITY, INFINITY};
     for (int round = 0; round < CAL_WARMUP + CAL_ROUNDS; round++)
       for (int t = 0; t < 2; t++) {
-        const double t0 = seconds_now();
+        const double t0 = cbp_seconds();
         s->run(&pb, t + 1, x, y, out, ws);
-        const double dt = seconds_now() - t0;
+        const double dt = cbp_seconds() - t0;
         if (round >= CAL_WARMUP && dt < best[t]) best[t] = dt;
       }
     const double f = CAL_MARGIN * convbp_conv_flops(&c) * (best[1] / best[0] - 0.5);
