@@ -744,9 +744,12 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
   FILE *f = fopen(tmp, "w");
   if (!f) return -1;
   /* the floor below which the blocked strategies ran on fewer threads than
-     a row's thread count (convbp_thread_flops: measured per process) */
-  char floor_text[32];
-  snprintf(floor_text, sizeof floor_text, "%.0f", convbp_thread_flops());
+     a row's thread count (convbp_thread_flops: measured per process, so only
+     when a row has more than one thread to spare it) */
+  int many = 0;
+  for (int t = 0; t < o->nthreads; t++) many |= o->threads[t] > 1;
+  char floor_text[32] = "none";
+  if (many) snprintf(floor_text, sizeof floor_text, "%.0f", convbp_thread_flops());
   if (old) {
     const size_t len = strlen(old);
     fwrite(old, 1, len, f);
