@@ -58,8 +58,9 @@ double cbp_seconds(void) {
    MFLOP in whole 16-float vectors): Zen 4 EPYC guest, 16.4 us on one
    thread and 10.0 on two (c = 1.8 us), a floor of 0.25 MFLOP a thread; the
    Zen 5 guest the fixed 1 MFLOP was set on took "half plus 5 us", 1.1-1.4
-   MFLOP by this rule for one thread's 8-10 us.  Clamped to CAL_MIN..CAL_MAX: a noisy calibration
-   can cost small problems their second thread, never a large one. */
+   MFLOP by this rule for one thread's 8-10 us.  Clamped to CAL_MIN..CAL_MAX:
+   a noisy calibration can cost small problems their second thread, never a
+   large one. */
 enum { CAL_WARMUP = 3, CAL_ROUNDS = 15 };
 #define CAL_MARGIN 1.25
 #define CAL_MIN 0.1e6
@@ -72,11 +73,11 @@ static void calibrate_floor(void) {
                          .dil_h = 1, .dil_w = 1};
   const cbp_strategy *s = cbp_strategy_lookup("fwd_direct_blocked");
   cbp_problem pb;
-  size_t nx, ny, nout, ws1 = 0, ws2 = 0;
+  size_t ws1 = 0, ws2 = 0;
   if (!s || cbp_problem_conv(&pb, CONVBP_FWD, &c) ||
-      convbp_conv_op_sizes(CONVBP_FWD, &c, &nx, &ny, &nout) ||
       (s->workspace && (s->workspace(&pb, 1, &ws1) || s->workspace(&pb, 2, &ws2))))
     return;
+  const size_t nx = pb.x_elems, ny = pb.y_elems, nout = pb.out_elems;
   const size_t ws_bytes = ws1 > ws2 ? ws1 : ws2;
   float *x = convbp_alloc(nx * sizeof(float)), *y = convbp_alloc(ny * sizeof(float));
   float *out = convbp_alloc(nout * sizeof(float));
