@@ -257,7 +257,14 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      (remainder_1), where it was 1.04-3.96x faster; the blocked strategies
      took the 3x3 layers of 8-32 channels at strides 1-2 (small_3x3,
      small_s2, small_dilated, dilated_strided) by 1.1-2.3x.  Without
-     AVX-512 kernels, untimed there, the GEMM as before;
+     AVX-512 kernels, untimed there, the GEMM as before.  Since 2026-12-06
+     (second rule, from the 128-layer grid results/small_grid_zen4.csv):
+     a padded 1x1 is dense too (the GEMMs copy it, the blocked engine won
+     254 of its 256 FWD and BPW points), and BPA goes to the GEMM at C = 8
+     under K > C and where stride phases split the kernel below C = 32 (the
+     GEMM won all 30 such C = 8 points, by 1.04-2.6x, and 15 of 16 at C = 16
+     and stride 2); ESTIMATE picks the winner on 601 of that grid's 768
+     points, not 296, and the out-of-sample check is results/README.md's;
    - MMA, and other convolutions below 2 MFLOP:
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
@@ -317,9 +324,21 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      of them there. */
 /* A convolution below 2 MFLOP whose taps and channels fill the engine's
    tiles well enough to beat the GEMM (see above). */
-static int small_dense(const convbp_conv *c) {
-  return cbp_direct_isa_get()->vl >= 16 && (c->r > 1 || c->s > 1) && c->r <= c->h &&
-         c->s <= c->w && c->c >= 8 && c->k >= 8 && c->stride_h <= 2 && c->stride_w <= 2 &&
+static int small_dense(convbp_op op, const convbp_conv *c) {
+  if (cbp_direct_isa_get()->vl < 16 || c->c < 8 || c->k < 8) return 0;
+  /* BPA's engine writes C channels a vector: C = 8 over a longer reduction
+     (K > C) leaves half of each vector empty, and stride phases that split a
+     kernel (dilation not a multiple of the stride) cut it into convolutions
+     of 1-4 taps, each too small to fill a tile below 32 channels. */
+  if (op == CONVBP_BPA) {
+    const int split = (c->stride_h > 1 && c->r > 1 && c->dil_h % c->stride_h) ||
+                      (c->stride_w > 1 && c->s > 1 && c->dil_w % c->stride_w);
+    if ((c->c < 16 && c->k > c->c) || (split && c->c < 32)) return 0;
+  }
+  /* A padded 1x1 the GEMMs cannot read in place: they copy it like any
+     kernel, zero border included, which the engine skips. */
+  if (c->r == 1 && c->s == 1) return (c->pad_h || c->pad_w) && c->stride_h <= 2 && c->stride_w <= 2;
+  return c->r <= c->h && c->s <= c->w && c->stride_h <= 2 && c->stride_w <= 2 &&
          convbp_conv_flops(c) >= 0.25e6;
 }
 
@@ -341,28 +360,35 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
       return bpw;
   }
   if (convbp_op_is_mma(op)) return gemm[op];
-  if (convbp_conv_flops(conv) < 2e6) return small_dense(conv) ? blocked[op] : gemm[op];
+  if (convbp_conv_flops(conv) < 2e6) return small_dense(op, conv) ? blocked[op] : gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;
+  const int padded = conv->pad_h || conv->pad_w;
+  const int avx512 = cbp_direct_isa_get()->vl >= 16;
+  /* The 1x1 layers the 1x1 rules below take: the GEMM strategies read an
+     unpadded 1x1's operands in place, but copy a padded one like any other
+     kernel, so with AVX-512 kernels a padded 1x1 follows the rules of the
+     others (without them, untimed, every 1x1 keeps the 1x1 rules). */
+  const int gemm_1x1 = one_by_one && (!padded || !avx512);
   const int strided = conv->stride_h > 1 || conv->stride_w > 1;
   const long pixels = (long)conv->n * pb.p * pb.q; /* N*P*Q: the GEMMs' rows */
   const int few_pixels = pixels <= 4096, tiny_pixels = pixels <= 1024;
-  if ((op == CONVBP_BPA || op == CONVBP_BPW) && one_by_one && !strided && !conv->pad_h &&
-      !conv->pad_w && cbp_small_gemm_rows((size_t)conv->c, (size_t)conv->k))
+  if ((op == CONVBP_BPA || op == CONVBP_BPW) && one_by_one && !padded && !strided &&
+      cbp_small_gemm_rows((size_t)conv->c, (size_t)conv->k))
     return gemm[op];
-  const int avx512 = cbp_direct_isa_get()->vl >= 16;
   if (!avx512 && ((op == CONVBP_BPA && one_by_one) ||
                   (op == CONVBP_BPW && (one_by_one || conv->c < 16))))
     return gemm[op];
   switch (op) {
     case CONVBP_BPA:
-      if (conv->c < 16 || (one_by_one && (strided ? !few_pixels : conv->k <= conv->c && !tiny_pixels)))
+      if (conv->c < 16 ||
+          (gemm_1x1 && (strided ? !few_pixels : conv->k <= conv->c && !tiny_pixels)))
         return gemm[op];
       return blocked[op];
     case CONVBP_BPW:
       if (cbp_strided_1x1_block(&pb)) return gemm[op];
-      return one_by_one && few_pixels ? gemm[op] : blocked[op];
+      return gemm_1x1 && few_pixels ? gemm[op] : blocked[op];
     default:
-      return one_by_one && (few_pixels || conv->k > conv->c) ? gemm[op] : blocked[op];
+      return gemm_1x1 && (few_pixels || conv->k > conv->c) ? gemm[op] : blocked[op];
   }
 }
 

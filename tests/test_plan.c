@@ -121,6 +121,28 @@ int main(int argc, char **argv) {
        "bpw_im2col_gemm"},
       {"small 7x7 FWD of 3 channels", "mb1ic3ih31oc17kh7sh3ph3", CONVBP_FWD, "fwd_im2col_gemm",
        "fwd_im2col_gemm"},
+      /* BPA's engine writes C channels a vector: C = 8 under a longer
+         reduction, and stride phases that split a 3x3 below 32 channels,
+         go to the GEMM; a dilation the stride divides keeps the kernel whole */
+      {"small 3x3 BPA, 8 channels of 16", "mb2ic8ih14oc16kh3ph1", CONVBP_BPA, "bpa_scatter_gemm",
+       "bpa_scatter_gemm"},
+      {"small strided 3x3 BPA at 16 channels", "mb2ic16ih15oc32kh3sh2ph1", CONVBP_BPA,
+       "bpa_scatter_gemm", "bpa_scatter_gemm"},
+      {"small strided 3x3 BPA at 32 channels", "mb2ic32ih14oc32kh3sh2ph1", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"small strided dilated 3x3 BPA at 16 channels", "mb2ic16ih15oc32kh3sh2ph1dh1", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      /* a padded 1x1: the GEMMs copy it like any kernel, zero border and all */
+      {"small padded 1x1 FWD", "mb1ic16ih7oc16kh1ph1", CONVBP_FWD, "fwd_direct_blocked",
+       "fwd_im2col_gemm"},
+      {"small padded strided 1x1 BPW", "mb2ic64ih14oc16kh1sh2ph1", CONVBP_BPW,
+       "bpw_direct_blocked", "bpw_im2col_gemm"},
+      {"small padded 1x1 BPA, 8 channels of 64", "mb2ic8ih14oc64kh1ph1", CONVBP_BPA,
+       "bpa_scatter_gemm", "bpa_scatter_gemm"},
+      {"padded widening 1x1 FWD (7 MFLOP)", "mb2ic32ih28oc128kh1ph1", CONVBP_FWD,
+       "fwd_direct_blocked", "fwd_im2col_gemm"},
+      {"padded 1x1 BPW, few pixels (7 MFLOP)", "mb2ic32ih28oc128kh1ph1", CONVBP_BPW,
+       "bpw_direct_blocked", "bpw_im2col_gemm"},
   };
   const char *isa_env = getenv("CONVBP_ISA");
   char isa_saved[32] = "";
