@@ -110,6 +110,7 @@ void cbp_machine_read(cbp_machine *m) {
      oneDNN's ISA cap for the peer (oneDNN 2.x reads either prefix) */
   static const char *const knobs[] = {"CONVBP_ISA",        "CONVBP_STREAM",
                                       "CONVBP_CHUNK_PX",   "CONVBP_THREAD_FLOPS",
+                                      "CONVBP_HALF_VECTORS",
                                       "OPENBLAS_CORETYPE",
                                       "CONVBP_KEEP_BLAS_CORETYPE", "DNNL_MAX_CPU_ISA",
                                       "ONEDNN_MAX_CPU_ISA"};

@@ -760,7 +760,8 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
       const char *key, *resumed, *here;
     } changes[] = {{"revision", "resumed_revision", m->revision},
                    {"overrides", "resumed_overrides", m->overrides},
-                   {"thread_flops", "resumed_thread_flops", floor_text}};
+                   {"thread_flops", "resumed_thread_flops", floor_text},
+                   {"kernels_8ch", "resumed_kernels_8ch", convbp_kernels(8)}};
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
       const int known = cbp_sidecar_get(old, changes[i].resumed, last, sizeof last) ||
                         cbp_sidecar_get(old, changes[i].key, last, sizeof last);
@@ -770,6 +771,8 @@ static int sidecar_write(const char *path, const cbp_machine *m, const char *old
   } else {
     cbp_machine_write(m, f);
     fprintf(f, "thread_flops=%s\n", floor_text);
+    /* the blocked strategies' kernels for outputs of 8 channels (convbp_kernels) */
+    fprintf(f, "kernels_8ch=%s\n", convbp_kernels(8));
   }
   for (int t = 0; t < o->nthreads; t++) {
     const int n = o->threads[t];

@@ -58,6 +58,8 @@
  *             340).  AVX2 on Zen 3: BPA 1.07x / 1.09x, FWD 1.03x / 1.07x
  *             (direct_avx2.c). */
 #define _GNU_SOURCE /* sysconf(_SC_LEVEL2_CACHE_SIZE) */
+#include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -80,6 +82,50 @@ const cbp_direct_isa *cbp_direct_isa_get(void) {
 #endif
   return &cbp_direct_portable;
 }
+
+/* Whether a 512-bit FMA issues at half the rate of a 256-bit one: AVX-512 on
+   256-bit pipes (Zen 4), or one 512-bit FMA unit beside two 256-bit ones.
+   Then an output of at most 8 channels, which fills half of each AVX-512
+   vector, does twice the useful FMAs a cycle with the AVX2 kernels, whose
+   vectors it fills.  Measured once a process: each set's FMA loop, best of 7
+   alternating rounds of 49152 FMAs (about 50 us in all on a Zen 4); half
+   rate when the AVX-512 loop takes 1.5x the AVX2 loop's time or more (2.0x
+   on the Zen 4 guest; 1.0x expected where both widths issue two a cycle). */
+#if defined(__x86_64__) || defined(__i386__)
+static int half_rate_512;
+static pthread_once_t half_rate_once = PTHREAD_ONCE_INIT;
+
+static void measure_half_rate(void) {
+  double t512 = INFINITY, t256 = INFINITY;
+  for (int i = 0; i < 7; i++) {
+    const double a = cbp_direct_avx512.fma_seconds(4096), b = cbp_direct_avx2.fma_seconds(4096);
+    if (a < t512) t512 = a;
+    if (b < t256) t256 = b;
+  }
+  half_rate_512 = t512 >= 1.5 * t256;
+}
+#endif
+
+const cbp_direct_isa *cbp_direct_isa_for(int channels) {
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+#if defined(__x86_64__) || defined(__i386__)
+  /* a kernel set named in CONVBP_ISA is kept for every output;
+     CONVBP_HALF_VECTORS=avx2 or =avx512 settles the choice unmeasured */
+  const char *want = getenv("CONVBP_ISA"), *half = getenv("CONVBP_HALF_VECTORS");
+  if (isa == &cbp_direct_avx512 && channels > 0 && channels <= cbp_direct_avx2.vl &&
+      !(want && *want)) {
+    if (half && !strcmp(half, "avx2")) return &cbp_direct_avx2;
+    if (half && !strcmp(half, "avx512")) return isa;
+    pthread_once(&half_rate_once, measure_half_rate);
+    if (half_rate_512) return &cbp_direct_avx2;
+  }
+#else
+  (void)channels;
+#endif
+  return isa;
+}
+
+const char *convbp_kernels(int channels) { return cbp_direct_isa_for(channels)->name; }
 
 /* Weights of one register block of output channels for one ci block, packed
    as panel[t][i][0..blk): the tile reads 256 contiguous bytes per (tap, i)
@@ -1140,7 +1186,7 @@ static void engine_thread(void *ctx, int tid, int nth) {
 static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, float *out,
                         void *ws, engine_plan *plp, engine_run *er) {
   engine_plan pl;
-  const cbp_direct_isa *isa = pl.isa = cbp_direct_isa_get();
+  const cbp_direct_isa *isa = pl.isa = cbp_direct_isa_for(d->co);
   const int reach_all = taps_reach_all(d);
   /* Padded rows of exactly row_np pixels: one longer, thinner tile a row (see the top). */
   const int wide_row = isa->row_np > 0 && d->wo == isa->row_np && !reach_all;

@@ -139,6 +139,9 @@ typedef struct {
   /* dst[i*dst_ld + j] = src[j*src_ld + i] for j < rows, i < cols: FWD's weight panel */
   void (*transpose)(const float *src, ptrdiff_t src_ld, int rows, int cols, float *dst,
                     ptrdiff_t dst_ld);
+  /* seconds that iters steps of 12 independent FMA chains take in this set's
+     vectors (cbp_direct_isa_for compares the sets' rates) */
+  double (*fma_seconds)(long iters);
 } cbp_direct_isa;
 
 /* One core's L2 in bytes as the C library reports it, 0 when unknown. */
@@ -152,6 +155,10 @@ int cbp_beyond_l2(size_t bytes, int threads);
 
 /* The best kernel set this CPU runs (and CONVBP_ISA allows). */
 const cbp_direct_isa *cbp_direct_isa_get(void);
+/* The kernel set for tiles whose vectors hold `channels` channels (0: any):
+   cbp_direct_isa_get()'s, or AVX2's for at most 8 channels where a 512-bit
+   FMA costs two 256-bit ones (see src/direct.c). */
+const cbp_direct_isa *cbp_direct_isa_for(int channels);
 
 /* A convolution as a list of taps, each a (row, col) offset into the input and
    a ci x co weight matrix with leading dimension w_ld (or its transpose):

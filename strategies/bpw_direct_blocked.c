@@ -53,7 +53,7 @@ static size_t dw_share_bytes(const cbp_problem *pb, int threads) {
 }
 
 /* Whether to vectorize over K instead of C (see above), for the kernel set
-   that workspace() and run() both get from cbp_direct_isa_get().  With K > C:
+   that workspace() and run() both get from bpw_isa().  With K > C:
    - C < 16 (any set);
    - C in one vector (C <= 16 on AVX-512): the tile is kb x 1 vector, 6
      accumulators where 24 fit;
@@ -93,6 +93,14 @@ static int swap_roles(const cbp_problem *pb, const cbp_direct_isa *isa) {
 /* The channels the tile holds in vectors: C, or K when the roles swap. */
 static int vec_channels(const cbp_problem *pb) {
   return swap_roles(pb, cbp_direct_isa_get()) ? pb->conv.k : pb->conv.c;
+}
+
+/* The kernel set of workspace() and run(): the one for those channels
+   (cbp_direct_isa_for: AVX2's for at most 8 where 512-bit FMAs run at half
+   rate).  The roles swap alike under both sets there: K <= C never swaps,
+   and C < 16 under K > C always does. */
+static const cbp_direct_isa *bpw_isa(const cbp_problem *pb) {
+  return cbp_direct_isa_for(vec_channels(pb));
 }
 
 /* Channels a tile broadcasts at a time (k, or c when swapped): kb_max, or
@@ -294,7 +302,7 @@ static size_t packed_floats(const cbp_problem *pb, int threads, int width, int b
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
   *bytes = 0;
-  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  const cbp_direct_isa *isa = bpw_isa(pb);
   /* dW^T when the roles swap, and the copies of the threads after the first */
   const int copies =
       (swap_roles(pb, isa) ? 1 : 0) + (split_pixels(pb, threads) ? threads - 1 : 0);
@@ -670,7 +678,7 @@ static void bpw_thread(void *ctx, int me, int nt) {
 static int run(const cbp_problem *pb, int threads, const float *A, const float *dO, float *dW,
                void *ws) {
   const convbp_conv *c = &pb->conv;
-  bpw_plan z = {.c = c, .isa = cbp_direct_isa_get(), .A = A, .dO = dO, .P = pb->p, .Q = pb->q,
+  bpw_plan z = {.c = c, .isa = bpw_isa(pb), .A = A, .dO = dO, .P = pb->p, .Q = pb->q,
                 .T = c->r * c->s};
   z.swap = swap_roles(pb, z.isa);
   z.merged = merge_taps(pb, z.swap);

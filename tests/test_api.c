@@ -1,5 +1,7 @@
 /* The public API's contract: statuses for every kind of bad call, a registry
- * of unique names with summaries, and strerror covering every status. */
+ * of unique names with summaries, strerror covering every status, and which
+ * kernel set convbp_kernels names for each output width and setting. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +9,63 @@
 #include "convbp.h"
 #include "testing.h"
 
+static void set_env(const char *name, const char *value) {
+  if (value) setenv(name, value, 1);
+  else unsetenv(name);
+}
+
+/* convbp_kernels: outputs of at most 8 channels take AVX2's kernels under
+   AVX-512 when CONVBP_HALF_VECTORS=avx2 (or the measured rate says so), never
+   with =avx512 or a CONVBP_ISA set; wider outputs always take the best set. */
+static void check_kernels(void) {
+  int avx2, avx512;
+  test_cpu_sets(&avx2, &avx512);
+  const char *best = avx512 ? "avx512" : avx2 ? "avx2" : "portable";
+  const char *narrowed = avx2 ? "avx2" : "portable"; /* CONVBP_ISA=avx2 */
+  const char *half = avx512 ? "avx2" : best;         /* an 8-channel output, forced */
+  enum { BEST, HALF, NARROWED, PORTABLE };
+  static const struct {
+    const char *label, *isa, *half;
+    int channels, want;
+  } cases[] = {
+      {"8 channels, forced", NULL, "avx2", 8, HALF},
+      {"1 channel, forced", NULL, "avx2", 1, HALF},
+      {"9 channels, forced", NULL, "avx2", 9, BEST},
+      {"16 channels, forced", NULL, "avx2", 16, BEST},
+      {"any width, forced", NULL, "avx2", 0, BEST},
+      {"8 channels, kept", NULL, "avx512", 8, BEST},
+      {"8 channels under CONVBP_ISA=avx2", "avx2", "avx2", 8, NARROWED},
+      {"64 channels under CONVBP_ISA=avx2", "avx2", NULL, 64, NARROWED},
+      {"8 channels under CONVBP_ISA=portable", "portable", "avx2", 8, PORTABLE},
+      {"any width under CONVBP_ISA=portable", "portable", NULL, 0, PORTABLE},
+  };
+  char isa_saved[32] = "", half_saved[32] = "";
+  const char *isa_env = getenv("CONVBP_ISA"), *half_env = getenv("CONVBP_HALF_VECTORS");
+  if (isa_env) snprintf(isa_saved, sizeof isa_saved, "%s", isa_env);
+  if (half_env) snprintf(half_saved, sizeof half_saved, "%s", half_env);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    set_env("CONVBP_ISA", cases[i].isa);
+    set_env("CONVBP_HALF_VECTORS", cases[i].half);
+    const char *want = (const char *[]){best, half, narrowed, "portable"}[cases[i].want];
+    const char *got = convbp_kernels(cases[i].channels);
+    CHECK(got && !strcmp(got, want), "convbp_kernels, %s: %s, want %s", cases[i].label,
+          got ? got : "NULL", want);
+  }
+  /* measured: one of the two for 8 channels, the same on every call */
+  set_env("CONVBP_ISA", NULL);
+  set_env("CONVBP_HALF_VECTORS", NULL);
+  const char *measured = convbp_kernels(8);
+  CHECK(!strcmp(measured, best) || !strcmp(measured, half), "measured: %s for 8 channels",
+        measured);
+  for (int i = 0; i < 3; i++)
+    CHECK(!strcmp(convbp_kernels(8), measured), "the measured kernels for 8 channels moved");
+  CHECK(!strcmp(convbp_kernels(16), best), "measured: %s for 16 channels", convbp_kernels(16));
+  set_env("CONVBP_ISA", isa_env ? isa_saved : NULL);
+  set_env("CONVBP_HALF_VECTORS", half_env ? half_saved : NULL);
+}
+
 int main(void) {
+  check_kernels();
   /* Registry: unique names, a summary each, the five baseline strategies present. */
   int count = convbp_strategy_count();
   CHECK(count >= 5, "registry has %d strategies", count);

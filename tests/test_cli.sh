@@ -143,10 +143,13 @@ expect 2 "exists; --resume completes it, --force overwrites it" -- sweep --suite
 # ---- the sidecar: caches recorded; --resume keeps its peaks and refuses another machine ----
 grep -q '^caches=' "$tmp/grid.machine.txt" && ok || bad "sidecar lacks caches=: $(cat "$tmp/grid.machine.txt")"
 # (A one-thread sweep measures no thread floor, thread_flops=none; resumed on
-# two threads it adds the floor those rows ran with.)
+# two threads it adds the floor those rows ran with. The kernels of 8-channel
+# outputs, kernels_8ch, resumed under CONVBP_ISA=portable become portable's.)
 out="$tmp/side.csv"
 "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1 $fast --output "$out" 2>/dev/null
 peak1=$(grep '^peak_gflops_1t=' "$tmp/side.machine.txt")
+k8=$(sed -n 's/^kernels_8ch=//p' "$tmp/side.machine.txt")
+case "$k8" in avx512|avx2|portable) ok ;; *) bad "sidecar kernels_8ch='$k8': $(cat "$tmp/side.machine.txt")" ;; esac
 sed -i 's/^revision=.*/revision=0000000/' "$tmp/side.machine.txt"
 CONVBP_ISA=portable "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strategy fwd_direct --threads 1,2 $fast --resume --output "$out" 2>/dev/null
 [ "$(grep -c '^peak_gflops_1t=' "$tmp/side.machine.txt")" -eq 1 ] && grep -q "^$peak1\$" "$tmp/side.machine.txt" \
@@ -154,6 +157,7 @@ CONVBP_ISA=portable "$convbp" sweep --problem mb1ic2ih4oc2kh3 --op fwd --strateg
   && grep -q '^resumed_revision=' "$tmp/side.machine.txt" && grep -q '^overrides=CONVBP_KEEP_BLAS_CORETYPE=1$' "$tmp/side.machine.txt" \
   && grep -q '^resumed_overrides=CONVBP_ISA=portable CONVBP_KEEP_BLAS_CORETYPE=1$' "$tmp/side.machine.txt" \
   && grep -q '^thread_flops=none$' "$tmp/side.machine.txt" && grep -Eq '^resumed_thread_flops=[0-9]+$' "$tmp/side.machine.txt" \
+  && { [ "$k8" = portable ] || grep -q '^resumed_kernels_8ch=portable$' "$tmp/side.machine.txt"; } \
   && ok || bad "resumed sidecar: $(cat "$tmp/side.machine.txt")"
 # A thread count whose measured peak falls short of its share of the cores is
 # named (here, a resumed sidecar whose 2-thread peak is one thread's; two

@@ -147,12 +147,8 @@ int main(int argc, char **argv) {
   const char *isa_env = getenv("CONVBP_ISA");
   char isa_saved[32] = "";
   if (isa_env) snprintf(isa_saved, sizeof isa_saved, "%s", isa_env);
-  int avx2 = 0, avx512 = 0;
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  avx512 = avx2 && __builtin_cpu_supports("avx512f");
-#endif
+  int avx2, avx512;
+  test_cpu_sets(&avx2, &avx512);
   /* the kernel sets this CPU can run: portable always, avx2, and the default when it is AVX-512 */
   const char *isas[] = {"portable", avx2 ? "avx2" : NULL, avx512 ? "" : NULL};
   for (int k = 0; k < 3; k++) {

@@ -20,6 +20,17 @@ static inline int test_selected(const char *name, const char *list) {
   return 0;
 }
 
+/* The engine's kernel sets this CPU runs besides the portable one (as
+   src/direct.c detects them): AVX2 with FMA, and AVX-512F on top. */
+static inline void test_cpu_sets(int *avx2, int *avx512) {
+  *avx2 = *avx512 = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  *avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  *avx512 = *avx2 && __builtin_cpu_supports("avx512f");
+#endif
+}
+
 #define CHECK(cond, ...)                                        \
   do {                                                          \
     if (cond) {                                                 \
