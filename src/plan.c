@@ -264,7 +264,10 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      under K > C and where stride phases split the kernel below C = 32 (the
      GEMM won all 30 such C = 8 points, by 1.04-2.6x, and 15 of 16 at C = 16
      and stride 2); ESTIMATE picks the winner on 601 of that grid's 768
-     points, not 296, and the out-of-sample check is results/README.md's;
+     points, not 296, and the out-of-sample check is results/README.md's.
+     After half vectors (e3fbc5a: C = 8 on AVX2's kernels on a Zen 4) the
+     GEMM still won 17 of the 22 such 3x3 points of 0.25-2 MFLOP in
+     results/small_grid2_zen4_half.csv, all 11 on one thread;
    - MMA, and other convolutions below 2 MFLOP:
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
