@@ -109,11 +109,13 @@ static void measure_half_rate(void) {
 const cbp_direct_isa *cbp_direct_isa_for(int channels) {
   const cbp_direct_isa *isa = cbp_direct_isa_get();
 #if defined(__x86_64__) || defined(__i386__)
-  /* a kernel set named in CONVBP_ISA is kept for every output;
-     CONVBP_HALF_VECTORS=avx2 or =avx512 settles the choice unmeasured */
-  const char *want = getenv("CONVBP_ISA"), *half = getenv("CONVBP_HALF_VECTORS");
-  if (isa == &cbp_direct_avx512 && channels > 0 && channels <= cbp_direct_avx2.vl &&
-      !(want && *want)) {
+  if (isa == &cbp_direct_avx512 && channels > 0 && channels <= cbp_direct_avx2.vl) {
+    /* The environment is read again only here, so that wider outputs (every
+       call of the large layers) pay nothing beyond cbp_direct_isa_get.  A
+       kernel set named in CONVBP_ISA is kept for every output;
+       CONVBP_HALF_VECTORS=avx2 or =avx512 settles the choice unmeasured. */
+    const char *want = getenv("CONVBP_ISA"), *half = getenv("CONVBP_HALF_VECTORS");
+    if (want && *want) return isa;
     if (half && !strcmp(half, "avx2")) return &cbp_direct_avx2;
     if (half && !strcmp(half, "avx512")) return isa;
     pthread_once(&half_rate_once, measure_half_rate);
