@@ -328,7 +328,9 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
 /* A convolution below 2 MFLOP whose taps and channels fill the engine's
    tiles well enough to beat the GEMM (see above). */
 static int small_dense(convbp_op op, const convbp_conv *c) {
-  if (cbp_direct_isa_get()->vl < 16 || c->c < 8 || c->k < 8) return 0;
+  if (cbp_direct_isa_get()->vl < 16 || c->c < 8 || c->k < 8 || c->stride_h > 2 ||
+      c->stride_w > 2)
+    return 0;
   /* BPA's engine writes C channels a vector: C = 8 over a longer reduction
      (K > C) leaves half of each vector empty, and stride phases that split a
      kernel (dilation not a multiple of the stride) cut it into convolutions
@@ -340,9 +342,8 @@ static int small_dense(convbp_op op, const convbp_conv *c) {
   }
   /* A padded 1x1 the GEMMs cannot read in place: they copy it like any
      kernel, zero border included, which the engine skips. */
-  if (c->r == 1 && c->s == 1) return (c->pad_h || c->pad_w) && c->stride_h <= 2 && c->stride_w <= 2;
-  return c->r <= c->h && c->s <= c->w && c->stride_h <= 2 && c->stride_w <= 2 &&
-         convbp_conv_flops(c) >= 0.25e6;
+  if (c->r == 1 && c->s == 1) return c->pad_h || c->pad_w;
+  return c->r <= c->h && c->s <= c->w && convbp_conv_flops(c) >= 0.25e6;
 }
 
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
