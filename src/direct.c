@@ -46,7 +46,8 @@
  *             (its zeros are 18% of the FLOPs) and at 14 lost 3-5%, and width
  *             28 (6+6+6+5+5) gained nothing, hence the widths; with
  *             padding and more than a vector of channels, narrower than
- *             two tiles of np_max - 1 (see plan_engine);
+ *             two tiles of np_max - 1, and with AVX-512 at half rate (Zen 4)
+ *             only rows of at most 4 sums (see plan_engine);
  *   wide row  = padded outputs exactly 7 wide (res5's 3x3 layers): one tile of
  *             7 pixels x 3 vectors (48 channels) a row with AVX-512, 7 x 2
  *             (16) with AVX2, its border taps in calls of 6 pixels.  Every
@@ -105,6 +106,20 @@ static void measure_half_rate(void) {
   half_rate_512 = t512 >= 1.5 * t256;
 }
 #endif
+
+/* Whether isa is AVX-512 on a core whose 512-bit FMAs issue at half rate (the
+   rate measured above; CONVBP_HALF_VECTORS does not settle it, as it names
+   only the kernels of outputs of at most 8 channels). */
+static int half_rate_avx512(const cbp_direct_isa *isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa != &cbp_direct_avx512) return 0;
+  pthread_once(&half_rate_once, measure_half_rate);
+  return half_rate_512;
+#else
+  (void)isa;
+  return 0;
+#endif
+}
 
 const cbp_direct_isa *cbp_direct_isa_for(int channels) {
   const cbp_direct_isa *isa = cbp_direct_isa_get();
@@ -1185,6 +1200,9 @@ static void engine_thread(void *ctx, int tid, int nth) {
 
 /* d's plan for a team of threads, and the run every thread reads (*er points
    at *pl).  The same for every thread that computes it. */
+/* Independent sums that keep one 512-bit FMA a cycle of 4 cycles' latency busy. */
+enum { HALF_RATE_SUMS = 4 };
+
 static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, float *out,
                         void *ws, engine_plan *plp, engine_run *er) {
   engine_plan pl;
@@ -1223,17 +1241,29 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      (C = 32, K = 48) 0.91 / 0.91; the edge suite's dilation_3 0.88 / 0.91,
      odd_stem 0.94 / 0.95.  With the AVX2 kernels: 0.97 / 0.96, 1.00 /
      0.99, 1.00 / 0.98 (BPA 0.99 / 0.98), 0.94 / 0.97; dilation_3 0.95 /
-     0.90, odd_stem 0.97 / 0.98.  Narrower rows keep the narrow tiles: row
-     tiles of 3-4 pixels gained with AVX-512 on this Zen 4 (small_s2, 8
-     wide, 0.95 / 0.99; the edge suite's 4 and 3 wide 0.94 / 0.93 and 0.87
-     / 0.87) but lost with AVX2 (1.10 / 1.05; 1.01 / 1.03 and 1.03 /
-     1.00), whose 256-bit FMAs need as many independent sums as AVX-512's
-     do on a core with two 512-bit pipes (Zen 5), untimed.  Thin tiles
-     (one vector, up to thin_np pixels) lost as rows: the edge suite's
-     primes, 6 wide and 7 channels, 1.14 / 1.07 (AVX2 1.08 / 1.06). */
+     0.90, odd_stem 0.97 / 0.98.
+     Narrower padded rows take row tiles too where AVX-512's FMAs issue at
+     half rate (Zen 4: one 512-bit FMA a cycle, 4 cycles' latency), once a
+     row holds more than HALF_RATE_SUMS independent sums (pixels x vectors
+     of the row tile).  Zen 4 EPYC, 3x3 pad 1 at N = 8, medians of 9
+     rounds in one process (null runs 0.98-1.01), time against narrow
+     tiles, 1 / 2 threads: C = K = 32 to 256 at 4 to 9 wide 0.73-0.92 /
+     0.74-0.94 (FWD and BPA alike), C = K = 16 (thin) at 5 to 11 wide
+     0.74-0.91 / 0.73-0.89, but at 4 wide 1.10 / 0.99 (BPA 1.00 / 1.12)
+     and at 3 wide 1.46 / 1.43 (BPA 1.21 / 1.22): 3-4 sums leave the pipe
+     waiting.  The edge suite's kernel_larger_than_image (3 wide, 32
+     channels: 6 sums) FWD 0.81 / 0.78, BPA 0.81 / 0.83;
+     remainder_3_stride_4 FWD (4 wide) 0.91 / 0.90; small_s2 FWD (8 wide)
+     0.94 / 0.97.  Elsewhere the narrow tiles stay: with AVX2's kernels on
+     this Zen 4, row tiles of 3-4 pixels lost (small_s2 1.10 / 1.05, the
+     edge suite's 4 and 3 wide 1.01 / 1.03 and 1.03 / 1.00), as 256-bit
+     FMAs two a cycle need twice the sums; so may AVX-512 on two 512-bit
+     pipes (Zen 5, Xeon), untimed. */
+  const int row_vecs = ceil_div(d->co < rw ? d->co : rw, isa->vl);
   const int narrow = pl.narrow =
       !wide_row && dense &&
-      d->wo < (reach_all ? 3 * isa->np_max : 2 * isa->np_max - (thin ? 0 : 2));
+      d->wo < (reach_all ? 3 * isa->np_max : 2 * isa->np_max - (thin ? 0 : 2)) &&
+      !(!reach_all && d->wo * row_vecs > HALF_RATE_SUMS && half_rate_avx512(isa));
   /* A task's channel block: up to BLK_MAX channels of register blocks, run one
      after another over each tile while its input is in L1 (see cbp_subs), so
      the input is streamed once a channel block rather than once a register

@@ -125,9 +125,12 @@ static const shape edges[] = {
        53 and 61 channels end in a narrower register block, in rows wide
        enough for border calls (W = 10, the narrowest padded rows that take
        them, see plan_engine) and in narrow rows tiled across row ends
-       (W = 5). */
+       (W = 5; on AVX-512 at half rate, a Zen 4, those take row tiles too,
+       so W = 1, whose one pixel and 130 channels are 4 sums, keeps the
+       tiles across row ends with three register blocks there). */
     {"register blocks of a channel block, border calls", {2, 53, 9, 10, 61, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"register blocks of a channel block, narrow rows", {2, 61, 5, 5, 53, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"register blocks, narrow rows 1 wide", {2, 130, 5, 1, 131, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"several row chunks per image", {1, 512, 8, 64, 16, 3, 3, 1, 1, 1, 1, 1, 1}},
     /* Small images of many channels: BPW chunks of several whole images (7 at
        a 2 MiB L2, 3 at 1 MiB or less), the last group short; the padded rows
