@@ -1246,9 +1246,9 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      half rate (Zen 4: one 512-bit FMA a cycle, 4 cycles' latency), once a
      row holds more than HALF_RATE_SUMS independent sums (pixels x vectors
      of the row tile).  Zen 4 EPYC, 3x3 pad 1 at N = 8, medians of 9
-     rounds in one process (null runs 0.98-1.01), time against narrow
-     tiles, 1 / 2 threads: C = K = 32 to 256 at 4 to 9 wide 0.73-0.92 /
-     0.74-0.94 (FWD and BPA alike), C = K = 16 (thin) at 5 to 11 wide
+     rounds in one process (null runs 0.98-1.02), time against narrow
+     tiles, 1 / 2 threads: C = K = 32, 64 and 256 at 4 to 9 wide 0.73-0.92
+     / 0.73-0.94 (FWD and BPA alike), C = K = 16 (thin) at 5 to 11 wide
      0.74-0.91 / 0.73-0.89, but at 4 wide 1.10 / 0.99 (BPA 1.00 / 1.12)
      and at 3 wide 1.46 / 1.43 (BPA 1.21 / 1.22): 3-4 sums leave the pipe
      waiting.  The edge suite's kernel_larger_than_image (3 wide, 32
