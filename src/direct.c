@@ -133,8 +133,7 @@ const cbp_direct_isa *cbp_direct_isa_for(int channels) {
     if (want && *want) return isa;
     if (half && !strcmp(half, "avx2")) return &cbp_direct_avx2;
     if (half && !strcmp(half, "avx512")) return isa;
-    pthread_once(&half_rate_once, measure_half_rate);
-    if (half_rate_512) return &cbp_direct_avx2;
+    if (half_rate_avx512(isa)) return &cbp_direct_avx2;
   }
 #else
   (void)channels;
@@ -1198,11 +1197,11 @@ static void engine_thread(void *ctx, int tid, int nth) {
               claim);
 }
 
-/* d's plan for a team of threads, and the run every thread reads (*er points
-   at *pl).  The same for every thread that computes it. */
 /* Independent sums that keep one 512-bit FMA a cycle of 4 cycles' latency busy. */
 enum { HALF_RATE_SUMS = 4 };
 
+/* d's plan for a team of threads, and the run every thread reads (*er points
+   at *pl).  The same for every thread that computes it. */
 static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, float *out,
                         void *ws, engine_plan *plp, engine_run *er) {
   engine_plan pl;
