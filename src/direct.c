@@ -803,7 +803,8 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
 /* The shared channel block of a pair of threads (see run_chunk): its rows
    [sr0, sr1), claimed g or more at a time, the first thread from the top and the
    second (from_bottom) from the bottom, until they meet.  c = {next row from
-   the top, end of the rows left, the chunk they are of, the pair's lock}: the first claim of
+   the top, end of the rows left, the chunk they are of, the pair's lock, the
+   threads that have claimed (bit 1 the first, 2 the second)}: the first claim of
    a later chunk (epoch) starts them over, and a thread still in an earlier
    chunk, whose partner can only have moved on once every row of it was
    claimed, gets none.  0 when none are left.
@@ -823,6 +824,16 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
    blocks): it then still finishes last.  Medians of 6 alternating rounds, 2 threads:
    res5a_branch2b FWD 1.036x, BPA 1.017x, res5a_branch2c and res5b_branch2a
    BPA 1.014x, res4a_branch2b 1.006x.
+   So a thread alone on such a block (its partner has not claimed there yet)
+   claims no further than split, the row where the pair's static shares
+   meet (split < 0: no limit), and once its passes are done returns for the
+   rows still unclaimed (run_block).  The first of a pair to reach the
+   shared block is often a whole block ahead: with 96 output channels (64 +
+   32 on AVX-512) the first thread starts on the 64, the second on the 32,
+   and the first claimed every row of the 64 before the second came.  Zen 4
+   EPYC, BPA of 5x5 pad 1-2 layers (96 output channels, K = 48-160, 9 x 9),
+   2 threads, medians of 5 alternating processes: 0.78-0.87x the time of
+   claims without the limit (with shares counted in vectors, run_chunk).
    With one ci block a claim takes a quarter of the rows left when that is
    more than g (guided self-scheduling): each claim takes a lock (then an
    omp critical) on a line the other thread last wrote, and one row at a time the pair
@@ -849,12 +860,16 @@ static void claim_lock(long *lock) {
 
 static void claim_unlock(long *lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
 
-static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, long g, int first,
-                      int ncib, long *r0, long *r1) {
+static int claim_rows(long *c, long epoch, long sr0, long sr1, long split, int from_bottom, long g,
+                      int first, int ncib, long *r0, long *r1) {
   int got;
   claim_lock(&c[3]);
   {
-    if (c[2] < epoch) c[0] = sr0, c[1] = sr1, c[2] = epoch;
+    if (c[2] < epoch) c[0] = sr0, c[1] = sr1, c[2] = epoch, c[4] = 0;
+    const long me = from_bottom ? 2 : 1;
+    c[4] |= me;
+    /* alone on a block of several ci blocks: no further than the static share */
+    const int alone = ncib > 1 && split >= 0 && !(c[4] & (3 - me));
     if (ncib == 1 && (c[1] - c[0]) / CLAIM_GUIDE > g) g = (c[1] - c[0]) / CLAIM_GUIDE;
     if (first && ncib > 1) g += (from_bottom ? c[0] - sr0 : sr1 - c[1]) * (ncib - 1) / ncib;
     if (c[2] > epoch) {
@@ -862,10 +877,12 @@ static int claim_rows(long *c, long epoch, long sr0, long sr1, int from_bottom, 
     } else if (from_bottom) {
       *r1 = c[1];
       *r0 = c[1] - g > c[0] ? c[1] - g : c[0];
+      if (alone && *r0 < split) *r0 = split < *r1 ? split : *r1;
       c[1] = *r0;
     } else {
       *r0 = c[0];
       *r1 = c[0] + g < c[1] ? c[0] + g : c[1];
+      if (alone && *r1 > split) *r1 = split > *r0 ? split : *r0;
       c[0] = *r1;
     }
     got = *r1 > *r0;
@@ -1077,48 +1094,73 @@ typedef struct {
   row_scratch sc;
 } thread_bufs;
 
+/* Rows base + [c0, c1) of the channel block at co0 in ci block i0 .. i0 + cn,
+   whose panel is packed; accumulate: onto the earlier ci blocks' sums. */
+static void run_rows(const cbp_dconv_desc *d, const engine_plan *pl, const thread_bufs *tb,
+                     const cbp_subs *sb, const float *in, float *out, long base, int co0, int i0,
+                     int cn, long c0, long c1, int accumulate) {
+  if (pl->narrow)
+    narrow_tiles(d, pl->isa, sb, tb->sc.kt, in, out + co0, (base + c0) * d->wo, (base + c1) * d->wo,
+                 i0, cn, tb->panel, tb->zeros, pl->tile_px, accumulate);
+  else
+    for (long r = base + c0; r < base + c1; r++)
+      row_tiles(d, pl->isa, sb, &tb->sc, in, r, row_out(d, out, r) + co0,
+                r + 1 < base + c1 ? row_out(d, out, r + 1) + co0 : NULL, i0, cn, tb->panel,
+                pl->tile_px, pl->pf, pl->merge, accumulate);
+}
+
 /* This thread's rows base + [r0, r1) of the channel block of register blocks
    rb0 .. rb1, in every ci block in turn.  A block the thread shares with its
    pair (claim != NULL) has [r0, r1) as the pair's rows, claimed grain at a
    time in the first ci block; the later ci blocks run the rows this thread
-   got, which it must finish. */
+   got, which it must finish.  Alone on the block, a thread claims no further
+   than split, the row where the pair's static shares meet (claim_rows); the
+   rows its partner has still not claimed when this thread's passes are done
+   it then claims again, running every ci block on each claim. */
 static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thread_bufs *tb,
                       const float *in, float *out, long base, int rb0, int rb1, long r0, long r1,
-                      long *claim, long epoch, int from_bottom) {
+                      long split, long *claim, long epoch, int from_bottom) {
   const long sr0 = r0, sr1 = r1; /* the shared block's rows */
-  if (claim ? !claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, 1, pl->ncib, &r0, &r1)
-            : r0 >= r1)
-    return;
-  long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
   const int rw = pl->rw, co0 = rb0 * rw, cw = (rb1 * rw < d->co ? rb1 * rw : d->co) - co0;
-  for (int cib = 0; cib < pl->ncib; cib++) {
-    const int i0 = cib * pl->cb, cn = d->ci - i0 < pl->cb ? d->ci - i0 : pl->cb;
-    const cbp_subs sb = {rw, cw, pl->isa->vl, (size_t)d->ntaps * cn * rw};
-    pack_panel(d, pl->isa, &sb, tb->panel, i0, cn, co0);
-    /* rows [c0, c1): in the shared block's first ci block one claim after
-       another (a failed claim leaves c1 <= c0), else all of them at once */
-    for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
-         c1 = claim && !cib &&
-                      claim_rows(claim, epoch, sr0, sr1, from_bottom, pl->grain, 0, pl->ncib, &c0, &c1)
-                  ? c1
-                  : c0) {
-      lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
-      hi = c1 > hi ? c1 : hi;
-      if (pl->narrow)
-        narrow_tiles(d, pl->isa, &sb, tb->sc.kt, in, out + co0, (base + c0) * d->wo,
-                     (base + c1) * d->wo, i0, cn, tb->panel, tb->zeros, pl->tile_px, cib > 0);
-      else
-        for (long r = base + c0; r < base + c1; r++)
-          row_tiles(d, pl->isa, &sb, &tb->sc, in, r, row_out(d, out, r) + co0,
-                    r + 1 < base + c1 ? row_out(d, out, r + 1) + co0 : NULL, i0, cn, tb->panel,
-                    pl->tile_px, pl->pf, pl->merge, cib > 0);
+  if (claim ? claim_rows(claim, epoch, sr0, sr1, split, from_bottom, pl->grain, 1, pl->ncib, &r0,
+                         &r1)
+            : r0 < r1) {
+    long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
+    for (int cib = 0; cib < pl->ncib; cib++) {
+      const int i0 = cib * pl->cb, cn = d->ci - i0 < pl->cb ? d->ci - i0 : pl->cb;
+      const cbp_subs sb = {rw, cw, pl->isa->vl, (size_t)d->ntaps * cn * rw};
+      pack_panel(d, pl->isa, &sb, tb->panel, i0, cn, co0);
+      /* rows [c0, c1): in the shared block's first ci block one claim after
+         another (a failed claim leaves c1 <= c0), else all of them at once */
+      for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
+           c1 = claim && !cib &&
+                        claim_rows(claim, epoch, sr0, sr1, split, from_bottom, pl->grain, 0,
+                                   pl->ncib, &c0, &c1)
+                    ? c1
+                    : c0) {
+        lo = c0 < lo ? c0 : lo; /* the rows the later ci blocks run */
+        hi = c1 > hi ? c1 : hi;
+        run_rows(d, pl, tb, &sb, in, out, base, co0, i0, cn, c0, c1, cib > 0);
+      }
     }
   }
+  if (!claim || pl->ncib == 1) return;
+  /* Claims now owe no later passes (as with one ci block: ncib 1 to
+     claim_rows, no split), and the pair leaves no row of the block unclaimed. */
+  long c0, c1;
+  while (claim_rows(claim, epoch, sr0, sr1, -1, from_bottom, pl->grain, 0, 1, &c0, &c1))
+    for (int cib = 0; cib < pl->ncib; cib++) {
+      const int i0 = cib * pl->cb, cn = d->ci - i0 < pl->cb ? d->ci - i0 : pl->cb;
+      const cbp_subs sb = {rw, cw, pl->isa->vl, (size_t)d->ntaps * cn * rw};
+      pack_panel(d, pl->isa, &sb, tb->panel, i0, cn, co0);
+      run_rows(d, pl, tb, &sb, in, out, base, co0, i0, cn, c0, c1, cib > 0);
+    }
 }
 
 /* Thread tid's share of the rows base .. base + rows, chunk epoch, in every
-   channel block.  Work is (register block, output row) units: channel block
-   cob holds nrb register blocks (the last one fewer), and each thread takes a
+   channel block.  Work is (vector, output row) units: channel block cob
+   holds nrb register blocks of rw / vl vectors (the last block fewer, and
+   its last register block may hold fewer vectors), and each thread takes a
    contiguous 1/nth of the units in (cob, row) order, i.e. a stretch of rows
    of each channel block it meets, whose panel it then packs once.  Splitting
    by units rather than by equal (block, row chunk) tasks keeps two threads
@@ -1137,11 +1179,18 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
    when they start.  Medians of 5 alternating runs against static shares:
    4.36-4.48 against 4.48-4.55 ms (oneDNN 1.00x in the same runs); the other
    layers' BPA and FWD within the noise.  An odd last thread runs its share
-   alone. */
+   alone.  Counted in register blocks, 96 channels on AVX-512 (64 + 32) were
+   two units, and the thread on the 64 had two thirds of the work: Zen 4
+   EPYC, 2 threads, medians of 5 alternating processes, time of vector units
+   against register-block units, FWD 5x5 pad 1 at 9 x 9 (C = 96, K = 160)
+   0.85x, BPA (C = 96, K = 48) 0.78x. */
 static void run_chunk(const cbp_dconv_desc *d, const engine_plan *pl, const thread_bufs *tb,
                       const float *in, float *out, long base, long rows, long epoch, int tid,
                       int nth, long *claim) {
-  const long units = (long)pl->nrbt * rows, per_cob = (long)pl->nrb * rows;
+  const int vl = pl->isa->vl, rb_vecs = pl->rw / vl;
+  const int last_vecs = ceil_div(d->co - (pl->nrbt - 1) * pl->rw, vl);
+  const long vecs = (long)(pl->nrbt - 1) * rb_vecs + last_vecs;
+  const long units = vecs * rows, per_cob = (long)pl->nrb * rb_vecs * rows;
   const int paired = (tid | 1) < nth, second = paired && (tid & 1);
   const int lead = paired ? tid & ~1 : tid;
   const long ua = units * lead / nth, ub = units * (lead + 1 + paired) / nth;
@@ -1153,12 +1202,14 @@ static void run_chunk(const cbp_dconv_desc *d, const engine_plan *pl, const thre
   const long to = !paired ? c_last : shared;
   for (long cob = from; second ? cob >= to : cob <= to; cob += second ? -1 : 1) {
     const int rb0 = (int)cob * pl->nrb, rb1 = rb0 + pl->nrb < pl->nrbt ? rb0 + pl->nrb : pl->nrbt;
-    const long nb = rb1 - rb0, off = cob * per_cob, a = (ua > off ? ua : off) - off;
+    const long nb = (long)(rb1 - rb0 - 1) * rb_vecs + (rb1 == pl->nrbt ? last_vecs : rb_vecs);
+    const long off = cob * per_cob, a = (ua > off ? ua : off) - off;
     const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
     /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
        where this one ends; empty when the share misses the block (b <= a) */
+    const long m = (mid > off ? mid : off) - off; /* the pair's static split */
     run_block(d, pl, tb, in, out, base, rb0, rb1, (a + nb - 1) / nb, (b + nb - 1) / nb,
-              cob == shared ? claim : NULL, epoch, second);
+              (m + nb - 1) / nb, cob == shared ? claim : NULL, epoch, second);
   }
 }
 

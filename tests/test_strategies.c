@@ -215,6 +215,16 @@ static const shape edges[] = {
        such a block on these narrow rows, so two ci blocks), rather than two
        blocks in one ci block each. */
     {"input-bound 1x1, channel blocks of 128", {2, 1600, 32, 32, 100, 1, 1, 0, 0, 2, 2, 1, 1}},
+    /* Two threads on channel blocks of unequal width and two ci blocks (BPA:
+       96 output channels as 64 + 32 on AVX-512, 160 input channels of 25
+       taps beyond a panel of 768 KiB).  The threads' shares meet inside the
+       64-channel block; the thread alone on it claims rows no further than
+       that, and once its passes are done claims what its partner has not
+       (run_block).  At stride 2 the four stride phases run in one region, a
+       pair's claims starting over at each (the 9-tap phase in two ci blocks):
+       a thread that left a phase with rows unclaimed would lose them. */
+    {"unequal channel blocks, two ci blocks", {2, 96, 9, 9, 160, 5, 5, 1, 1, 1, 1, 1, 1}},
+    {"unequal channel blocks, two ci blocks, phases", {2, 96, 9, 9, 400, 5, 5, 2, 2, 2, 2, 1, 1}},
 };
 
 /* Strategies that may decline a problem, and the words their reason contains. */
@@ -249,14 +259,13 @@ static int skip_allowed(const char *strategy, const char *reason) {
 }
 
 /* Also run on 3 threads.  The engine's threads take equal shares of
-   (register block, row) units: 80 output channels are blocks of 64 + 16
-   (AVX-512: 1 + 1 register blocks, AVX2: 4 + 1), so on 3 threads shares
-   start inside a block, at rows rounded up from a unit count.  Threads 0
-   and 1 pair up and claim the rows of the block that holds the boundary
-   between them from either end (on AVX2 their whole share, inside the first
-   block), and the third thread runs its share alone (on AVX2 the rest of
-   the first block and the whole second).  Width 9 runs the tiles across row
-   ends, width 16 the row tiles. */
+   (vector, row) units: 80 output channels are channel blocks of 64 + 16,
+   4 + 1 vectors on AVX-512 (8 + 2 on AVX2), so on 3 threads shares start
+   inside a block, at rows rounded up from a unit count.  Threads 0 and 1
+   pair up and claim the rows of the block that holds the boundary between
+   them (the first) from either end, and the third thread runs its share
+   alone: the rest of the first block and the whole second.  Width 9 runs
+   the tiles across row ends, width 16 the row tiles. */
 static const shape three_threads[] = {
     {"engine: shares of unequal channel blocks", {2, 80, 7, 9, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"engine: shares of unequal channel blocks, wide rows", {1, 80, 5, 16, 80, 3, 3, 1, 1, 1, 1, 1, 1}},
