@@ -826,14 +826,15 @@ static void zero_output(const cbp_dconv_desc *d, int threads, float *out) {
    BPA 1.014x, res4a_branch2b 1.006x.
    So a thread alone on such a block (its partner has not claimed there yet)
    claims no further than split, the row where the pair's static shares
-   meet (split < 0: no limit), and once its passes are done returns for the
-   rows still unclaimed (run_block).  The first of a pair to reach the
-   shared block is often a whole block ahead: with 96 output channels (64 +
-   32 on AVX-512) the first thread starts on the 64, the second on the 32,
-   and the first claimed every row of the 64 before the second came.  Zen 4
-   EPYC, BPA of 5x5 pad 1-2 layers (96 output channels, K = 48-160, 9 x 9),
-   2 threads, medians of 5 alternating processes: 0.78-0.87x the time of
-   claims without the limit (with shares counted in vectors, run_chunk).
+   meet (split < 0: no limit, see shared_split), and once its passes are
+   done returns for the rows still unclaimed (run_block).  The first of a
+   pair to reach the shared block is often a whole block ahead: with 96
+   output channels (64 + 32 on AVX-512) the first thread starts on the 64,
+   the second on the 32, and the first claimed every row of the 64 before
+   the second came.  Zen 4 EPYC, 2 threads, BPA 5x5 pad 1-2 (C = 96, K =
+   160: two ci blocks) at 5 x 5 and 9 x 9, N = 1 and 4, where the smaller
+   share is 2 rows or more: medians of 21 rounds in 3 processes, 0.79-0.87x
+   the time of claims without the limit (shares counted in vectors both).
    With one ci block a claim takes a quarter of the rows left when that is
    more than g (guided self-scheduling): each claim takes a lock (then an
    omp critical) on a line the other thread last wrote, and one row at a time the pair
@@ -1157,6 +1158,25 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
     }
 }
 
+/* Packing a float of the weight panel costs about as much time as this many
+   FLOPs of the tiles: Zen 4 EPYC, BPA 5x5 at 5 x 5 (C = 96, K = 160, N =
+   1), one thread, whose 1.5 MB of weights are packed once for 6.9 MFLOP:
+   pack_panel 49% of the samples (perf), 19 FLOPs a float. */
+enum { PANEL_FLOAT_FLOPS = 20 };
+
+/* The row where a pair's static shares meet in the block they share, rows
+   [r0, r1), for claim_rows; or -1, no limit, where the smaller share would
+   compute less than the FLOPs of packing the block's panel again, which
+   its thread must do to run it: each row is 2 * wo FLOPs a panel float.
+   Zen 4, 2 threads, BPA 5x5 at 5 x 5 (C = 96, K = 160, N = 1: shares of 4
+   and 1 rows of the 64 channels), medians of 21 rounds in 3 processes:
+   1.17x the time of claims without a limit where the limit held, 1.01x
+   now; the layers of 7-9 rows a share 0.79-0.87x either way. */
+static long shared_split(const cbp_dconv_desc *d, long r0, long r1, long split) {
+  const long piece = split - r0 < r1 - split ? split - r0 : r1 - split;
+  return (double)piece * 2.0 * d->wo < PANEL_FLOAT_FLOPS ? -1 : split;
+}
+
 /* Thread tid's share of the rows base .. base + rows, chunk epoch, in every
    channel block.  Work is (vector, output row) units: channel block cob
    holds nrb register blocks of rw / vl vectors (the last block fewer, and
@@ -1207,9 +1227,10 @@ static void run_chunk(const cbp_dconv_desc *d, const engine_plan *pl, const thre
     const long b = (ub < off + nb * rows ? ub : off + nb * rows) - off;
     /* rows [ceil(a/nb), ceil(b/nb)): the neighbouring thread's range starts
        where this one ends; empty when the share misses the block (b <= a) */
-    const long m = (mid > off ? mid : off) - off; /* the pair's static split */
-    run_block(d, pl, tb, in, out, base, rb0, rb1, (a + nb - 1) / nb, (b + nb - 1) / nb,
-              (m + nb - 1) / nb, cob == shared ? claim : NULL, epoch, second);
+    const long m = (mid > off ? mid : off) - off, r0 = (a + nb - 1) / nb, r1 = (b + nb - 1) / nb;
+    const long split = shared_split(d, r0, r1, (m + nb - 1) / nb);
+    run_block(d, pl, tb, in, out, base, rb0, rb1, r0, r1, split, cob == shared ? claim : NULL, epoch,
+              second);
   }
 }
 
