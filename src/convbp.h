@@ -151,10 +151,9 @@ double convbp_thread_flops(void);
 /* The kernel set ("avx512", "avx2" or "portable") the blocked strategies run
    for an output whose vectors hold `channels` channels (0: any number): the
    best the CPU has (CONVBP_ISA=avx2|portable narrows it), except that an
-   output of at most 8 channels, or a FWD or BPA output of 17 to 24 (unless
-   padded and under 10 pixels wide), runs AVX2's where a 512-bit FMA issues
-   at half the rate of a 256-bit one (AVX-512 on 256-bit pipes, as on Zen
-   4): half of an AVX-512 vector would be empty.  That rate is measured once per process
+   output of at most 8 channels runs AVX2's where a 512-bit FMA issues at half
+   the rate of a 256-bit one (AVX-512 on 256-bit pipes, as on Zen 4): half of
+   each AVX-512 vector would be empty.  That rate is measured once per process
    on the first call that needs it (about 50 us); CONVBP_HALF_VECTORS=avx2 or
    =avx512 settles it unmeasured, and a CONVBP_ISA set keeps its set. */
 const char *convbp_kernels(int channels);

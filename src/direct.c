@@ -121,32 +121,10 @@ static int half_rate_avx512(const cbp_direct_isa *isa) {
 #endif
 }
 
-/* Where 512-bit FMAs issue at half rate, AVX2's kernels also take outputs
-   of 17 to 24 channels: AVX-512 holds them in two vectors, the second at most
-   half full, AVX2 in a 16-channel register block and one vector of 8.  Zen 4
-   EPYC, one thread, medians of 21 rounds in 3 processes, time against
-   AVX-512's: 3x3 pad 1 at 14 x 14, N = 4, 64 channels in, FWD K = 17, 20,
-   22 0.96-0.97, K = 24 0.95 (2 threads 0.95), BPA C = 17, 20 0.97; at 9 x
-   9 (160 channels in) FWD K = 24 0.89, BPA C = 20, 24 0.90-0.91; at 28 x
-   28, N = 8, BPA C = 24 0.86, FWD K = 24 0.86.  Not above 24: K = 36 1.04,
-   K and C = 40 0.94-1.00, 56 1.02-1.04, 72 and 88 1.04-1.05, and where
-   both fill their vectors (C = 32, 96, 128) AVX2 took 1.12-1.13x the time.
-   Nor at 9 to 16 channels, one AVX-512 vector or two of AVX2's (C = 12:
-   1.20).  BPW's tiles keep AVX-512 there (cbp_direct_isa_for_bpw). */
-static int avx2_fills_better(int channels) {
-#if defined(__x86_64__) || defined(__i386__)
-  const int v2 = cbp_direct_avx2.vl, v5 = cbp_direct_avx512.vl;
-  return channels > 0 && (channels <= v2 || (channels > v5 && channels <= v5 + v2));
-#else
-  (void)channels;
-  return 0;
-#endif
-}
-
 const cbp_direct_isa *cbp_direct_isa_for(int channels) {
   const cbp_direct_isa *isa = cbp_direct_isa_get();
 #if defined(__x86_64__) || defined(__i386__)
-  if (isa == &cbp_direct_avx512 && avx2_fills_better(channels)) {
+  if (isa == &cbp_direct_avx512 && channels > 0 && channels <= cbp_direct_avx2.vl) {
     /* The environment is read again only here, so that wider outputs (every
        call of the large layers) pay nothing beyond cbp_direct_isa_get.  A
        kernel set named in CONVBP_ISA is kept for every output;
@@ -161,17 +139,6 @@ const cbp_direct_isa *cbp_direct_isa_for(int channels) {
   (void)channels;
 #endif
   return isa;
-}
-
-/* BPW's tiles: AVX2's kernels only for at most 8 channels.  At 24 (vectors
-   over C or K) they took 1.08-1.40x AVX-512's time: Zen 4, one thread, 3x3
-   pad 1, C = 24, K = 160 at 9 x 9 1.10, C = 160, K = 24 1.08, C = 24, K = 64
-   at 28 x 28 1.40, C = 64, K = 24 1.12. */
-const cbp_direct_isa *cbp_direct_isa_for_bpw(int channels) {
-#if defined(__x86_64__) || defined(__i386__)
-  if (channels > cbp_direct_avx2.vl) return cbp_direct_isa_get();
-#endif
-  return cbp_direct_isa_for(channels);
 }
 
 const char *convbp_kernels(int channels) { return cbp_direct_isa_for(channels)->name; }
@@ -1325,44 +1292,13 @@ static void engine_thread(void *ctx, int tid, int nth) {
 /* Independent sums that keep one 512-bit FMA a cycle of 4 cycles' latency busy. */
 enum { HALF_RATE_SUMS = 4 };
 
-/* Whether d's output takes tiles across row ends under isa (plan_engine
-   says why). */
-static int narrow_output(const cbp_dconv_desc *d, const cbp_direct_isa *isa, int reach_all) {
-  const int wide_row = isa->row_np > 0 && d->wo == isa->row_np && !reach_all;
-  const int rw = (wide_row ? isa->row_nv : isa->nv_max) * isa->vl;
-  const int thin = !wide_row && isa->thin_np > isa->np_max && d->co <= isa->vl;
-  const int dense = d->out_row == (ptrdiff_t)d->wo * d->out_pix &&
-                    d->out_img == (ptrdiff_t)d->ho * d->out_row;
-  const int row_vecs = ceil_div(d->co < rw ? d->co : rw, isa->vl);
-  return !wide_row && dense &&
-         d->wo < (reach_all ? 3 * isa->np_max : 2 * isa->np_max - (thin ? 0 : 2)) &&
-         !(!reach_all && d->wo * row_vecs > HALF_RATE_SUMS && half_rate_avx512(isa));
-}
-
-/* The engine's kernel set for d: cbp_direct_isa_for's, except that AVX2's
-   for 17 to 24 channels do not take a padded output under 10 pixels wide:
-   their tiles would go across row ends and multiply the padding's zeros,
-   where AVX-512 at half rate takes row tiles.  Zen 4, one thread, medians
-   of 21 rounds in 3 processes, time against AVX-512's: BPA 5x5 pad 1 at 5 x
-   5 (C = 24, K = 48) 1.27 (but 3x3 pad 1 at 9 x 9, C = 24, K = 160, 0.90).
-   Unpadded narrow outputs keep them, with no zeros to multiply: BPA 1x1 at
-   14 x 14 (C = 24, K = 96, N = 8) 0.82, FWD 3x3 at 9 x 9 (C = 96, K = 24)
-   and 1x1 at 7 x 7 0.82. */
-static const cbp_direct_isa *engine_isa(const cbp_dconv_desc *d, int reach_all) {
-  const cbp_direct_isa *isa = cbp_direct_isa_for(d->co);
-  if (d->co > isa->vl && isa != cbp_direct_isa_get() && !reach_all &&
-      narrow_output(d, isa, reach_all))
-    return cbp_direct_isa_get();
-  return isa;
-}
-
 /* d's plan for a team of threads, and the run every thread reads (*er points
    at *pl).  The same for every thread that computes it. */
 static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, float *out,
                         void *ws, engine_plan *plp, engine_run *er) {
   engine_plan pl;
+  const cbp_direct_isa *isa = pl.isa = cbp_direct_isa_for(d->co);
   const int reach_all = taps_reach_all(d);
-  const cbp_direct_isa *isa = pl.isa = engine_isa(d, reach_all);
   /* Padded rows of exactly row_np pixels: one longer, thinner tile a row (see the top). */
   const int wide_row = isa->row_np > 0 && d->wo == isa->row_np && !reach_all;
   const int rw = pl.rw = (wide_row ? isa->row_nv : isa->nv_max) * isa->vl;
@@ -1382,10 +1318,11 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
   pl.tile_px = wide_row ? isa->row_np : thin ? isa->thin_np : isa->np_max;
   /* ci block: the panel (taps x cb x blk floats) within the cap. */
   const size_t cap = panel_cap();
-  /* Tiles across row ends (see the top) need a dense output, whose pixel f
-     of the flattened (image, row, column) index is at out + f * out_pix
-     (narrow_output).
-     Padded rows of 10 or 11 pixels (np_max 6) are not narrow unless thin:
+  /* Tiles across row ends (see the top): a narrow output whose pixel f of the
+     flattened (image, row, column) index is at out + f * out_pix. */
+  const int dense = d->out_row == (ptrdiff_t)d->wo * d->out_pix &&
+                    d->out_img == (ptrdiff_t)d->ho * d->out_row;
+  /* Padded rows of 10 or 11 pixels (np_max 6) are not narrow unless thin:
      as two row tiles of 5-6 pixels with border calls, their taps skip the
      padding, where the narrow tiles multiply zeros (12-23% of the FLOPs
      here).  Zen 4 EPYC, medians of 9 rounds in one process (null runs
@@ -1413,7 +1350,11 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
      edge suite's 4 and 3 wide 1.01 / 1.03 and 1.03 / 1.00), as 256-bit
      FMAs two a cycle need twice the sums; so may AVX-512 on two 512-bit
      pipes (Zen 5, Xeon), untimed. */
-  const int narrow = pl.narrow = narrow_output(d, isa, reach_all);
+  const int row_vecs = ceil_div(d->co < rw ? d->co : rw, isa->vl);
+  const int narrow = pl.narrow =
+      !wide_row && dense &&
+      d->wo < (reach_all ? 3 * isa->np_max : 2 * isa->np_max - (thin ? 0 : 2)) &&
+      !(!reach_all && d->wo * row_vecs > HALF_RATE_SUMS && half_rate_avx512(isa));
   /* A task's channel block: up to BLK_MAX channels of register blocks, run one
      after another over each tile while its input is in L1 (see cbp_subs), so
      the input is streamed once a channel block rather than once a register

@@ -155,13 +155,10 @@ int cbp_beyond_l2(size_t bytes, int threads);
 
 /* The best kernel set this CPU runs (and CONVBP_ISA allows). */
 const cbp_direct_isa *cbp_direct_isa_get(void);
-/* The kernel set for the engine's tiles whose vectors hold `channels`
-   channels (0: any): cbp_direct_isa_get()'s, or AVX2's for at most 8
-   channels and for 17 to 24 where a 512-bit FMA costs two 256-bit ones (see
-   src/direct.c). */
+/* The kernel set for tiles whose vectors hold `channels` channels (0: any):
+   cbp_direct_isa_get()'s, or AVX2's for at most 8 channels where a 512-bit
+   FMA costs two 256-bit ones (see src/direct.c). */
 const cbp_direct_isa *cbp_direct_isa_for(int channels);
-/* The same for BPW's tiles: AVX2's for at most 8 channels only. */
-const cbp_direct_isa *cbp_direct_isa_for_bpw(int channels);
 
 /* A convolution as a list of taps, each a (row, col) offset into the input and
    a ci x co weight matrix with leading dimension w_ld (or its transpose):

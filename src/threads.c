@@ -120,10 +120,8 @@ int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels) {
   double flops =
       convbp_op_is_mma(pb->op) ? convbp_mma_flops(&pb->mma) : convbp_conv_flops(&pb->conv);
   /* the kernels' time goes by whole vectors of the set those channels run on:
-     on AVX-512 at full rate, 8 channels cost a vector of 16 (BPW's tiles
-     choose their set by a rule of their own) */
-  const int vl =
-      (pb->op == CONVBP_BPW ? cbp_direct_isa_for_bpw : cbp_direct_isa_for)(vec_channels)->vl;
+     on AVX-512 at full rate, 8 channels cost a vector of 16 */
+  const int vl = cbp_direct_isa_for(vec_channels)->vl;
   if (vec_channels > 0) flops *= (double)((vec_channels + vl - 1) / vl * vl) / vec_channels;
   const double worth = flops / per_thread; /* threads that each get their share */
   return worth >= threads ? threads : worth < 2 ? 1 : (int)worth;

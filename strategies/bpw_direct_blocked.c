@@ -96,11 +96,11 @@ static int vec_channels(const cbp_problem *pb) {
 }
 
 /* The kernel set of workspace() and run(): the one for those channels
-   (cbp_direct_isa_for_bpw: AVX2's for at most 8 where 512-bit FMAs run at
-   half rate).  The roles swap alike under both sets there: K <= C never
-   swaps, and C < 16 under K > C always does. */
+   (cbp_direct_isa_for: AVX2's for at most 8 where 512-bit FMAs run at half
+   rate).  The roles swap alike under both sets there: K <= C never swaps,
+   and C < 16 under K > C always does. */
 static const cbp_direct_isa *bpw_isa(const cbp_problem *pb) {
-  return cbp_direct_isa_for_bpw(vec_channels(pb));
+  return cbp_direct_isa_for(vec_channels(pb));
 }
 
 /* Channels a tile broadcasts at a time (k, or c when swapped): kb_max, or
