@@ -868,7 +868,7 @@ static int claim_rows(long *c, long epoch, long sr0, long sr1, long split, int f
   {
     if (c[2] < epoch) c[0] = sr0, c[1] = sr1, c[2] = epoch, c[4] = 0;
     const long me = from_bottom ? 2 : 1;
-    c[4] |= me;
+    if (c[2] == epoch) c[4] |= me; /* not from an earlier chunk: the partner's state */
     /* alone on a block of several ci blocks: no further than the static share */
     const int alone = ncib > 1 && split >= 0 && !(c[4] & (3 - me));
     if (ncib == 1 && (c[1] - c[0]) / CLAIM_GUIDE > g) g = (c[1] - c[0]) / CLAIM_GUIDE;
