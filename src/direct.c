@@ -1110,6 +1110,18 @@ static void run_rows(const cbp_dconv_desc *d, const engine_plan *pl, const threa
                 pl->tile_px, pl->pf, pl->merge, accumulate);
 }
 
+/* Packs ci block cib's panel of the channel block co0 .. co0 + cw into the
+   thread's buffer: its input channels [*i0, *i0 + *cn), and the sub-blocks'
+   layout returned. */
+static cbp_subs pack_ci_block(const cbp_dconv_desc *d, const engine_plan *pl,
+                              const thread_bufs *tb, int cib, int co0, int cw, int *i0, int *cn) {
+  *i0 = cib * pl->cb;
+  *cn = d->ci - *i0 < pl->cb ? d->ci - *i0 : pl->cb;
+  const cbp_subs sb = {pl->rw, cw, pl->isa->vl, (size_t)d->ntaps * *cn * pl->rw};
+  pack_panel(d, pl->isa, &sb, tb->panel, *i0, *cn, co0);
+  return sb;
+}
+
 /* This thread's rows base + [r0, r1) of the channel block of register blocks
    rb0 .. rb1, in every ci block in turn.  A block the thread shares with its
    pair (claim != NULL) has [r0, r1) as the pair's rows, claimed grain at a
@@ -1128,9 +1140,8 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
             : r0 < r1) {
     long lo = r0, hi = r1; /* the rows this thread runs in every ci block */
     for (int cib = 0; cib < pl->ncib; cib++) {
-      const int i0 = cib * pl->cb, cn = d->ci - i0 < pl->cb ? d->ci - i0 : pl->cb;
-      const cbp_subs sb = {rw, cw, pl->isa->vl, (size_t)d->ntaps * cn * rw};
-      pack_panel(d, pl->isa, &sb, tb->panel, i0, cn, co0);
+      int i0, cn;
+      const cbp_subs sb = pack_ci_block(d, pl, tb, cib, co0, cw, &i0, &cn);
       /* rows [c0, c1): in the shared block's first ci block one claim after
          another (a failed claim leaves c1 <= c0), else all of them at once */
       for (long c0 = cib ? lo : r0, c1 = cib ? hi : r1; c0 < c1;
@@ -1151,9 +1162,8 @@ static void run_block(const cbp_dconv_desc *d, const engine_plan *pl, const thre
   long c0, c1;
   while (claim_rows(claim, epoch, sr0, sr1, -1, from_bottom, pl->grain, 0, 1, &c0, &c1))
     for (int cib = 0; cib < pl->ncib; cib++) {
-      const int i0 = cib * pl->cb, cn = d->ci - i0 < pl->cb ? d->ci - i0 : pl->cb;
-      const cbp_subs sb = {rw, cw, pl->isa->vl, (size_t)d->ntaps * cn * rw};
-      pack_panel(d, pl->isa, &sb, tb->panel, i0, cn, co0);
+      int i0, cn;
+      const cbp_subs sb = pack_ci_block(d, pl, tb, cib, co0, cw, &i0, &cn);
       run_rows(d, pl, tb, &sb, in, out, base, co0, i0, cn, c0, c1, cib > 0);
     }
 }
