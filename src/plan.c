@@ -267,7 +267,13 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      points, not 296, and the out-of-sample check is results/README.md's.
      After half vectors (e3fbc5a: C = 8 on AVX2's kernels on a Zen 4) the
      GEMM still won 17 of the 22 such 3x3 points of 0.25-2 MFLOP in
-     results/small_grid2_zen4_half.csv, all 11 on one thread;
+     results/small_grid2_zen4_half.csv, all 11 on one thread.  Since
+     2026-12-06 (third rule, results/fwd_strided_zen4*.csv) FWD also takes
+     strides above 2, a strided 1x1 and, with K >= 32, a kernel larger than
+     the image.  On grids of such layers below 2 MFLOP the rule picks the
+     faster of the two on 122 of 144 points at strides 3-4, 50 of 72 strided
+     1x1 and 62 of 72 kernels larger than the image (at K = 16 the GEMM won
+     those by up to 1.71x); the rules before picked it on 52, 22 and 42;
    - MMA, and other convolutions below 2 MFLOP:
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
@@ -311,7 +317,14 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      OpenBLAS's small-matrix kernel (cbp_small_gemm_rows: res2a_branch2a,
      res2b_branch2a) -> the GEMM strategy (model-167 Xeon, after the GEMMs went
      in such slices: 60 of 80 resnet50 points right instead of 54);
-   - FWD: a 1x1 with N*P*Q <= 4096, or widening (K > C) -> fwd_im2col_gemm
+   - FWD: with AVX-512 kernels a strided 1x1 -> fwd_direct_blocked (the
+     GEMM gathers its pixels first: on the Zen 4 the engine was the faster
+     on all 12 of resnet50's strided 1x1 points, by 1.12-1.47x where
+     ESTIMATE had picked the GEMM and by 1.00-1.02x (a tie) at
+     res3a_branch1, results/fwd_strided_zen4_resnet50.csv;
+     the Zen 5's committed FWD runs agree but for res3a_branch1, where the
+     GEMM won 2 runs of 3 by 1.06-1.13x);
+     a 1x1 with N*P*Q <= 4096, or widening (K > C) -> fwd_im2col_gemm
      (one sgemm, no im2col; widening at stride 1 too since 2026-12-03: Zen 5
      EPYC, medians of 3 runs, GEMM / blocked time at 1 / 2 threads,
      res2a_branch1 0.955 / 0.964, res3a_branch2c 0.989 / 0.937,
@@ -328,9 +341,14 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
 /* A convolution below 2 MFLOP whose taps and channels fill the engine's
    tiles well enough to beat the GEMM (see above). */
 static int small_dense(convbp_op op, const convbp_conv *c) {
-  if (cbp_direct_isa_get()->vl < 16 || c->c < 8 || c->k < 8 || c->stride_h > 2 ||
-      c->stride_w > 2)
-    return 0;
+  if (cbp_direct_isa_get()->vl < 16 || c->c < 8 || c->k < 8) return 0;
+  /* FWD's engine reads a strided input in place and skips the taps that fall
+     in the padding; the GEMM's im2col copies every pixel a stride apart and
+     writes those taps' zeros.  So FWD takes any stride, a strided 1x1, and a
+     kernel larger than the image when K fills two vectors or more (at K = 16
+     the one-vector tiles lost that case to the GEMM). */
+  const int fwd = op == CONVBP_FWD, strided = c->stride_h > 1 || c->stride_w > 1;
+  if (!fwd && (c->stride_h > 2 || c->stride_w > 2)) return 0;
   /* BPA's engine writes C channels a vector: C = 8 over a longer reduction
      (K > C) leaves half of each vector empty, and stride phases that split a
      kernel (dilation not a multiple of the stride) cut it into convolutions
@@ -342,8 +360,9 @@ static int small_dense(convbp_op op, const convbp_conv *c) {
   }
   /* A padded 1x1 the GEMMs cannot read in place: they copy it like any
      kernel, zero border included, which the engine skips. */
-  if (c->r == 1 && c->s == 1) return c->pad_h || c->pad_w;
-  return c->r <= c->h && c->s <= c->w && convbp_conv_flops(c) >= 0.25e6;
+  if (c->r == 1 && c->s == 1) return c->pad_h || c->pad_w || (fwd && strided);
+  if ((c->r > c->h || c->s > c->w) && !(fwd && c->k >= 32)) return 0;
+  return convbp_conv_flops(c) >= 0.25e6;
 }
 
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
@@ -392,6 +411,8 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
       if (cbp_strided_1x1_block(&pb)) return gemm[op];
       return gemm_1x1 && few_pixels ? gemm[op] : blocked[op];
     default:
+      /* a strided 1x1 is no GEMM operand in place: im2col gathers it first */
+      if (avx512 && strided) return blocked[op];
       return gemm_1x1 && (few_pixels || conv->k > conv->c) ? gemm[op] : blocked[op];
   }
 }

@@ -70,8 +70,8 @@ int main(int argc, char **argv) {
   /* ESTIMATE's rules that depend on the engine's instruction set (src/plan.c):
      without AVX-512 kernels, 1x1 BPA and BPW and the stem's BPW go to the GEMM
      strategies; with them, a 1x1 BPA at stride 1 does only when it does not
-     widen and has more than 1024 pixels, and a 1x1 FWD when it widens or has
-     few pixels.  Rows chosen so that OpenBLAS's small-matrix rules do not
+     widen and has more than 1024 pixels, and an unstrided 1x1 FWD when it
+     widens or has few pixels.  Rows chosen so that OpenBLAS's small-matrix rules do not
      fire. */
   static const struct {
     const char *label, *desc;
@@ -115,8 +115,23 @@ int main(int argc, char **argv) {
        "fwd_im2col_gemm"},
       {"tiny 3x3 BPA (0.15 MFLOP)", "mb2ic32ih6oc32kh3sh2ph0", CONVBP_BPA, "bpa_scatter_gemm",
        "bpa_scatter_gemm"},
-      {"small 3x3 FWD at stride 4", "mb2ic32ih14oc32kh3sh4ph1", CONVBP_FWD, "fwd_im2col_gemm",
+      /* FWD's engine reads strided pixels in place and skips taps in the
+         padding, which im2col copies: strides above 2, a strided 1x1, and a
+         kernel larger than the image once K fills two vectors; not BPA/BPW */
+      {"small 3x3 FWD at stride 4", "mb2ic32ih14oc32kh3sh4ph1", CONVBP_FWD,
+       "fwd_direct_blocked", "fwd_im2col_gemm"},
+      {"small 3x3 BPA at stride 4", "mb2ic32ih14oc32kh3sh4ph1", CONVBP_BPA, "bpa_scatter_gemm",
+       "bpa_scatter_gemm"},
+      {"tiny 3x3 FWD at stride 4 (0.07 MFLOP)", "mb1ic16ih14oc16kh3sh4ph1", CONVBP_FWD,
+       "fwd_im2col_gemm", "fwd_im2col_gemm"},
+      {"small strided 1x1 FWD", "mb2ic64ih16oc64kh1sh2ph0", CONVBP_FWD, "fwd_direct_blocked",
        "fwd_im2col_gemm"},
+      {"strided widening 1x1 FWD, few pixels", "mb8ic1024ih14oc2048kh1sh2ph0", CONVBP_FWD,
+       "fwd_direct_blocked", "fwd_im2col_gemm"},
+      {"small 5x5 FWD over a 3x3 image, K = 32", "mb2ic32ih3oc32kh5ph2", CONVBP_FWD,
+       "fwd_direct_blocked", "fwd_im2col_gemm"},
+      {"small 5x5 FWD over a 3x3 image, K = 16", "mb2ic32ih3oc16kh5ph2", CONVBP_FWD,
+       "fwd_im2col_gemm", "fwd_im2col_gemm"},
       {"small 5x5 BPW over a 3x3 image", "mb2ic32ih3oc32kh5ph2", CONVBP_BPW, "bpw_im2col_gemm",
        "bpw_im2col_gemm"},
       {"small 7x7 FWD of 3 channels", "mb1ic3ih31oc17kh7sh3ph3", CONVBP_FWD, "fwd_im2col_gemm",
