@@ -162,7 +162,11 @@ const char *convbp_kernels(int channels);
    allocated and any set-up (such as a peer library's primitive creation) done,
    so that runs do nothing else.  What the harness times.  With several threads
    the workspace has 256 KiB of untouched address space on each side, so that
-   per-thread partials are not written next to the caller's buffers. */
+   per-thread partials are not written next to the caller's buffers.  The
+   oneDNN peers plan their kernels for the threads they will get where they
+   are prepared (one inside a caller's active parallel region), and their run
+   returns CONVBP_ERR_UNSUPPORTED where it would get others: prepare them
+   where they will run. */
 typedef struct convbp_prepared convbp_prepared;
 int convbp_conv_prepare(const char *strategy, const convbp_conv *p, int threads,
                         convbp_prepared **out);

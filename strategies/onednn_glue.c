@@ -10,7 +10,12 @@
  * kernels fix their work split when they are created, so prepare() and run()
  * both set it to the strategy's thread count, capped by OMP_THREAD_LIMIT: a
  * kernel planned for two threads that gets one waits for the second (the Zen 4
- * EPYC) or returns a wrong output (some checks on the model-167 Xeon). */
+ * EPYC) or returns a wrong output (some checks on the model-167 Xeon).  Inside
+ * a caller's active parallel region oneDNN runs every parallel section on the
+ * calling thread alone, so there both count one thread (onednn_threads); a
+ * primitive made outside such a region and run inside one would wait at its
+ * first barrier for a thread that never comes (BPW's reduction did, on the
+ * named shapes of test_strategies), so run() refuses it instead. */
 #include "onednn_glue.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -28,7 +33,15 @@ typedef struct {
   dnnl_memory_t user[3], inner[3];
   dnnl_primitive_t reorder[3]; /* x, y: user -> inner; out: inner -> user */
   int args[3];                 /* DNNL_ARG_* of x, y, out */
+  int threads;                 /* what its kernels were planned for (onednn_threads) */
 } onednn_state;
+
+/* The threads oneDNN's parallel sections get when asked for `threads`: at
+   most OMP_THREAD_LIMIT, and one inside an active region (its OpenMP runtime
+   tests omp_in_parallel() and runs the section on the caller). */
+static int onednn_threads(int threads) {
+  return omp_in_parallel() ? 1 : cbp_grantable_threads(threads);
+}
 
 /* oneDNN's handles of s, not s itself. */
 static void release_handles(onednn_state *s) {
@@ -143,9 +156,11 @@ const char *cbp_onednn_supports(const cbp_problem *pb, int blocked) {
 
 int cbp_onednn_prepare(const cbp_problem *pb, int threads, int blocked, void **state) {
   /* oneDNN splits the work by the thread count current at creation. */
-  omp_set_num_threads(cbp_grantable_threads(threads));
+  const int granted = onednn_threads(threads);
+  omp_set_num_threads(granted);
   onednn_state *s = calloc(1, sizeof *s);
   if (!s) return CONVBP_ERR_NOMEM;
+  s->threads = granted;
   if (create_pds(pb, blocked, s)) {
     destroy(s);
     return CONVBP_ERR_UNSUPPORTED;
@@ -212,7 +227,10 @@ int cbp_onednn_run(const cbp_problem *pb, int threads, const float *x, const flo
                    void *state) {
   (void)pb;
   onednn_state *s = state;
-  omp_set_num_threads(cbp_grantable_threads(threads));
+  const int granted = onednn_threads(threads);
+  /* planned for other threads than it would get: it could wait forever */
+  if (granted != s->threads) return CONVBP_ERR_UNSUPPORTED;
+  omp_set_num_threads(granted);
   const float *ptr[3] = {x, y, out};
   dnnl_exec_arg_t args[4];
   int nargs = 0;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h> /* alarm */
 
 #include "convbp.h"
 #include "testing.h"
@@ -64,8 +65,64 @@ static void check_kernels(void) {
   set_env("CONVBP_HALF_VECTORS", half_env ? half_saved : NULL);
 }
 
+/* The oneDNN peers from one thread of a caller's active parallel region, as a
+   framework's thread pool would call them: oneDNN runs its parallel sections
+   on that thread alone, so a peer asked for two threads there must plan for
+   one (its BPW waited forever at a barrier for the second), and a peer
+   prepared for two outside the region must refuse to run inside it rather
+   than wait.  A hang ends the test by SIGALRM.  The shape is one whose
+   oneDNN BPW (blocked) hung on the Zen 4 before 2026-12-06.  Skipped where
+   convbp was built without oneDNN. */
+static void check_peers_nested(void) {
+  static const char *const peers[] = {"fwd_onednn",         "bpa_onednn",         "bpw_onednn",
+                                      "fwd_onednn_blocked", "bpa_onednn_blocked", "bpw_onednn_blocked",
+                                      "mma_bpa_onednn",     "mma_bpw_onednn"};
+  const convbp_conv p = {8, 16, 7, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1};
+  const convbp_mma m = {96, 96, 96};
+  alarm(120);
+  for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++) {
+    const int idx = convbp_strategy_find(peers[i]);
+    if (idx < 0) continue;
+    const convbp_op op = convbp_strategy_op(idx);
+    const int mma = convbp_op_is_mma(op);
+    size_t nx, ny, nout;
+    convbp_prepared *outside = NULL;
+    CHECK((mma ? convbp_mma_op_sizes(op, &m, &nx, &ny, &nout)
+               : convbp_conv_op_sizes(op, &p, &nx, &ny, &nout)) == 0 &&
+              (mma ? convbp_mma_prepare(peers[i], &m, 2, &outside)
+                   : convbp_conv_prepare(peers[i], &p, 2, &outside)) == 0,
+          "%s prepared for 2 threads", peers[i]);
+    float *x = calloc(nx, sizeof(float)), *y = calloc(ny, sizeof(float));
+    float *out = calloc(nout, sizeof(float));
+    CHECK(x && y && out, "buffers for %s", peers[i]);
+    int checked = -1, crossed = -1;
+    convbp_check c = {0};
+    if (outside && x && y && out) {
+#pragma omp parallel num_threads(2)
+      {
+#pragma omp master
+        {
+          checked = mma ? convbp_mma_check(peers[i], &m, 2, 7, &c)
+                        : convbp_conv_check(peers[i], &p, 2, 7, &c);
+          crossed = convbp_prepared_run(outside, x, y, out);
+        }
+      }
+      CHECK(checked == 0 && c.passed, "%s asked for 2 threads inside a parallel region: %s, %s",
+            peers[i], convbp_strerror(checked), c.passed ? "passed" : "wrong");
+      CHECK(crossed == CONVBP_ERR_UNSUPPORTED,
+            "%s prepared for 2 threads outside a region, run inside one: %s", peers[i],
+            convbp_strerror(crossed));
+      CHECK(convbp_prepared_run(outside, x, y, out) == 0, "%s run outside again", peers[i]);
+    }
+    convbp_prepared_destroy(outside);
+    free(x), free(y), free(out);
+  }
+  alarm(0);
+}
+
 int main(void) {
   check_kernels();
+  check_peers_nested();
   /* Registry: unique names, a summary each, the five baseline strategies present. */
   int count = convbp_strategy_count();
   CHECK(count >= 5, "registry has %d strategies", count);
