@@ -12,10 +12,11 @@
  * kernel planned for two threads that gets one waits for the second (the Zen 4
  * EPYC) or returns a wrong output (some checks on the model-167 Xeon).  Inside
  * a caller's active parallel region oneDNN runs every parallel section on the
- * calling thread alone, so there both count one thread (onednn_threads); a
- * primitive made outside such a region and run inside one would wait at its
- * first barrier for a thread that never comes (BPW's reduction did, on the
- * named shapes of test_strategies), so run() refuses it instead. */
+ * calling thread alone, so there both count one thread (onednn_threads): a
+ * kernel planned for two waits there at its first barrier for a second thread
+ * that never comes (bpw_onednn_blocked's reduction did, asked for two threads
+ * from inside a region), and run() refuses a primitive planned for other
+ * threads than it would get, such as one prepared outside a region. */
 #include "onednn_glue.h"
 
 #include <oneapi/dnnl/dnnl.h>

@@ -74,9 +74,9 @@ static void check_kernels(void) {
    oneDNN BPW (blocked) hung on the Zen 4 before 2026-12-06.  Skipped where
    convbp was built without oneDNN. */
 static void check_peers_nested(void) {
-  static const char *const peers[] = {"fwd_onednn",         "bpa_onednn",         "bpw_onednn",
-                                      "fwd_onednn_blocked", "bpa_onednn_blocked", "bpw_onednn_blocked",
-                                      "mma_bpa_onednn",     "mma_bpw_onednn"};
+  static const char *const peers[] = {"fwd_onednn", "bpa_onednn", "bpw_onednn",
+                                      "fwd_onednn_blocked", "bpa_onednn_blocked",
+                                      "bpw_onednn_blocked", "mma_bpa_onednn", "mma_bpw_onednn"};
   const convbp_conv p = {8, 16, 7, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1};
   const convbp_mma m = {96, 96, 96};
   alarm(120);
