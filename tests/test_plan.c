@@ -71,8 +71,8 @@ int main(int argc, char **argv) {
      without AVX-512 kernels, 1x1 BPA and BPW and the stem's BPW go to the GEMM
      strategies; with them, a 1x1 BPA at stride 1 does only when it does not
      widen and has more than 1024 pixels, and an unstrided 1x1 FWD when it
-     widens or has few pixels.  Rows chosen so that OpenBLAS's small-matrix rules do not
-     fire. */
+     widens or has few pixels.  Rows chosen so that OpenBLAS's small-matrix
+     rules do not fire. */
   static const struct {
     const char *label, *desc;
     convbp_op op;
