@@ -273,7 +273,16 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      the image.  On grids of such layers below 2 MFLOP the rule picks the
      faster of the two on 122 of 144 points at strides 3-4, 50 of 72 strided
      1x1 and 62 of 72 kernels larger than the image (at K = 16 the GEMM won
-     those by up to 1.71x); the rules before picked it on 52, 22 and 42;
+     those by up to 1.71x); the rules before picked it on 52, 22 and 42.
+     Since 2026-12-07 (fourth rule, results/bp_strided_zen4*.csv) BPW also
+     takes strides above 2, and BPA (C >= 32) and BPW a kernel larger than
+     the image, once N*P*Q times all taps over taps inside reaches 40 (a
+     flat optimum from 40 to 48; at 32 remainder_3_stride_4's BPW, 38, went
+     to the engine, which lost it in every edge run); and BPW a strided 1x1
+     with K or C below 16.  BPW right on 119 of 144 points at strides 3-4,
+     56 of 72 kernels larger than the image and 59 of 72 strided 1x1 (81, 34
+     and 23 before), BPA on 62 of 72 kernels larger than the image (52);
+     BPA at strides 3-4 stays with the GEMM, which won 112 of 144;
    - MMA, and other convolutions below 2 MFLOP:
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
@@ -342,13 +351,13 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
    tiles well enough to beat the GEMM (see above). */
 static int small_dense(convbp_op op, const convbp_conv *c) {
   if (cbp_direct_isa_get()->vl < 16 || c->c < 8 || c->k < 8) return 0;
-  /* FWD's engine reads a strided input in place and skips the taps that fall
-     in the padding; the GEMM's im2col copies every pixel a stride apart and
-     writes those taps' zeros.  So FWD takes any stride, a strided 1x1, and a
-     kernel larger than the image when K fills two vectors or more (at K = 16
-     the one-vector tiles lost that case to the GEMM). */
-  const int fwd = op == CONVBP_FWD, strided = c->stride_h > 1 || c->stride_w > 1;
-  if (!fwd && (c->stride_h > 2 || c->stride_w > 2)) return 0;
+  const int fwd = op == CONVBP_FWD, bpw = op == CONVBP_BPW;
+  const int strided = c->stride_h > 1 || c->stride_w > 1;
+  const int wide_stride = c->stride_h > 2 || c->stride_w > 2;
+  const int clipped = c->r > c->h || c->s > c->w; /* a kernel larger than the image */
+  /* BPA at strides above 2: a 3x3's stride phases hold one tap each, 1x1
+     convolutions the engine's tiles fill worse than the GEMM does. */
+  if (op == CONVBP_BPA && wide_stride) return 0;
   /* BPA's engine writes C channels a vector: C = 8 over a longer reduction
      (K > C) leaves half of each vector empty, and stride phases that split a
      kernel (dilation not a multiple of the stride) cut it into convolutions
@@ -358,10 +367,30 @@ static int small_dense(convbp_op op, const convbp_conv *c) {
                       (c->stride_w > 1 && c->s > 1 && c->dil_w % c->stride_w);
     if ((c->c < 16 && c->k > c->c) || (split && c->c < 32)) return 0;
   }
-  /* A padded 1x1 the GEMMs cannot read in place: they copy it like any
-     kernel, zero border included, which the engine skips. */
-  if (c->r == 1 && c->s == 1) return c->pad_h || c->pad_w || (fwd && strided);
-  if ((c->r > c->h || c->s > c->w) && !(fwd && c->k >= 32)) return 0;
+  /* A strided 1x1 is no GEMM operand in place: im2col gathers its pixels
+     first, which the engine reads in place.  FWD takes it; BPW where dW (K x
+     C) has a side below 16, too thin for the GEMM's tiles.  A padded 1x1 the
+     GEMMs copy like any kernel, zero border included. */
+  if (c->r == 1 && c->s == 1)
+    return c->pad_h || c->pad_w || (strided && (fwd || (bpw && (c->k < 16 || c->c < 16))));
+  if (fwd) {
+    /* FWD's engine reads a strided input in place and skips the taps that
+       fall in the padding; the GEMM's im2col copies every pixel a stride
+       apart and writes those taps' zeros.  So FWD takes any stride, and a
+       kernel larger than the image when K fills two vectors or more (at
+       K = 16 the one-vector tiles lost that case to the GEMM). */
+    if (clipped && c->k < 32) return 0;
+  } else if (wide_stride || clipped) {
+    /* BPW at strides above 2, and BPA and BPW with a kernel larger than
+       the image: the engine once the GEMM's rows N*P*Q, times its waste on
+       padding zeros (all taps over those inside the image), reach 40; and
+       BPA's output C fills two vectors, as FWD's K must. */
+    int p, q;
+    const double inside = convbp_conv_flops_nopad(c);
+    if (convbp_conv_out_dims(c, &p, &q)) return 0;
+    if (inside > 0 && (double)c->n * p * q * convbp_conv_flops(c) / inside < 40) return 0;
+    if (op == CONVBP_BPA && c->c < 32) return 0;
+  }
   return convbp_conv_flops(c) >= 0.25e6;
 }
 

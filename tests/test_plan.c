@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
        "bpa_scatter_gemm"},
       /* FWD's engine reads strided pixels in place and skips taps in the
          padding, which im2col copies: strides above 2, a strided 1x1, and a
-         kernel larger than the image once K fills two vectors; not BPA/BPW */
+         kernel larger than the image once K fills two vectors */
       {"small 3x3 FWD at stride 4", "mb2ic32ih14oc32kh3sh4ph1", CONVBP_FWD,
        "fwd_direct_blocked", "fwd_im2col_gemm"},
       {"small 3x3 BPA at stride 4", "mb2ic32ih14oc32kh3sh4ph1", CONVBP_BPA, "bpa_scatter_gemm",
@@ -132,8 +132,32 @@ int main(int argc, char **argv) {
        "fwd_direct_blocked", "fwd_im2col_gemm"},
       {"small 5x5 FWD over a 3x3 image, K = 16", "mb2ic32ih3oc16kh5ph2", CONVBP_FWD,
        "fwd_im2col_gemm", "fwd_im2col_gemm"},
-      {"small 5x5 BPW over a 3x3 image", "mb2ic32ih3oc32kh5ph2", CONVBP_BPW, "bpw_im2col_gemm",
-       "bpw_im2col_gemm"},
+      /* BPA and BPW: the engine at strides above 2 (BPW) and for a kernel
+         larger than the image once N*P*Q times all taps over taps inside
+         reaches 40 (BPA: and C >= 32); a strided 1x1 BPW where K or C is
+         below 16 */
+      {"small 5x5 BPW over a 3x3 image (18 rows x 25/9)", "mb2ic32ih3oc32kh5ph2", CONVBP_BPW,
+       "bpw_direct_blocked", "bpw_im2col_gemm"},
+      {"small 5x5 BPW over a 3x3 image, one image (9 x 25/9)", "mb1ic32ih3oc32kh5ph2", CONVBP_BPW,
+       "bpw_im2col_gemm", "bpw_im2col_gemm"},
+      {"small 5x5 BPA over a 3x3 image, C = 32", "mb2ic32ih3oc32kh5ph2", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"small 5x5 BPA over a 3x3 image, C = 16", "mb2ic16ih3oc32kh5ph2", CONVBP_BPA,
+       "bpa_scatter_gemm", "bpa_scatter_gemm"},
+      {"small 3x3 BPW at stride 3 (100 rows)", "mb1ic32ih28oc32kh3sh3ph1", CONVBP_BPW,
+       "bpw_direct_blocked", "bpw_im2col_gemm"},
+      {"small 3x3 BPW at stride 3 (25 rows x 225/196)", "mb1ic32ih14oc32kh3sh3ph1", CONVBP_BPW,
+       "bpw_im2col_gemm", "bpw_im2col_gemm"},
+      {"small 3x3 BPW at stride 4 (32 rows x 144/121)", "mb2ic32ih14oc32kh3sh4ph1", CONVBP_BPW,
+       "bpw_im2col_gemm", "bpw_im2col_gemm"},
+      {"small strided 1x1 BPW at K = 8", "mb2ic64ih16oc8kh1sh2ph0", CONVBP_BPW,
+       "bpw_direct_blocked", "bpw_im2col_gemm"},
+      {"small strided narrowing 1x1 BPW", "mb1ic96ih14oc48kh1sh2ph0", CONVBP_BPW,
+       "bpw_im2col_gemm", "bpw_im2col_gemm"},
+      {"small strided 1x1 BPW at 8 channels", "mb1ic8ih20oc40kh1sh2ph0", CONVBP_BPW,
+       "bpw_direct_blocked", "bpw_im2col_gemm"},
+      {"small strided widening 1x1 BPW", "mb2ic24ih20oc128kh1sh2ph0", CONVBP_BPW,
+       "bpw_im2col_gemm", "bpw_im2col_gemm"},
       {"small 7x7 FWD of 3 channels", "mb1ic3ih31oc17kh7sh3ph3", CONVBP_FWD, "fwd_im2col_gemm",
        "fwd_im2col_gemm"},
       /* BPA's engine writes C channels a vector: C = 8 under a longer
