@@ -283,6 +283,17 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      56 of 72 kernels larger than the image and 59 of 72 strided 1x1 (81, 34
      and 23 before), BPA on 62 of 72 kernels larger than the image (52);
      BPA at strides 3-4 stays with the GEMM, which won 112 of 144;
+   - patches that do not overlap (stride >= the kernel's extent), FWD with
+     C < 8 and BPW with C < 16 and 128 taps or more or gaps between the
+     patches -> the GEMM strategy (since 2026-12-07, results/patch_zen4*.csv:
+     C = 3 and 8, patches 4-16 wide at strides 4-16, K 96-768: the GEMM
+     ahead of the engine by 1.08-1.44x for FWD at C = 3 (geometric means per
+     patch shape), by 1.13-1.24x for BPW at C = 3 and 8 with 16x16 patches
+     or gaps, the engine by 1.03-1.33x for FWD at C = 8; ESTIMATE right on
+     173 of 216 FWD points instead of 129, 157 of 216 BPW instead of 111;
+     on patches of 2x2, 7x7 and 14x14 at C = 1-12, FWD 61 of 96 instead of
+     49; the BPW rule without the taps' condition lost 30 points there, so
+     that grid shaped it, 63 -> 69);
    - MMA, and other convolutions below 2 MFLOP:
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
@@ -412,6 +423,19 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
       return bpw;
   }
   if (convbp_op_is_mma(op)) return gemm[op];
+  /* Patches that do not overlap (each stride at least the kernel's extent,
+     more than one tap: ViT's 16x16 at stride 16, ConvNeXt's 4x4 stem) over
+     few channels: im2col copies each input pixel once at most.  FWD below 8
+     channels: the GEMM reduces R*S*C at once, the engine C per tap.  BPW
+     below 16 channels with 128 taps or more, or gaps between the patches:
+     the engine's outputs are R*S slices of K x C, each too thin to fill. */
+  const int extent_h = (conv->r - 1) * conv->dil_h + 1, extent_w = (conv->s - 1) * conv->dil_w + 1;
+  const int patches =
+      conv->r * conv->s > 1 && conv->stride_h >= extent_h && conv->stride_w >= extent_w;
+  const int gaps = conv->stride_h > extent_h || conv->stride_w > extent_w;
+  if (patches && ((op == CONVBP_FWD && conv->c < 8) ||
+                  (op == CONVBP_BPW && conv->c < 16 && (conv->r * conv->s >= 128 || gaps))))
+    return gemm[op];
   if (convbp_conv_flops(conv) < 2e6) return small_dense(op, conv) ? blocked[op] : gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;
   const int padded = conv->pad_h || conv->pad_w;
