@@ -288,9 +288,9 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      patches -> the GEMM strategy (since 2026-12-07, results/patch_zen4*.csv:
      C = 3 and 8, patches 4-16 wide at strides 4-16, K 96-768: the GEMM
      ahead of the engine by 1.08-1.44x for FWD at C = 3 (geometric means per
-     patch shape), by 1.13-1.24x for BPW at C = 3 and 8 with 16x16 patches
+     patch shape), by 1.01-1.24x for BPW at C = 3 and 8 with 16x16 patches
      or gaps, the engine by 1.03-1.33x for FWD at C = 8; ESTIMATE right on
-     173 of 216 FWD points instead of 129, 157 of 216 BPW instead of 111;
+     173 of 216 FWD points instead of 129, 157 of 216 BPW instead of 113;
      on patches of 2x2, 7x7 and 14x14 at C = 1-12, FWD 61 of 96 instead of
      49; the BPW rule without the taps' condition lost 30 points there, so
      that grid shaped it, 63 -> 69);
@@ -429,7 +429,8 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
      channels: the GEMM reduces R*S*C at once, the engine C per tap.  BPW
      below 16 channels with 128 taps or more, or gaps between the patches:
      the engine's outputs are R*S slices of K x C, each too thin to fill. */
-  const int extent_h = (conv->r - 1) * conv->dil_h + 1, extent_w = (conv->s - 1) * conv->dil_w + 1;
+  const int64_t extent_h = (int64_t)(conv->r - 1) * conv->dil_h + 1,
+                extent_w = (int64_t)(conv->s - 1) * conv->dil_w + 1;
   const int patches =
       conv->r * conv->s > 1 && conv->stride_h >= extent_h && conv->stride_w >= extent_w;
   const int gaps = conv->stride_h > extent_h || conv->stride_w > extent_w;
