@@ -360,7 +360,8 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      of them there. */
 /* A convolution below 2 MFLOP whose taps and channels fill the engine's
    tiles well enough to beat the GEMM (see above). */
-static int small_dense(convbp_op op, const convbp_conv *c) {
+static int small_dense(convbp_op op, const cbp_problem *pb) {
+  const convbp_conv *c = &pb->conv;
   if (cbp_direct_isa_get()->vl < 16 || c->c < 8 || c->k < 8) return 0;
   const int fwd = op == CONVBP_FWD, bpw = op == CONVBP_BPW;
   const int strided = c->stride_h > 1 || c->stride_w > 1;
@@ -396,10 +397,8 @@ static int small_dense(convbp_op op, const convbp_conv *c) {
        the image: the engine once the GEMM's rows N*P*Q, times its waste on
        padding zeros (all taps over those inside the image), reach 40; and
        BPA's output C fills two vectors, as FWD's K must. */
-    int p, q;
     const double inside = convbp_conv_flops_nopad(c);
-    if (convbp_conv_out_dims(c, &p, &q)) return 0;
-    if (inside > 0 && (double)c->n * p * q * convbp_conv_flops(c) / inside < 40) return 0;
+    if (inside > 0 && (double)c->n * pb->p * pb->q * convbp_conv_flops(c) / inside < 40) return 0;
     if (op == CONVBP_BPA && c->c < 32) return 0;
   }
   return convbp_conv_flops(c) >= 0.25e6;
@@ -437,7 +436,7 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   if (patches && ((op == CONVBP_FWD && conv->c < 8) ||
                   (op == CONVBP_BPW && conv->c < 16 && (conv->r * conv->s >= 128 || gaps))))
     return gemm[op];
-  if (convbp_conv_flops(conv) < 2e6) return small_dense(op, conv) ? blocked[op] : gemm[op];
+  if (convbp_conv_flops(conv) < 2e6) return small_dense(op, &pb) ? blocked[op] : gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;
   const int padded = conv->pad_h || conv->pad_w;
   const int avx512 = cbp_direct_isa_get()->vl >= 16;
