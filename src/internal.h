@@ -55,6 +55,17 @@ int cbp_strategy_threads(const cbp_strategy *s, const cbp_problem *pb, int threa
 /* Problem set-up (src/problem.c): validates and derives sizes. */
 int cbp_problem_conv(cbp_problem *pb, convbp_op op, const convbp_conv *p);
 int cbp_problem_mma(cbp_problem *pb, convbp_op op, const convbp_mma *p);
+/* Kernel rows that tile the width: S > 1 taps at stride S, no padding or
+   dilation along W, W a multiple of S.  A kernel row then reads S whole pixels,
+   S*C contiguous floats of NHWC, and the same S*C floats of KRSC, so the problem
+   is the same memory seen as W/S pixels of S*C channels under an R x 1 kernel:
+     A(n, h, q*S + s, c) = A'(n, h, q, s*C + c),  W(k, r, s, c) = W'(k, r, 0, s*C + c)
+   (dA and dW alike).  Returns the folded problem in *buf, or pb when it does not fold.
+   fwd_direct_blocked and bpa_stride_phase_blocked fold; bpw_direct_blocked does
+   not: its reduction runs over pixels, not channels, and folded it lost (Zen 4,
+   3x3 at stride 3, C = 8: 0.66-0.70x), where merge_taps already takes a thin
+   kernel row's taps together. */
+const cbp_problem *cbp_fold_width(const cbp_problem *pb, cbp_problem *buf);
 
 /* Checked size arithmetic: 0 on success, CONVBP_ERR_OVERFLOW otherwise. */
 static inline int cbp_mul(size_t a, size_t b, size_t *r) {

@@ -186,3 +186,16 @@ int cbp_problem_mma(cbp_problem *pb, convbp_op op, const convbp_mma *p) {
   pb->mma = *p;
   return CONVBP_OK;
 }
+
+const cbp_problem *cbp_fold_width(const cbp_problem *pb, cbp_problem *buf) {
+  const convbp_conv *c = &pb->conv;
+  if (c->s < 2 || c->stride_w != c->s || c->pad_w || c->dil_w != 1 || c->w % c->s) return pb;
+  convbp_conv f = *c;
+  f.w = c->w / c->s;
+  f.c = c->c * c->s; /* R*S*C fits in int (convbp_conv_sizes) */
+  f.s = 1;
+  f.stride_w = 1;
+  /* the same elements in the same places: it cannot fail where pb did not */
+  if (cbp_problem_conv(buf, pb->op, &f)) return pb;
+  return buf;
+}

@@ -8,7 +8,10 @@
  * leading dimension R*S*C), and the engine transposes it block by block as it
  * packs its weight panels, which it does anyway: no transposed copy of W.
  * Taps outside A are skipped, so padding costs neither memory nor FLOPs.  No
- * im2col, no GEMM call.
+ * im2col, no GEMM call.  Kernel rows that tile the width (stride_w = S, no pad
+ * or dilation across: patch embeddings) run folded, W/S pixels of S*C
+ * channels under R taps (cbp_fold_width): each tap reduces S*C, not C (ViT-B/16
+ * at N = 2, C = 3: 6.25 -> 4.38 ms on one Zen 4 thread).
  * Workspace: the taps + the engine's per-thread tap lists.
  * Supports every valid problem. */
 #include "internal.h"
@@ -16,6 +19,8 @@
 static int vec_channels(const cbp_problem *pb) { return pb->conv.k; } /* O's K */
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
+  cbp_problem folded;
+  pb = cbp_fold_width(pb, &folded);
   const convbp_conv *c = &pb->conv;
   size_t engine;
   *bytes = 0;
@@ -27,6 +32,8 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 
 static int run(const cbp_problem *pb, int threads, const float *A, const float *W, float *O,
                void *ws) {
+  cbp_problem folded;
+  pb = cbp_fold_width(pb, &folded);
   const convbp_conv *c = &pb->conv;
   const int taps = c->r * c->s;
   cbp_arena ar = {ws, 0};

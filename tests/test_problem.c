@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "convbp.h"
+#include "internal.h"
 #include "testing.h"
 
 typedef struct {
@@ -30,6 +31,27 @@ static const extent_case extents[] = {
     {"height 1", 1, 0, 1, 1, 1, 1},
 };
 
+/* cbp_fold_width: which problems fold, and into what (W/S pixels of S*C
+   channels under an R x 1 kernel at stride_w 1); fold_c 0: not folded. */
+typedef struct {
+  const char *why;
+  convbp_conv p; /* n c h w k r s pad_h pad_w stride_h stride_w dil_h dil_w */
+  int fold_w, fold_c;
+} fold_case;
+
+static const fold_case folds[] = {
+    {"ViT-B/16 patch embedding", {2, 3, 224, 224, 768, 16, 16, 0, 0, 16, 16, 1, 1}, 14, 48},
+    {"ConvNeXt 2x2 downsampling", {2, 96, 56, 56, 192, 2, 2, 0, 0, 2, 2, 1, 1}, 28, 192},
+    {"rows padded, dilated and strided", {1, 5, 11, 12, 7, 3, 3, 2, 0, 2, 3, 2, 1}, 4, 15},
+    {"1 x S kernel", {2, 4, 3, 20, 9, 1, 4, 0, 0, 1, 4, 1, 1}, 5, 16},
+    {"width not a multiple of S", {1, 3, 8, 15, 6, 4, 4, 0, 0, 4, 4, 1, 1}, 0, 0},
+    {"padded across", {1, 3, 8, 16, 6, 4, 4, 0, 1, 4, 4, 1, 1}, 0, 0},
+    {"stride across below S (overlap)", {1, 3, 8, 16, 6, 4, 4, 0, 0, 4, 2, 1, 1}, 0, 0},
+    {"stride across above S (gaps)", {1, 3, 8, 16, 6, 4, 4, 0, 0, 4, 8, 1, 1}, 0, 0},
+    {"dilated across", {1, 3, 8, 16, 6, 2, 2, 0, 0, 2, 2, 1, 2}, 0, 0},
+    {"one column (S = 1)", {1, 3, 8, 16, 6, 3, 1, 0, 0, 3, 1, 1, 1}, 0, 0},
+};
+
 int main(void) {
   for (size_t i = 0; i < sizeof extents / sizeof extents[0]; i++) {
     const extent_case *e = &extents[i];
@@ -46,6 +68,31 @@ int main(void) {
     CHECK(st == 0 && P == e->want_p && Q == 3, "%s: P=%d want %d", e->why, P, e->want_p);
     st = convbp_conv_out_dims(&pw, &P, &Q);
     CHECK(st == 0 && Q == e->want_p && P == 3, "%s (width): Q=%d want %d", e->why, Q, e->want_p);
+  }
+
+  for (size_t i = 0; i < sizeof folds / sizeof folds[0]; i++) {
+    const fold_case *f = &folds[i];
+    const convbp_op ops[] = {CONVBP_FWD, CONVBP_BPA, CONVBP_BPW};
+    for (size_t o = 0; o < 3; o++) {
+      cbp_problem pb, buf;
+      CHECK(cbp_problem_conv(&pb, ops[o], &f->p) == 0, "%s: invalid", f->why);
+      const cbp_problem *got = cbp_fold_width(&pb, &buf);
+      if (!f->fold_c) {
+        CHECK(got == &pb, "%s: folded", f->why);
+        continue;
+      }
+      const convbp_conv *g = &got->conv;
+      CHECK(got == &buf && g->w == f->fold_w && g->c == f->fold_c && g->s == 1 &&
+                g->stride_w == 1 && g->pad_w == 0 && g->dil_w == 1,
+            "%s: w %d c %d s %d stride %d, want w %d c %d s 1 stride 1", f->why, g->w, g->c, g->s,
+            g->stride_w, f->fold_w, f->fold_c);
+      /* the same rows, output and elements of every operand */
+      CHECK(g->n == f->p.n && g->h == f->p.h && g->k == f->p.k && g->r == f->p.r &&
+                g->pad_h == f->p.pad_h && g->stride_h == f->p.stride_h && g->dil_h == f->p.dil_h &&
+                got->p == pb.p && got->q == pb.q && got->x_elems == pb.x_elems &&
+                got->y_elems == pb.y_elems && got->out_elems == pb.out_elems && got->op == pb.op,
+            "%s: folded problem differs beyond the width", f->why);
+    }
   }
 
   /* Every kind of invalid field. */

@@ -225,6 +225,19 @@ static const shape edges[] = {
        a thread that left a phase with rows unclaimed would lose them. */
     {"unequal channel blocks, two ci blocks", {2, 96, 9, 9, 160, 5, 5, 1, 1, 1, 1, 1, 1}},
     {"unequal channel blocks, two ci blocks, phases", {2, 96, 9, 9, 400, 5, 5, 2, 2, 2, 2, 1, 1}},
+    /* Kernel rows that tile the width (stride_w = S, no pad or dilation
+       across, W a multiple of S): fwd_direct_blocked and
+       bpa_stride_phase_blocked see W/S pixels of S*C channels under an R x 1
+       kernel (cbp_fold_width).  A patch embedding with K past a vector, rows
+       padded, dilated and strided under folded columns, a 1 x S kernel whose
+       folded C fills one vector, folded channels past a channel block; and a
+       width one short of a multiple and a padded width, which do not fold. */
+    {"folded width: 4x4 patches at stride 4", {2, 3, 8, 16, 20, 4, 4, 0, 0, 4, 4, 1, 1}},
+    {"folded width, rows padded, dilated and strided", {1, 5, 11, 12, 7, 3, 3, 2, 0, 2, 3, 2, 1}},
+    {"folded width, 1x4 kernel into one vector", {2, 4, 3, 20, 9, 1, 4, 0, 0, 1, 4, 1, 1}},
+    {"folded width, channels past a block", {1, 96, 4, 8, 40, 2, 2, 0, 0, 2, 2, 1, 1}},
+    {"width one short of the patches: not folded", {1, 3, 8, 15, 6, 4, 4, 0, 0, 4, 4, 1, 1}},
+    {"width padded under patches: not folded", {1, 3, 8, 16, 6, 4, 4, 0, 1, 4, 4, 1, 1}},
 };
 
 /* Strategies that may decline a problem, and the words their reason contains. */
