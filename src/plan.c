@@ -294,6 +294,17 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      on patches of 2x2, 7x7 and 14x14 at C = 1-12, FWD 61 of 96 instead of
      49; the BPW rule without the taps' condition lost 30 points there, so
      that grid shaped it, 63 -> 69);
+   - FWD and BPA with AVX-512 kernels read patches that tile the width (more
+     than one kernel row) folded, as their blocked strategies run them: W/S
+     pixels of S*C channels under R taps (cbp_fold_width), so the patch rule
+     above counts S*C; a folded BPA goes to the GEMM unless S*C fills whole
+     vectors (since 2026-12-07, results/patch_zen4_fold_*.csv: on 84 patch
+     layers at their own stride, C = 1-12 and S = 2-16, the folded engine
+     won BPA where S*C was 32, 48, 64 or 128 (GEMM/engine 1.14-1.43x,
+     geometric means per shape), lost or tied at 2-28 and 42-84 (0.93-2.44x
+     its time) and won at 168 (1.10x), left to the GEMM; FWD's engine won or
+     tied from S*C = 8 up; ESTIMATE right on 261 of 336 points instead of
+     153, ViT-B/16's FWD and BPA and ConvNeXt's stem FWD among them);
    - MMA, and other convolutions below 2 MFLOP:
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
@@ -422,6 +433,23 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
       return bpw;
   }
   if (convbp_op_is_mma(op)) return gemm[op];
+  /* FWD and BPA as their blocked strategies run them: kernel rows that tile
+     the width folded into S*C channels under R taps (cbp_fold_width), which
+     is what their engine's tiles fill.  Not where R = 1, whose fold is a 1x1
+     the GEMMs would not read in place as the rules for 1x1 layers assume,
+     nor without AVX-512 kernels (untimed). */
+  cbp_problem folded;
+  if ((op == CONVBP_FWD || op == CONVBP_BPA) && cbp_direct_isa_get()->vl >= 16) {
+    const cbp_problem *fp = cbp_fold_width(&pb, &folded);
+    if (fp != &pb && fp->conv.r > 1) {
+      pb = *fp;
+      conv = &pb.conv;
+      /* Folded, BPA's engine writes S*C channels a vector: where they end in
+         a part-empty vector (S*C = 12, 24, 28, 42, 56, 84 on AVX-512) the
+         GEMM won or tied; on whole vectors (32-128) the engine won. */
+      if (op == CONVBP_BPA && conv->c % cbp_direct_isa_get()->vl) return gemm[op];
+    }
+  }
   /* Patches that do not overlap (each stride at least the kernel's extent,
      more than one tap: ViT's 16x16 at stride 16, ConvNeXt's 4x4 stem) over
      few channels: im2col copies each input pixel once at most.  FWD below 8

@@ -183,9 +183,25 @@ int main(int argc, char **argv) {
       {"padded 1x1 BPW, few pixels (7 MFLOP)", "mb2ic32ih28oc128kh1ph1", CONVBP_BPW,
        "bpw_direct_blocked", "bpw_im2col_gemm"},
       /* patches that do not overlap over few channels: the GEMM (FWD C < 8,
-         BPW C < 16 with 128 taps or gaps); overlapping stems keep the engine */
+         BPW C < 16 with 128 taps or gaps); overlapping stems keep the engine.
+         With AVX-512 kernels FWD and BPA read patches that tile the width
+         folded, S*C channels (FWD: 48 and 12 here, not below 8); BPA then
+         goes to the engine only on whole vectors of S*C (48, 64, 192; not 12
+         or 24) */
       {"ViT-B/16 patch embedding FWD", "mb2ic3ih224oc768kh16sh16ph0", CONVBP_FWD,
-       "fwd_im2col_gemm", "fwd_im2col_gemm"},
+       "fwd_direct_blocked", "fwd_im2col_gemm"},
+      {"ViT-B/16 patch embedding BPA", "mb2ic3ih224oc768kh16sh16ph0", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"ConvNeXt 4x4 stem FWD", "mb2ic3ih224oc96kh4sh4ph0", CONVBP_FWD, "fwd_direct_blocked",
+       "fwd_im2col_gemm"},
+      {"ConvNeXt 4x4 stem BPA (12 channels folded)", "mb2ic3ih224oc96kh4sh4ph0", CONVBP_BPA,
+       "bpa_scatter_gemm", "bpa_scatter_gemm"},
+      {"8x8 patches of 8 channels BPA (64 folded)", "mb1ic8ih112oc384kh8sh8ph0", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"8x8 patches of 3 channels BPA (24 folded)", "mb1ic3ih112oc384kh8sh8ph0", CONVBP_BPA,
+       "bpa_scatter_gemm", "bpa_scatter_gemm"},
+      {"ConvNeXt 2x2 downsampling BPA (192 folded)", "mb2ic96ih56oc192kh2sh2ph0", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_stride_phase_blocked"},
       {"ViT-B/16 patch embedding BPW", "mb2ic3ih224oc768kh16sh16ph0", CONVBP_BPW,
        "bpw_im2col_gemm", "bpw_im2col_gemm"},
       {"4x4 patches at stride 8 (gaps) FWD", "mb1ic3ih112oc96kh4sh8ph0", CONVBP_FWD,
