@@ -190,12 +190,13 @@ int cbp_problem_mma(cbp_problem *pb, convbp_op op, const convbp_mma *p) {
 const cbp_problem *cbp_fold_width(const cbp_problem *pb, cbp_problem *buf) {
   const convbp_conv *c = &pb->conv;
   if (c->s < 2 || c->stride_w != c->s || c->pad_w || c->dil_w != 1 || c->w % c->s) return pb;
-  convbp_conv f = *c;
-  f.w = c->w / c->s;
-  f.c = c->c * c->s; /* R*S*C fits in int (convbp_conv_sizes) */
-  f.s = 1;
-  f.stride_w = 1;
-  /* the same elements in the same places: it cannot fail where pb did not */
-  if (cbp_problem_conv(buf, pb->op, &f)) return pb;
+  /* The same operands, P and Q (Q = W/S), and rows: only the width's fields
+     change, and its remainder (W/S - 1) mod 1 is 0. */
+  *buf = *pb;
+  buf->conv.w = c->w / c->s;
+  buf->conv.c = c->c * c->s; /* R*S*C fits in int (convbp_conv_sizes) */
+  buf->conv.s = 1;
+  buf->conv.stride_w = 1;
+  buf->rem_w = 0;
   return buf;
 }

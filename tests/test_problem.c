@@ -89,7 +89,8 @@ int main(void) {
       /* the same rows, output and elements of every operand */
       CHECK(g->n == f->p.n && g->h == f->p.h && g->k == f->p.k && g->r == f->p.r &&
                 g->pad_h == f->p.pad_h && g->stride_h == f->p.stride_h && g->dil_h == f->p.dil_h &&
-                got->p == pb.p && got->q == pb.q && got->x_elems == pb.x_elems &&
+                got->p == pb.p && got->q == pb.q && got->rem_h == pb.rem_h && got->rem_w == 0 &&
+                got->x_elems == pb.x_elems &&
                 got->y_elems == pb.y_elems && got->out_elems == pb.out_elems && got->op == pb.op,
             "%s: folded problem differs beyond the width", f->why);
     }
