@@ -14,7 +14,7 @@
  * tile the width (stride_w = S, no pad or dilation across) run folded, W/S
  * pixels of S*C channels (cbp_fold_width): stride_w 1, so st_h phases, not
  * st_h*S, each writing S*C channels a vector where C = 3 filled 3 lanes of 16
- * (ViT-B/16 at N = 2: 15.6 -> 4.3 ms on one Zen 4 thread).  A phase with no tap
+ * (ViT-B/16 at N = 2: 15.6 -> 4.42 ms on one Zen 4 thread).  A phase with no tap
  * (st > R*d) gets zeros; rows past the last dO row get what the taps reach.
  * The phases run as one list in one parallel region (cbp_dconv_run_list),
  * LIST_MAX at a time: a region a phase cost a 2-vCPU guest ~3 us each, most
