@@ -187,6 +187,95 @@ int cbp_points_load_suite(cbp_point_list *l, const char *suite, char *err, size_
   return err_out(err, err_len, "unknown suite '%s' (known: %s)", suite, cbp_suite_names());
 }
 
+/* Random problems (--random N), as FFTW's check.pl -r draws random sizes: a
+   shape table can only hold the edges someone thought of.  Each field is drawn
+   so that the strategies' edges come up often: channel counts at and around
+   the vector widths 8 and 16, padding past the kernel's reach, strides larger
+   than the kernel, dilation, one-pixel images, and a quarter of the widths
+   made foldable (stride across = kernel width, no padding or dilation across,
+   W a multiple of it: cbp_fold_width).  Every fifth problem is an MMA.  At
+   most RANDOM_MACS multiply-adds a problem keep the double reference quick.
+   The stream is splitmix64, so a seed names the same problems everywhere. */
+enum { RANDOM_MACS = 20000000 };
+
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+/* uniform in [lo, hi] (the modulo's bias is far below what a test notices) */
+static int rng_int(uint64_t *s, int lo, int hi) {
+  return lo + (int)(rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+
+/* a channel or GEMM extent: half the draws at the vector edges, half in [1, hi] */
+static int rng_extent(uint64_t *s, int hi) {
+  static const int edges[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 48, 64};
+  return rng_int(s, 0, 1) ? edges[rng_int(s, 0, (int)(sizeof edges / sizeof edges[0]) - 1)]
+                          : rng_int(s, 1, hi);
+}
+
+static int rng_kernel(uint64_t *s) {
+  static const int k[] = {1, 1, 2, 3, 3, 4, 5, 7};
+  return k[rng_int(s, 0, 7)];
+}
+
+/* padding on one side: up to half the reach, now and then up to one past it */
+static int rng_pad(uint64_t *s, int reach) {
+  return rng_int(s, 0, reach / 2 + (rng_int(s, 0, 3) == 0 ? reach / 2 + 1 : 0));
+}
+
+static void random_conv(uint64_t *s, char *text, size_t len) {
+  for (;;) {
+    static const int mbs[] = {1, 1, 2, 3, 5}, strides[] = {1, 1, 2, 3, 4}, dils[] = {1, 1, 1, 2, 3};
+    int mb = mbs[rng_int(s, 0, 4)], ic = rng_extent(s, 300), oc = rng_extent(s, 300);
+    int kh = rng_kernel(s), kw = rng_kernel(s);
+    int sh = strides[rng_int(s, 0, 4)], sw = strides[rng_int(s, 0, 4)];
+    int dh = dils[rng_int(s, 0, 4)], dw = dils[rng_int(s, 0, 4)];
+    int ih = rng_int(s, 0, 3) ? rng_int(s, 1, 40) : rng_int(s, 1, 4);
+    int iw = rng_int(s, 0, 3) ? rng_int(s, 1, 40) : rng_int(s, 1, 4);
+    int ph = rng_pad(s, (kh - 1) * dh), pw = rng_pad(s, (kw - 1) * dw);
+    if (rng_int(s, 0, 3) == 0) { /* a width that folds */
+      sw = kw, pw = 0, dw = 1;
+      iw = kw * rng_int(s, 1, 40 / kw);
+    }
+    long oh = (ih + 2L * ph - (long)(kh - 1) * dh - 1) / sh + 1;
+    long ow = (iw + 2L * pw - (long)(kw - 1) * dw - 1) / sw + 1;
+    if (ih + 2L * ph < (long)(kh - 1) * dh + 1 || iw + 2L * pw < (long)(kw - 1) * dw + 1) continue;
+    if ((double)mb * ic * oc * oh * ow * kh * kw > RANDOM_MACS) continue;
+    /* dilation in the grammar counts the gaps, as benchdnn's does */
+    snprintf(text, len, "mb%dic%dih%diw%doc%dkh%dkw%dsh%dsw%dph%dpw%ddh%ddw%dn\"random\"", mb,
+             ic, ih, iw, oc, kh, kw, sh, sw, ph, pw, dh - 1, dw - 1);
+    return;
+  }
+}
+
+static void random_mma(uint64_t *s, char *text, size_t len) {
+  for (;;) {
+    int m = rng_extent(s, 600), n = rng_extent(s, 600), k = rng_extent(s, 600);
+    if ((double)m * n * k > RANDOM_MACS) continue;
+    snprintf(text, len, "m%dn%dk%dn\"random\"", m, n, k);
+    return;
+  }
+}
+
+int cbp_points_random(cbp_point_list *l, int count, uint64_t seed, char *err, size_t err_len) {
+  uint64_t s = seed;
+  for (int i = 0; i < count; i++) {
+    char text[160];
+    if (i % 5 == 4)
+      random_mma(&s, text, sizeof text);
+    else
+      random_conv(&s, text, sizeof text);
+    cbp_point pt;
+    if (cbp_point_parse(text, &pt, err, err_len)) return -1;
+    if (cbp_points_add(l, &pt)) return err_out(err, err_len, "out of memory");
+  }
+  return 0;
+}
+
 /* A whole decimal number in [min_value, INT_MAX], with nothing after it. */
 static int parse_int(const char *s, size_t len, int min_value, int *out) {
   if (len == 0 || len > 12) return -1;

@@ -34,6 +34,9 @@ int cbp_points_load_file(cbp_point_list *l, const char *path, char *err, size_t 
 /* Built-in suites: resnet50, vgg16, edge, mma, small. */
 int cbp_points_load_suite(cbp_point_list *l, const char *suite, char *err, size_t err_len);
 const char *cbp_suite_names(void);
+/* count random problems drawn from seed, the same ones on every machine: every
+   fifth an MMA, the rest convs biased to the strategies' edges (see cli.c). */
+int cbp_points_random(cbp_point_list *l, int count, uint64_t seed, char *err, size_t err_len);
 
 /* Integer lists: "1,8,32", "64:512:x2", "1:4", "1:9:2". */
 int cbp_parse_int_list(const char *text, int min_value, int **values, int *count, char *err,

@@ -30,6 +30,7 @@ static void print_help(FILE *f) {
           "problems:  --problem DESC (repeatable)   --problems FILE   --suite %s\n"
           "           grids: --mb --ic --oc --ih --iw --kh --kw --sh --sw --ph --pw --dh --dw LIST (each once)\n"
           "           LIST: 1,8,32 | 1:4 | 1:9:2 | 64:512:x2\n"
+          "           --random N: N problems drawn from --seed, biased to the strategies' edges\n"
           "selection: --op fwd,bpa,bpw,mma_bpa,mma_bpw   --strategy all|NAME|GLOB,...\n"
           "           --threads 1,2|all   --bind compact|scatter|none\n"
           "timing:    --reps N (5)   --min-time S (0.05)   --cold   --budget S per point (120)\n"

@@ -51,6 +51,7 @@ typedef struct {
   int shard_k, shard_n;
   const char *output;
   uint64_t seed;
+  int random; /* --random N: N problems drawn from the seed, made after all options */
   cbp_grid_axis axes[13]; /* one per grid field; freed by free_opts */
   int naxes;
   /* gbench pass-through */
@@ -153,6 +154,16 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
     } else if (!strcmp(a, "--problems")) {
       NEED_VALUE();
       if (cbp_points_load_file(&o->points, v, err, sizeof err)) return usage_error("%s", err);
+    } else if (!strcmp(a, "--random")) {
+      NEED_VALUE();
+      int *vals = NULL, n = 0;
+      if (cbp_parse_int_list(v, 1, &vals, &n, err, sizeof err) || n != 1 || vals[0] > 100000) {
+        free(vals);
+        return usage_error("--random: needs one whole number of problems, 1 to 100000, got '%s'",
+                           v);
+      }
+      o->random = vals[0];
+      free(vals);
     } else if (!strcmp(a, "--suite")) {
       NEED_VALUE();
       if (cbp_points_load_suite(&o->points, v, err, sizeof err)) return usage_error("--suite: %s", err);
@@ -284,13 +295,17 @@ static int parse_opts(int argc, char **argv, sweep_opts *o, int allow_gbench_fla
     }
 #undef NEED_VALUE
   }
+  /* after the loop: --seed may come after --random */
+  if (o->random && cbp_points_random(&o->points, o->random, o->seed, err, sizeof err))
+    return usage_error("--random: %s", err);
   if (o->naxes && o->points.count == 0) {
     cbp_point base;
     cbp_point_parse("mb1ic16ih14oc16kh3ph1n\"grid\"", &base, err, sizeof err);
     if (cbp_points_add(&o->points, &base)) return usage_error("grid: out of memory");
   }
   if (cbp_grid_expand(&o->points, o->axes, o->naxes, err, sizeof err)) return usage_error("%s", err);
-  if (o->points.count == 0) return usage_error("no problems: give --problem, --problems, --suite or a grid");
+  if (o->points.count == 0)
+    return usage_error("no problems: give --problem, --problems, --suite, --random or a grid");
   if (!ops_given)
     for (int op = 0; op < CONVBP_OP_COUNT; op++) o->ops[op] = 1;
   if (!o->nstrategies) {

@@ -106,6 +106,21 @@ expect 2 "is not compact, scatter or none" -- sweep --suite small --bind loose
 expect 2 "unknown option '--frob'" -- sweep --suite small --frob
 expect 2 "option '--problem' needs a value" -- sweep --problem
 expect 2 "--seed: needs a whole number" -- sweep --suite small --seed 12x
+expect 2 "--random: needs one whole number of problems, 1 to 100000, got '0'" -- run --random 0
+expect 2 "--random: needs one whole number of problems, 1 to 100000, got '2,3'" -- run --random 2,3
+expect 2 "--random: needs one whole number of problems, 1 to 100000, got '100001'" -- \
+  run --random 100001
+# --random N draws N problems from --seed (given before or after it): the
+# same ones for the same seed, others for another, a fifth of them MMAs.
+rnd() { "$convbp" run --op fwd,mma_bpa --strategy fwd_direct,mma_bpa_direct "$@" 2>&1 |
+  awk '{ print $5 }'; }
+rnd --random 10 --seed 5 >"$tmp/r1"
+rnd --seed 5 --random 10 >"$tmp/r2"
+rnd --random 10 --seed 6 >"$tmp/r3"
+[ "$(sort -u "$tmp/r1" | wc -l)" -eq 10 ] &&
+  [ "$(grep -c '^m[0-9]*n[0-9]*k[0-9]*n"random"$' "$tmp/r1")" -eq 2 ] &&
+  cmp -s "$tmp/r1" "$tmp/r2" && ! cmp -s "$tmp/r1" "$tmp/r3" && ok ||
+  bad "--random: not 10 problems (2 MMAs) that the seed alone decides: $(cat "$tmp/r1" "$tmp/r3")"
 expect 2 "is not a convbp CSV: no column 'strategy'" -- best "$tmp/foreign.csv"
 expect 2 "cannot read" -- best "$tmp/none.csv"
 expect 3 "cannot write" -- sweep --problem mb1ic2ih4oc2kh3 --op fwd $fast --output "$tmp/no/such/dir/x.csv"
