@@ -246,7 +246,8 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
    - a convolution below 2 MFLOP with AVX-512 kernels: the blocked strategy
      of the op when it is dense enough for the engine's tiles (small_dense:
      a kernel of more than one tap that fits in the image, C and K of 8 or
-     more, strides of at most 2, 0.25 MFLOP or more), else the GEMM.  Until
+     more, strides of at most 2, 0.25 MFLOP or more; BPW with C or K below 8
+     by the fifth rule below), else the GEMM.  Until
      2026-12-06 all of them went to the GEMM, and ESTIMATE picked the
      measured winner on 5-6 of the main job's 24 such points (the small
      suite, results/small_zen4_*), 1.35-1.37x slower than it on average,
@@ -282,7 +283,14 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      with K or C below 16.  BPW right on 119 of 144 points at strides 3-4,
      56 of 72 kernels larger than the image and 59 of 72 strided 1x1 (81, 34
      and 23 before), BPA on 62 of 72 kernels larger than the image (52);
-     BPA at strides 3-4 stays with the GEMM, which won 112 of 144;
+     BPA at strides 3-4 stays with the GEMM, which won 112 of 144.
+     Since 2026-12-07 (fifth rule, from the random sweep
+     results/random_zen4.csv, where BPW with C or K below 8 went to the GEMM
+     and the engine won 37 of 56 such points by up to 3.7x) BPW with C or K
+     below 8 is dense from N*P*Q = 16 (8-16 flat), but for 49 taps or more
+     over C < 8 (odd_stem, where the GEMM won every edge run); out of
+     sample, 196 such points of --random 400 --seed 6: right on 168
+     instead of 46;
    - patches that do not overlap (stride >= the kernel's extent), FWD with
      C < 8 and BPW with C < 16 and 128 taps or more or gaps between the
      patches -> the GEMM strategy (since 2026-12-07, results/patch_zen4*.csv:
@@ -302,9 +310,16 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      layers at their own stride, C = 1-12 and S = 2-16, the folded engine
      won BPA where S*C was 32, 48, 64 or 128 (GEMM/engine 1.14-1.43x,
      geometric means per shape), lost or tied at 2-28 and 42-84 (0.93-2.44x
-     its time) and won at 168 (1.10x), left to the GEMM; FWD's engine won or
-     tied from S*C = 8 up; ESTIMATE right on 261 of 336 points instead of
-     153, ViT-B/16's FWD and BPA and ConvNeXt's stem FWD among them);
+     its time) and won at 168 (1.10x), left to the GEMM until the rule
+     below; FWD's engine won or tied from S*C = 8 up; ESTIMATE right on 261
+     of 336 points instead of 153, ViT-B/16's FWD and BPA and ConvNeXt's
+     stem FWD among them);
+     from S*C = 128 on a folded BPA follows the rules for any layer,
+     part-empty last vector or not (since 2026-12-07: in the random sweep
+     results/random_zen4.csv the engine won 9 of 10 such points, by up to
+     3.85x; on 48 folded layers drawn for it, S*C = 132-1188, 57 of the 72
+     points without whole vectors, so ESTIMATE right on 84 of 96 instead of
+     36);
    - MMA, and other convolutions below 2 MFLOP:
      the GEMM strategy of the op; except MMA BPA from 2 MFLOP with AVX-512
      kernels -> mma_bpa_conv1x1_blocked, which won 10 of the mma suite's 12
@@ -373,7 +388,15 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
    tiles well enough to beat the GEMM (see above). */
 static int small_dense(convbp_op op, const cbp_problem *pb) {
   const convbp_conv *c = &pb->conv;
-  if (cbp_direct_isa_get()->vl < 16 || c->c < 8 || c->k < 8) return 0;
+  if (cbp_direct_isa_get()->vl < 16) return 0;
+  /* BPW with C or K below 8: dW is as thin a GEMM output as it is an engine
+     tile, and the GEMM first gathers the pixels the engine reads in place;
+     the engine won once its reduction, N*P*Q, reaches 16 pixels, but for a
+     stem's 49 taps or more over C < 8 (odd_stem), R*S slices of K x C that
+     the GEMM reduces as one. */
+  if (op == CONVBP_BPW && (c->c < 8 || c->k < 8))
+    return (long)c->n * pb->p * pb->q >= 16 && !(c->c < 8 && c->r * c->s >= 49);
+  if (c->c < 8 || c->k < 8) return 0;
   const int fwd = op == CONVBP_FWD, bpw = op == CONVBP_BPW;
   const int strided = c->stride_h > 1 || c->stride_w > 1;
   const int wide_stride = c->stride_h > 2 || c->stride_w > 2;
@@ -446,8 +469,11 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
       conv = &pb.conv;
       /* Folded, BPA's engine writes S*C channels a vector: where they end in
          a part-empty vector (S*C = 12, 24, 28, 42, 56, 84 on AVX-512) the
-         GEMM won or tied; on whole vectors (32-128) the engine won. */
-      if (op == CONVBP_BPA && conv->c % cbp_direct_isa_get()->vl) return gemm[op];
+         GEMM won or tied; on whole vectors (32-128) the engine won, and from
+         128 channels on, where the part-empty vector is at most 1 in 9, it
+         won either way (the rules below then decide). */
+      if (op == CONVBP_BPA && conv->c < 128 && conv->c % cbp_direct_isa_get()->vl)
+        return gemm[op];
     }
   }
   /* Patches that do not overlap (each stride at least the kernel's extent,

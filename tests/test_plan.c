@@ -160,6 +160,18 @@ int main(int argc, char **argv) {
        "bpw_im2col_gemm", "bpw_im2col_gemm"},
       {"small 7x7 FWD of 3 channels", "mb1ic3ih31oc17kh7sh3ph3", CONVBP_FWD, "fwd_im2col_gemm",
        "fwd_im2col_gemm"},
+      /* BPW below 2 MFLOP with C or K below 8: the engine from 16 pixels
+         (N*P*Q), not for a stem's 49 taps over C < 8 */
+      {"small BPW of 3 channels into 9, 500 pixels", "mb5ic3ih21iw10oc9kh2kw1sh2sw1ph0",
+       CONVBP_BPW, "bpw_direct_blocked", "bpw_im2col_gemm"},
+      {"small BPW of 33 channels into 2, 16 pixels", "mb1ic33ih4oc2kh1ph0", CONVBP_BPW,
+       "bpw_direct_blocked", "bpw_im2col_gemm"},
+      {"small BPW of 33 channels into 2, 15 pixels", "mb1ic33ih3iw5oc2kh1ph0", CONVBP_BPW,
+       "bpw_im2col_gemm", "bpw_im2col_gemm"},
+      {"small BPW of 4 channels into 237, 6 pixels", "mb1ic4ih8iw7oc237kh4kw5sh4sw1ph0",
+       CONVBP_BPW, "bpw_im2col_gemm", "bpw_im2col_gemm"},
+      {"small 7x7 BPW of 3 channels (odd_stem, 121 pixels)", "mb1ic3ih31oc17kh7sh3ph3",
+       CONVBP_BPW, "bpw_im2col_gemm", "bpw_im2col_gemm"},
       /* BPA's engine writes C channels a vector: C = 8 under a longer
          reduction, and stride phases that split a 3x3 below 32 channels,
          go to the GEMM; a dilation the stride divides keeps the kernel whole */
@@ -186,8 +198,8 @@ int main(int argc, char **argv) {
          BPW C < 16 with 128 taps or gaps); overlapping stems keep the engine.
          With AVX-512 kernels FWD and BPA read patches that tile the width
          folded, S*C channels (FWD: 48 and 12 here, not below 8); BPA then
-         goes to the engine only on whole vectors of S*C (48, 64, 192; not 12
-         or 24) */
+         goes to the engine on whole vectors of S*C (48, 64, 192; not 12, 24
+         or 120) or from 128 channels on (270) */
       {"ViT-B/16 patch embedding FWD", "mb2ic3ih224oc768kh16sh16ph0", CONVBP_FWD,
        "fwd_direct_blocked", "fwd_im2col_gemm"},
       {"ViT-B/16 patch embedding BPA", "mb2ic3ih224oc768kh16sh16ph0", CONVBP_BPA,
@@ -201,6 +213,10 @@ int main(int argc, char **argv) {
       {"8x8 patches of 3 channels BPA (24 folded)", "mb1ic3ih112oc384kh8sh8ph0", CONVBP_BPA,
        "bpa_scatter_gemm", "bpa_scatter_gemm"},
       {"ConvNeXt 2x2 downsampling BPA (192 folded)", "mb2ic96ih56oc192kh2sh2ph0", CONVBP_BPA,
+       "bpa_stride_phase_blocked", "bpa_stride_phase_blocked"},
+      {"2x2 patches BPA, 120 folded channels", "mb2ic60ih28oc128kh2sh2ph0", CONVBP_BPA,
+       "bpa_scatter_gemm", "bpa_stride_phase_blocked"},
+      {"2x2 patches BPA, 270 folded channels", "mb2ic135ih28oc128kh2sh2ph0", CONVBP_BPA,
        "bpa_stride_phase_blocked", "bpa_stride_phase_blocked"},
       {"ViT-B/16 patch embedding BPW", "mb2ic3ih224oc768kh16sh16ph0", CONVBP_BPW,
        "bpw_im2col_gemm", "bpw_im2col_gemm"},
