@@ -191,7 +191,7 @@ int cbp_points_load_suite(cbp_point_list *l, const char *suite, char *err, size_
    shape table can only hold the edges someone thought of.  Each field is drawn
    so that the strategies' edges come up often: channel counts at and around
    the vector widths 8 and 16, padding past the kernel's reach, strides larger
-   than the kernel, dilation, one-pixel images, and a quarter of the widths
+   than the kernel, dilation, images of 1-4 pixels, and a quarter of the widths
    made foldable (stride across = kernel width, no padding or dilation across,
    W a multiple of it: cbp_fold_width).  Every fifth problem is an MMA.  At
    most RANDOM_MACS multiply-adds a problem keep the double reference quick.
@@ -241,9 +241,10 @@ static void random_conv(uint64_t *s, char *text, size_t len) {
       sw = kw, pw = 0, dw = 1;
       iw = kw * rng_int(s, 1, 40 / kw);
     }
+    /* the dilated kernel must fit in the padded image: an empty output is refused */
+    if (ih + 2L * ph < (long)(kh - 1) * dh + 1 || iw + 2L * pw < (long)(kw - 1) * dw + 1) continue;
     long oh = (ih + 2L * ph - (long)(kh - 1) * dh - 1) / sh + 1;
     long ow = (iw + 2L * pw - (long)(kw - 1) * dw - 1) / sw + 1;
-    if (ih + 2L * ph < (long)(kh - 1) * dh + 1 || iw + 2L * pw < (long)(kw - 1) * dw + 1) continue;
     if ((double)mb * ic * oc * oh * ow * kh * kw > RANDOM_MACS) continue;
     /* dilation in the grammar counts the gaps, as benchdnn's does */
     snprintf(text, len, "mb%dic%dih%diw%doc%dkh%dkw%dsh%dsw%dph%dpw%ddh%ddw%dn\"random\"", mb,
