@@ -117,8 +117,12 @@ int cbp_threads_for(const cbp_problem *pb, int threads, int vec_channels) {
   if (threads <= 1) return 1;
   const double per_thread = convbp_thread_flops();
   if (per_thread <= 0) return threads;
-  double flops =
-      convbp_op_is_mma(pb->op) ? convbp_mma_flops(&pb->mma) : convbp_conv_flops(&pb->conv);
+  /* BPW's engine visits, for each tap, only the pixels whose input exists,
+     so its work is the FLOPs of the taps inside the input; FWD's and BPA's
+     tiles still walk the padded pixels and the GEMMs multiply zeros. */
+  double flops = convbp_op_is_mma(pb->op)                   ? convbp_mma_flops(&pb->mma)
+                 : pb->op == CONVBP_BPW && vec_channels > 0 ? convbp_conv_flops_nopad(&pb->conv)
+                                                            : convbp_conv_flops(&pb->conv);
   /* the kernels' time goes by whole vectors of the set those channels run on:
      on AVX-512 at full rate, 8 channels cost a vector of 16 */
   const int vl = cbp_direct_isa_for(vec_channels)->vl;
