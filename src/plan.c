@@ -291,6 +291,13 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      over C < 8 (odd_stem, where the GEMM won every edge run); out of
      sample, 196 such points of --random 400 --seed 6: right on 168
      instead of 46;
+   - with AVX-512 kernels, BPA with under 30% of its FLOPs inside the input
+     (convbp_conv_flops_nopad) -> bpa_stride_phase_blocked, before every rule
+     below (since 2026-12-07: in the random sweeps of seeds 5 and 7 the
+     engine beat the GEMM on all 26 such points; out of sample, 168 problems
+     of --random 3000 --seed 8 with under 30% inside, results/
+     random_zen4_pad_seed8.csv: the engine faster on 264 of 336 points,
+     geometric mean 2.38x, and ESTIMATE right on 207 instead of 149);
    - patches that do not overlap (stride >= the kernel's extent), FWD with
      C < 8 and BPW with C < 16 and 128 taps or more or gaps between the
      patches -> the GEMM strategy (since 2026-12-07, results/patch_zen4*.csv:
@@ -476,6 +483,12 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
         return gemm[op];
     }
   }
+  /* BPA with over 70% of its multiply-adds in the padding (a small image
+     under a wide kernel or wide padding): col2im's GEMM multiplies those
+     zeros, the engine's stride phases never visit them. */
+  if (op == CONVBP_BPA && cbp_direct_isa_get()->vl >= 16 &&
+      convbp_conv_flops_nopad(conv) < 0.3 * convbp_conv_flops(conv))
+    return blocked[op];
   /* Patches that do not overlap (each stride at least the kernel's extent,
      more than one tap: ViT's 16x16 at stride 16, ConvNeXt's 4x4 stem) over
      few channels: im2col copies each input pixel once at most.  FWD below 8

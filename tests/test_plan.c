@@ -183,6 +183,17 @@ int main(int argc, char **argv) {
        "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
       {"small strided dilated 3x3 BPA at 16 channels", "mb2ic16ih15oc32kh3sh2ph1dh1", CONVBP_BPA,
        "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      /* BPA with over 70% of its multiply-adds in the padding: the engine,
+         whatever its size or channels (the GEMM multiplies the zeros) */
+      {"BPA of 5 channels, 10% of its taps inside (2.9 MFLOP)",
+       "mb5ic5ih1iw21oc137kh5kw1sh2sw1ph5pw0", CONVBP_BPA, "bpa_stride_phase_blocked",
+       "bpa_scatter_gemm"},
+      {"small BPA of 49 channels, 11% of its taps inside", "mb2ic49ih2iw1oc275kh3sh1sw4ph1pw6dw2",
+       CONVBP_BPA, "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"small BPA of 5 channels, 28% of its taps inside", "mb2ic5ih3iw21oc137kh5kw1sh2sw1ph5pw0",
+       CONVBP_BPA, "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
+      {"small BPA of 5 channels, 40% of its taps inside", "mb2ic5ih4iw21oc137kh5kw1sh2sw1ph5pw0",
+       CONVBP_BPA, "bpa_scatter_gemm", "bpa_scatter_gemm"},
       /* a padded 1x1: the GEMMs copy it like any kernel, zero border and all */
       {"small padded 1x1 FWD", "mb1ic16ih7oc16kh1ph1", CONVBP_FWD, "fwd_direct_blocked",
        "fwd_im2col_gemm"},
