@@ -297,7 +297,11 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      engine beat the GEMM on all 26 such points; out of sample, 168 problems
      of --random 3000 --seed 8 with under 30% inside, results/
      random_zen4_pad_seed8.csv: the engine faster on 264 of 336 points,
-     geometric mean 2.38x, and ESTIMATE right on 207 instead of 149);
+     geometric mean 2.38x, and ESTIMATE right on 207 instead of 149); also
+     ahead of the rule for folded BPA below (seed 8's misses there: the
+     GEMM up to 14x slower; out of sample, 57 such folded problems of
+     --random 20000 --seed 9, results/random_zen4_pad_fold_seed9.csv: the
+     engine faster on 85 of 114 points, geometric mean 2.02x);
    - patches that do not overlap (stride >= the kernel's extent), FWD with
      C < 8 and BPW with C < 16 and 128 taps or more or gaps between the
      patches -> the GEMM strategy (since 2026-12-07, results/patch_zen4*.csv:
@@ -463,6 +467,12 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
       return bpw;
   }
   if (convbp_op_is_mma(op)) return gemm[op];
+  /* BPA with over 70% of its multiply-adds in the padding (a small image
+     under a wide kernel or wide padding): col2im's GEMM multiplies those
+     zeros, the engine's stride phases never visit them, folded or not. */
+  if (op == CONVBP_BPA && cbp_direct_isa_get()->vl >= 16 &&
+      convbp_conv_flops_nopad(conv) < 0.3 * convbp_conv_flops(conv))
+    return blocked[op];
   /* FWD and BPA as their blocked strategies run them: kernel rows that tile
      the width folded into S*C channels under R taps (cbp_fold_width), which
      is what their engine's tiles fill.  Not where R = 1, whose fold is a 1x1
@@ -483,12 +493,6 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
         return gemm[op];
     }
   }
-  /* BPA with over 70% of its multiply-adds in the padding (a small image
-     under a wide kernel or wide padding): col2im's GEMM multiplies those
-     zeros, the engine's stride phases never visit them. */
-  if (op == CONVBP_BPA && cbp_direct_isa_get()->vl >= 16 &&
-      convbp_conv_flops_nopad(conv) < 0.3 * convbp_conv_flops(conv))
-    return blocked[op];
   /* Patches that do not overlap (each stride at least the kernel's extent,
      more than one tap: ViT's 16x16 at stride 16, ConvNeXt's 4x4 stem) over
      few channels: im2col copies each input pixel once at most.  FWD below 8

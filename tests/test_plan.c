@@ -184,7 +184,8 @@ int main(int argc, char **argv) {
       {"small strided dilated 3x3 BPA at 16 channels", "mb2ic16ih15oc32kh3sh2ph1dh1", CONVBP_BPA,
        "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
       /* BPA with over 70% of its multiply-adds in the padding: the engine,
-         whatever its size or channels (the GEMM multiplies the zeros) */
+         whatever its size or channels, folded or not (the GEMM multiplies
+         the zeros) */
       {"BPA of 5 channels, 10% of its taps inside (2.9 MFLOP)",
        "mb5ic5ih1iw21oc137kh5kw1sh2sw1ph5pw0", CONVBP_BPA, "bpa_stride_phase_blocked",
        "bpa_scatter_gemm"},
@@ -194,6 +195,9 @@ int main(int argc, char **argv) {
        CONVBP_BPA, "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
       {"small BPA of 5 channels, 40% of its taps inside", "mb2ic5ih4iw21oc137kh5kw1sh2sw1ph5pw0",
        CONVBP_BPA, "bpa_scatter_gemm", "bpa_scatter_gemm"},
+      {"small BPA, 3x5 patches folded into 15 channels, 20% of its taps inside",
+       "mb3ic5ih1iw39oc101kh5kw3sh1sw3ph2pw0", CONVBP_BPA, "bpa_stride_phase_blocked",
+       "bpa_scatter_gemm"},
       /* a padded 1x1: the GEMMs copy it like any kernel, zero border and all */
       {"small padded 1x1 FWD", "mb1ic16ih7oc16kh1ph1", CONVBP_FWD, "fwd_direct_blocked",
        "fwd_im2col_gemm"},
