@@ -301,7 +301,7 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      ahead of the rule for folded BPA below (seed 8's misses there: the
      GEMM up to 14x slower; out of sample, 57 such folded problems of
      --random 20000 --seed 9, results/random_zen4_pad_fold_seed9.csv: the
-     engine faster on 85 of 114 points, geometric mean 2.02x);
+     engine faster on 84 of 114 points, geometric mean 1.89x);
    - patches that do not overlap (stride >= the kernel's extent), FWD with
      C < 8 and BPW with C < 16 and 128 taps or more or gaps between the
      patches -> the GEMM strategy (since 2026-12-07, results/patch_zen4*.csv:
