@@ -292,8 +292,9 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      sample, 196 such points of --random 400 --seed 6: right on 168
      instead of 46;
    - with AVX-512 kernels, BPA with under 30% of its FLOPs inside the input
-     (convbp_conv_flops_nopad) -> bpa_stride_phase_blocked, before every rule
-     below (since 2026-12-07: in the random sweeps of seeds 5 and 7 the
+     (convbp_conv_flops_nopad) -> bpa_stride_phase_blocked, ahead of every
+     other rule for convolutions, the small layers', the folded BPA's and
+     that of strides above 2 included (since 2026-12-07: in the random sweeps of seeds 5 and 7 the
      engine beat the GEMM on all 26 such points; out of sample, 168 problems
      of --random 3000 --seed 8 with under 30% inside, results/
      random_zen4_pad_seed8.csv: the engine faster on 264 of 336 points,
