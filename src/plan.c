@@ -293,16 +293,16 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      instead of 46;
    - with AVX-512 kernels, BPA with under 30% of its FLOPs inside the input
      (convbp_conv_flops_nopad) -> bpa_stride_phase_blocked, ahead of every
-     other rule for convolutions, the small layers', the folded BPA's and
-     that of strides above 2 included (since 2026-12-07: in the random sweeps of seeds 5 and 7 the
-     engine beat the GEMM on all 26 such points; out of sample, 168 problems
-     of --random 3000 --seed 8 with under 30% inside, results/
-     random_zen4_pad_seed8.csv: the engine faster on 264 of 336 points,
-     geometric mean 2.38x, and ESTIMATE right on 207 instead of 149); also
-     ahead of the rule for folded BPA below (seed 8's misses there: the
-     GEMM up to 14x slower; out of sample, 57 such folded problems of
-     --random 20000 --seed 9, results/random_zen4_pad_fold_seed9.csv: the
-     engine faster on 84 of 114 points, geometric mean 1.89x);
+     other rule for convolutions: the small layers', that of strides above
+     2 and that of folded BPA (since 2026-12-07: in the random sweeps of
+     seeds 5 and 7 the engine beat the GEMM on all 26 such points; out of
+     sample, 168 problems of --random 3000 --seed 8 with under 30% inside,
+     results/random_zen4_pad_seed8.csv: the engine faster on 264 of 336
+     points, geometric mean 2.38x, and ESTIMATE right on 207 instead of 149;
+     folded, where the GEMM of seed 8's misses had been up to 14x slower, 57
+     problems of --random 20000 --seed 9, results/
+     random_zen4_pad_fold_seed9.csv: the engine faster on 84 of 114 points,
+     geometric mean 1.89x);
    - patches that do not overlap (stride >= the kernel's extent), FWD with
      C < 8 and BPW with C < 16 and 128 taps or more or gaps between the
      patches -> the GEMM strategy (since 2026-12-07, results/patch_zen4*.csv:
