@@ -22,8 +22,14 @@
  * thread, 16.2-18.1% -> 12.0-13.1% on two, its time 1.02-1.05x shorter.
  * Threads: with N >= T, OpenMP over images, each thread its own cols block and
  * its own images of dA (no two threads write one element), OpenBLAS
- * single-threaded inside; with N < T, OpenBLAS uses the T threads and the
- * scatter splits over dA rows, again disjoint.
+ * single-threaded inside; with N < T, each block's rows of cols split over
+ * the T threads, a single-threaded sgemm each (cbp_sgemm_split_m), and the
+ * scatter splits over dA rows, again disjoint.  OpenBLAS's own threading of
+ * those tall, narrow blocks made two threads slower than one: Zen 4 guest,
+ * N = 1, medians of 5 in two alternating rounds, 2 threads, ms before ->
+ * after: 3x3 C = 3 K = 64 128x128 0.95 -> 0.34 (one thread 0.66), the 7x7
+ * stem 2.21 -> 1.21 (2.35), res2's 3x3 1.62 -> 1.33 (2.45), C = 16 K = 4
+ * 64x64 0.27 -> 0.07.
  * 1x1 stride-1 unpadded problems scatter nothing: dA = dO * W is one sgemm, with
  * no workspace.  Other 1x1 problems (strided) give each element of dA at most
  * one contribution, so instead of zeroing dA and scatter-adding, each dA row is
@@ -318,8 +324,9 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
     }
     return CONVBP_OK;
   }
-  /* Few images: threaded GEMM, then the scatter (or the placement) split over
-     the dA rows the block writes, disjoint between threads.  The scatter was
+  /* Few images: the GEMM's rows split over the threads, then the scatter (or
+     the placement) split over the dA rows the block writes, disjoint between
+     threads.  The scatter was
      split over channel ranges before: on the stem (C = 3) two threads then
      wrote the same cache lines, and one image took 7.0 ms on two threads
      against 2.5 ms on one. */
@@ -328,8 +335,8 @@ static int run(const cbp_problem *pb, int threads, const float *dO, const float 
     int zeroed = 0;
     for (int p0 = 0; p0 < pb->p; p0 += rows) {
       int np = pb->p - p0 < rows ? pb->p - p0 : rows, h0, h1;
-      cbp_sgemm_blas(threads, 0, 0, np * pb->q, rsc, K, dO + n * out_image + (size_t)p0 * pb->q * K,
-                     K, W, rsc, ws, rsc);
+      cbp_sgemm_split_m(threads, 0, 0, np * pb->q, rsc, K,
+                        dO + n * out_image + (size_t)p0 * pb->q * K, K, W, rsc, ws, rsc);
       if (one_to_one) {
         place_rows(pb, p0, np, &h0, &h1);
       } else { /* rows below the block that no block reads (stride beyond the kernel) */
