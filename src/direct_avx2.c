@@ -50,6 +50,12 @@
 /* lane j is on when j < n */
 #define vmask(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define vkeep(v) __asm__("" : "+x"(v))
+/* the sum of the 8 lanes: halves, then pairs, then the last two */
+static inline float vhsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
 #define CBP_AVX_TRANSPOSE /* transpose_8x8 */
 
 #include "direct_kernels.inc"

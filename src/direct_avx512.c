@@ -34,6 +34,7 @@
 /* lanes a <= j < b */
 #define vmaskr(a, b) ((__mmask16)(((1u << (b)) - 1u) & ~((1u << (a)) - 1u)))
 #define vkeep(v) __asm__("" : "+v"(v))
+#define vhsum(v) _mm512_reduce_add_ps(v)
 #define CBP_AVX_TRANSPOSE /* transpose_8x8 */
 
 #include "direct_kernels.inc"

@@ -36,5 +36,6 @@ static inline cbp_v4 vfma(cbp_v4 a, cbp_v4 b, cbp_v4 c) { return a * b + c; }
 static inline cbp_v4 vadd(cbp_v4 a, cbp_v4 b) { return a + b; }
 static inline int vmask(int n) { return n; }
 #define vkeep(v) ((void)0)
+static inline float vhsum(cbp_v4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
 #include "direct_kernels.inc"

@@ -153,6 +153,12 @@ typedef struct {
   /* seconds that iters steps of 12 independent FMA chains take in this set's
      vectors (cbp_direct_isa_for compares the sets' rates) */
   double (*fma_seconds)(long iters);
+  /* a dot tile of up to dot_np pixels x dot_kb output channels (see
+     dot_tile_n in src/direct_kernels.inc): out[p*out_pix + k] = the sum over
+     the taps of the dot product of in[p] and w + k*w_k over ci channels */
+  int dot_np, dot_kb;
+  void (*dot_tile)(int np, int kb, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t w_k,
+                   float *out, ptrdiff_t out_pix);
 } cbp_direct_isa;
 
 /* One core's L2 in bytes as the C library reports it, 0 when unknown. */

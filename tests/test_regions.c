@@ -115,8 +115,8 @@ static void check_thread_floor(void) {
       {"2.56 MFLOP of 16 channels, 0.92 of them inside the input",
        {2, 16, 6, 6, 16, 5, 5, 4, 4, 1, 1, 1, 1}, 1, 1, 0},
   };
-  static const char *const blocked[] = {"fwd_direct_blocked", "bpa_stride_phase_blocked",
-                                        "bpw_direct_blocked"};
+  static const char *const blocked[] = {"fwd_direct_blocked", "fwd_dot_blocked",
+                                        "bpa_stride_phase_blocked", "bpw_direct_blocked"};
   setenv("CONVBP_THREAD_FLOPS", "1000000", 1);
   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
     for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++) {

@@ -91,6 +91,12 @@ static const shape edges[] = {
     {"1x1 stride 2, row blocks, two images", {2, 1024, 9, 128, 3, 1, 1, 1, 0, 2, 2, 1, 1}},
     {"R != S, H != W", {2, 3, 9, 5, 4, 1, 5, 0, 2, 1, 1, 1, 1}},
     {"single pixel", {1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1}},
+    /* fwd_dot_blocked: C = 37 is two full vectors (AVX-512; four on AVX2)
+       and a masked tail, K = 5 two channel blocks (4 + 1; 3 + 2 on AVX2),
+       Q = 13 tiles of 5 + 4 + 4 (AVX-512); K = 16 is the most it takes. */
+    {"few output channels: dot tiles, a channel tail, two K blocks",
+     {2, 37, 6, 13, 5, 3, 3, 1, 1, 1, 1, 1, 1}},
+    {"K = 16, strided, the widest dot tiles", {1, 20, 5, 9, 16, 3, 2, 1, 0, 1, 2, 1, 1}},
     {"stride larger than the kernel", {2, 3, 9, 9, 2, 2, 2, 0, 0, 3, 3, 1, 1}},
     {"dilation 3 stride 4", {1, 2, 13, 12, 3, 3, 2, 2, 1, 4, 3, 3, 2}},
     /* bpa_stride_phase_blocked runs its phases in lists of 64: 9 x 8 = 72
@@ -252,6 +258,7 @@ static const struct {
     {"bpa_onednn_blocked", "oneDNN"},
     {"bpw_onednn_blocked", "oneDNN"},
     {"fwd_onednn_blocked", "oneDNN"},
+    {"fwd_dot_blocked", "K > 16"},
 };
 
 /* Strategies that are wrong on purpose: verification must catch them somewhere. */
