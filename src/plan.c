@@ -298,7 +298,9 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      with K <= 4 and C >= 16 of --random 3000 --seed 48,
      results/fwd_dot_zen4_random_seed48.csv: faster than both on 329 of 366
      points with C >= 32, geometric mean 1.6x, losing most to the GEMM on
-     unpadded 1x1 layers, by up to 2.4x; at C = 16-31 on 45 of 86, 1.07x);
+     unpadded 1x1 layers, by up to 2.4x; at C = 16-31 on 45 of 86, 1.07x;
+     --seed 49, drawn after the rule: 317 of the 358 points it takes, and
+     ESTIMATE right on 347 of 438 instead of 64);
    - with AVX-512 kernels, BPA with under 30% of its FLOPs inside the input
      (convbp_conv_flops_nopad) -> bpa_stride_phase_blocked, ahead of every
      other rule for convolutions: the small layers', that of strides above
