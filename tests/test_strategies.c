@@ -97,6 +97,11 @@ static const shape edges[] = {
     {"few output channels: dot tiles, a channel tail, two K blocks",
      {2, 37, 6, 13, 5, 3, 3, 1, 1, 1, 1, 1, 1}},
     {"K = 16, strided, the widest dot tiles", {1, 20, 5, 9, 16, 3, 2, 1, 0, 1, 2, 1, 1}},
+    /* fwd_dot_blocked moves a tile's taps down from row to row where every
+       kernel row is inside (stride_h input rows on, zero rows kept), and
+       builds them anew at the top and bottom and in each new image */
+    {"dot taps moved down the rows: stride 2, dilation 2, padded W",
+     {2, 33, 11, 9, 2, 3, 3, 1, 2, 2, 1, 2, 1}},
     {"stride larger than the kernel", {2, 3, 9, 9, 2, 2, 2, 0, 0, 3, 3, 1, 1}},
     {"dilation 3 stride 4", {1, 2, 13, 12, 3, 3, 2, 2, 1, 4, 3, 3, 2}},
     /* bpa_stride_phase_blocked runs its phases in lists of 64: 9 x 8 = 72
