@@ -291,8 +291,9 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      over C < 8 (odd_stem, where the GEMM won every edge run); out of
      sample, 196 such points of --random 400 --seed 6: right on 168
      instead of 46;
-   - with AVX-512 kernels, FWD with K <= 4 and C >= 32 -> fwd_dot_blocked,
-     but for an unpadded 1x1 at stride 1 (since 2026-12-07: on a 3x3 grid,
+   - with AVX-512 kernels, FWD with K <= 4 and C >= 16, or K < 8 and C >=
+     32 -> fwd_dot_blocked, but for an unpadded 1x1 at stride 1 (since
+     2026-12-07, first K <= 4 and C >= 32: on a 3x3 grid,
      C = 3-256 x K = 1-16, it beat the engine and the GEMM on every such
      point, by 1.29-3.51x on one thread; out of sample, the 226 problems
      with K <= 4 and C >= 16 of --random 3000 --seed 48,
@@ -300,7 +301,13 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      points with C >= 32, geometric mean 1.6x, losing most to the GEMM on
      unpadded 1x1 layers, by up to 2.4x; at C = 16-31 on 45 of 86, 1.07x;
      --seed 49, drawn after the rule: 317 of the 358 points it takes, and
-     ESTIMATE right on 347 of 438 instead of 64);
+     ESTIMATE right on 347 of 438 instead of 64; after 8cb81eb made it
+     faster, on the 467 problems with K <= 8 and C >= 8 of --seed 50,
+     results/fwd_dot_zen4_random_seed50.csv, it beat both on 292 of 306
+     points with K <= 4 and C >= 32, 90 of 110 at C = 16-31, 151 of 186 at K =
+     5-7 and C >= 32, 43 of 92 at K = 8 and 45 of 86 at C = 8-15, hence the
+     wider rule: ESTIMATE right on 672 of 934 instead of 476 (198 before
+     the rule); out of sample, see results/README.md);
    - with AVX-512 kernels, BPA with under 30% of its FLOPs inside the input
      (convbp_conv_flops_nopad) -> bpa_stride_phase_blocked, ahead of every
      other rule for convolutions: the small layers', that of strides above
@@ -478,14 +485,15 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
       return bpw;
   }
   if (convbp_op_is_mma(op)) return gemm[op];
-  /* FWD into at most 4 output channels from 32 or more: fwd_dot_blocked's
-     vectors run along C, where the engine's over K would hold K sums of 16
-     and OpenBLAS's sgemm is as thin; not an unpadded 1x1 at stride 1, one
-     sgemm on A in place. */
+  /* FWD into at most 4 output channels from 16 or more, or into fewer than
+     8 from 32 or more: fwd_dot_blocked's vectors run along C, where the
+     engine's over K would hold K sums of 16 (of 8 on AVX2's kernels) and
+     OpenBLAS's sgemm is as thin; not an unpadded 1x1 at stride 1, one sgemm
+     on A in place. */
   const int gemm_in_place = conv->r == 1 && conv->s == 1 && !conv->pad_h && !conv->pad_w &&
                             conv->stride_h == 1 && conv->stride_w == 1;
-  if (op == CONVBP_FWD && cbp_direct_isa_get()->vl >= 16 && conv->k <= 4 && conv->c >= 32 &&
-      !gemm_in_place)
+  const int few_k = (conv->k <= 4 && conv->c >= 16) || (conv->k < 8 && conv->c >= 32);
+  if (op == CONVBP_FWD && cbp_direct_isa_get()->vl >= 16 && few_k && !gemm_in_place)
     return "fwd_dot_blocked";
   /* BPA with over 70% of its multiply-adds in the padding (a small image
      under a wide kernel or wide padding): col2im's GEMM multiplies those

@@ -183,18 +183,25 @@ int main(int argc, char **argv) {
        "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
       {"small strided dilated 3x3 BPA at 16 channels", "mb2ic16ih15oc32kh3sh2ph1dh1", CONVBP_BPA,
        "bpa_stride_phase_blocked", "bpa_scatter_gemm"},
-      /* FWD into at most 4 channels from 32 or more: dot products along C
-         (fwd_dot_blocked), but for an unpadded 1x1 at stride 1 (one sgemm
-         in place); with 5 channels, or from 16, the rules before */
+      /* FWD into at most 4 channels from 16 or more, or fewer than 8 from
+         32: dot products along C (fwd_dot_blocked), but for an unpadded 1x1
+         at stride 1 (one sgemm in place); 8 channels, 5 from 16 and 4 from
+         8 keep the rules before */
       {"RGB output layer FWD (K = 3, C = 64)", "mb1ic64ih128oc3kh3ph1", CONVBP_FWD,
        "fwd_dot_blocked", "fwd_direct_blocked"},
       {"small strided FWD into 1 channel from 32", "mb2ic32ih12oc1kh3sh2ph1", CONVBP_FWD,
        "fwd_dot_blocked", "fwd_im2col_gemm"},
       {"unpadded 1x1 FWD into 2 channels from 64", "mb2ic64ih16oc2kh1ph0", CONVBP_FWD,
        "fwd_im2col_gemm", "fwd_im2col_gemm"},
-      {"FWD into 5 channels from 64", "mb1ic64ih64oc5kh3ph1", CONVBP_FWD, "fwd_direct_blocked",
+      {"FWD into 7 channels from 64", "mb1ic64ih64oc7kh3ph1", CONVBP_FWD, "fwd_dot_blocked",
        "fwd_direct_blocked"},
-      {"FWD into 4 channels from 16", "mb1ic16ih64oc4kh3ph1", CONVBP_FWD, "fwd_direct_blocked",
+      {"FWD into 4 channels from 16", "mb1ic16ih64oc4kh3ph1", CONVBP_FWD, "fwd_dot_blocked",
+       "fwd_direct_blocked"},
+      {"FWD into 8 channels from 64", "mb1ic64ih64oc8kh3ph1", CONVBP_FWD, "fwd_direct_blocked",
+       "fwd_direct_blocked"},
+      {"FWD into 5 channels from 16", "mb1ic16ih64oc5kh3ph1", CONVBP_FWD, "fwd_direct_blocked",
+       "fwd_direct_blocked"},
+      {"FWD into 4 channels from 8", "mb1ic8ih64oc4kh3ph1", CONVBP_FWD, "fwd_direct_blocked",
        "fwd_direct_blocked"},
       /* BPA with over 70% of its multiply-adds in the padding: the engine,
          whatever its size or channels, folded or not (the GEMM multiplies
