@@ -307,7 +307,10 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      points with K <= 4 and C >= 32, 90 of 110 at C = 16-31, 151 of 186 at K =
      5-7 and C >= 32, 43 of 92 at K = 8 and 45 of 86 at C = 8-15, hence the
      wider rule: ESTIMATE right on 672 of 934 instead of 476 (198 before
-     the rule); out of sample, see results/README.md);
+     the rule); out of sample, --seed 51, results/
+     fwd_dot_zen4_random_seed51.csv: faster than both on 492 of the 582
+     points the rule takes, 123 of the 326 it leaves; ESTIMATE right on 640
+     of 924 instead of 525);
    - with AVX-512 kernels, BPA with under 30% of its FLOPs inside the input
      (convbp_conv_flops_nopad) -> bpa_stride_phase_blocked, ahead of every
      other rule for convolutions: the small layers', that of strides above
