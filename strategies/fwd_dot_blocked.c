@@ -12,9 +12,10 @@
  * taps and channels and reduces each across its lanes once.  A pixel whose
  * tap falls in the padding reads a row of zeros; a tap that no pixel of the
  * tile reaches is left out.  Each input vector is loaded once for the tile's
- * kb FMAs (vkeep), not folded into each as a memory operand.  Kernel set chosen at run time by CPU features,
- * as the engine's (cbp_direct_isa_get).
- * Supports K <= 16: beyond that the engine's vectors over K are full.
+ * kb FMAs (vkeep), not folded into each as a memory operand.  Kernel set
+ * chosen at run time by CPU features, as the engine's (cbp_direct_isa_get).
+ * Supports K <= 16: beyond that the engine's vectors over K are full (it won
+ * up to K = 7 from 32 channels; ESTIMATE in src/plan.c).
  * Threads: the output rows (n, p) in equal contiguous shares, each run a
  * column of tiles at a time, down the rows (see rows()).
  * Workspace: a zero row of C floats, then per thread the taps of a tile. */
