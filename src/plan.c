@@ -479,7 +479,9 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
                                                     "bpw_im2col_gemm", "mma_bpa_gemm", "mma_bpw_gemm"};
   static const char *const blocked[3] = {"fwd_direct_blocked", "bpa_stride_phase_blocked",
                                          "bpw_direct_blocked"};
-  if (convbp_op_is_mma(op) && convbp_mma_flops(mma) >= 2e6 && cbp_direct_isa_get()->vl >= 16) {
+  /* the kernel set, read once: every rule below that depends on it */
+  const int vl = cbp_direct_isa_get()->vl, avx512 = vl >= 16;
+  if (convbp_op_is_mma(op) && convbp_mma_flops(mma) >= 2e6 && avx512) {
     if (op == CONVBP_MMA_BPA) return "mma_bpa_conv1x1_blocked";
     const char *bpw = "mma_bpw_conv1x1_blocked";
     if (mma->n >= 1024 ||
@@ -496,13 +498,12 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   const int gemm_in_place = conv->r == 1 && conv->s == 1 && !conv->pad_h && !conv->pad_w &&
                             conv->stride_h == 1 && conv->stride_w == 1;
   const int few_k = (conv->k <= 4 && conv->c >= 16) || (conv->k < 8 && conv->c >= 32);
-  if (op == CONVBP_FWD && cbp_direct_isa_get()->vl >= 16 && few_k && !gemm_in_place)
+  if (op == CONVBP_FWD && avx512 && few_k && !gemm_in_place)
     return "fwd_dot_blocked";
   /* BPA with over 70% of its multiply-adds in the padding (a small image
      under a wide kernel or wide padding): col2im's GEMM multiplies those
      zeros, the engine's stride phases never visit them, folded or not. */
-  if (op == CONVBP_BPA && cbp_direct_isa_get()->vl >= 16 &&
-      convbp_conv_flops_nopad(conv) < 0.3 * convbp_conv_flops(conv))
+  if (op == CONVBP_BPA && avx512 && convbp_conv_flops_nopad(conv) < 0.3 * convbp_conv_flops(conv))
     return blocked[op];
   /* FWD and BPA as their blocked strategies run them: kernel rows that tile
      the width folded into S*C channels under R taps (cbp_fold_width), which
@@ -510,7 +511,7 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
      the GEMMs would not read in place as the rules for 1x1 layers assume,
      nor without AVX-512 kernels (untimed). */
   cbp_problem folded;
-  if ((op == CONVBP_FWD || op == CONVBP_BPA) && cbp_direct_isa_get()->vl >= 16) {
+  if ((op == CONVBP_FWD || op == CONVBP_BPA) && avx512) {
     const cbp_problem *fp = cbp_fold_width(&pb, &folded);
     if (fp != &pb && fp->conv.r > 1) {
       pb = *fp;
@@ -520,7 +521,7 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
          GEMM won or tied; on whole vectors (32-128) the engine won, and from
          128 channels on, where the part-empty vector is at most 1 in 9, it
          won either way (the rules below then decide). */
-      if (op == CONVBP_BPA && conv->c < 128 && conv->c % cbp_direct_isa_get()->vl)
+      if (op == CONVBP_BPA && conv->c < 128 && conv->c % vl)
         return gemm[op];
     }
   }
@@ -541,7 +542,6 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   if (convbp_conv_flops(conv) < 2e6) return small_dense(op, &pb) ? blocked[op] : gemm[op];
   const int one_by_one = conv->r == 1 && conv->s == 1;
   const int padded = conv->pad_h || conv->pad_w;
-  const int avx512 = cbp_direct_isa_get()->vl >= 16;
   /* The 1x1 layers the 1x1 rules below take: the GEMM strategies read an
      unpadded 1x1's operands in place, but copy a padded one like any other
      kernel, so with AVX-512 kernels a padded 1x1 follows the rules of the
