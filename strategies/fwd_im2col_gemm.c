@@ -68,8 +68,20 @@ int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
    much as the copy.  Straight-line on purpose: a loop of 8-float moves is
    turned back into a memmove call by the compiler.  Other lengths: memcpy. */
 static inline void copy_run(float *restrict dst, const float *restrict src, size_t len) {
-  if (len < 8 || len > 32) {
+  if (len > 32) {
     memcpy(dst, src, len * sizeof(float));
+    return;
+  }
+  if (len < 8) {
+    if (len >= 4) {
+      memcpy(dst, src, 4 * sizeof(float));
+      memcpy(dst + len - 4, src + len - 4, 4 * sizeof(float));
+    } else if (len >= 2) {
+      memcpy(dst, src, 2 * sizeof(float));
+      memcpy(dst + len - 2, src + len - 2, 2 * sizeof(float));
+    } else if (len == 1) {
+      *dst = *src;
+    }
     return;
   }
   memcpy(dst, src, 8 * sizeof(float));
@@ -125,6 +137,15 @@ static inline void inside_runs(float *restrict row, const float *restrict src, l
     }
 }
 
+/* The same for runs of at most 8 floats, SC a constant where called: one
+   fixed-size move a kernel row (5 floats a row of a 5x5 kernel at C = 1). */
+static inline void inside_runs_short(float *restrict row, const float *restrict src, long npix,
+                                     size_t kdim, size_t pix_step, int r_taps, size_t step,
+                                     const int SC) {
+  for (long px = 0; px < npix; px++, row += kdim, src += pix_step)
+    for (int r = 0; r < r_taps; r++) memcpy(row + (size_t)r * SC, src + (size_t)r * step, SC * 4);
+}
+
 /* The same for any run length and dilation: copy_run per kernel row, or per
    tap of C floats when dilated. */
 static void inside_runs_any(const cbp_fwd_desc *d, float *row, const float *src, long npix,
@@ -168,7 +189,15 @@ void cbp_im2col_rows(const cbp_fwd_desc *d, const float *a, size_t m0, size_t ro
         const long npix = (qb < q_end ? qb : q_end) - q;
         const float *src = a + ((n * d->h + (size_t)h0) * d->w + (size_t)w0) * C;
         const int nm = d->dil_w == 1 && SC > 8 ? (int)((SC + 7) / 8) : 0;
-        if (nm == 2)
+        if (d->dil_w == 1 && SC <= 8) {
+          switch (SC) {
+#define CBP_SHORT_CASE(L) \
+  case L: inside_runs_short(row, src, npix, kdim, pix_step, d->r, step, L); break;
+            CBP_SHORT_CASE(1) CBP_SHORT_CASE(2) CBP_SHORT_CASE(3) CBP_SHORT_CASE(4)
+            CBP_SHORT_CASE(5) CBP_SHORT_CASE(6) CBP_SHORT_CASE(7) CBP_SHORT_CASE(8)
+#undef CBP_SHORT_CASE
+          }
+        } else if (nm == 2)
           inside_runs(row, src, npix, kdim, pix_step, d->r, SC, step, 2);
         else if (nm == 3)
           inside_runs(row, src, npix, kdim, pix_step, d->r, SC, step, 3);

@@ -102,6 +102,12 @@ static const shape edges[] = {
        builds them anew at the top and bottom and in each new image */
     {"dot taps moved down the rows: stride 2, dilation 2, padded W",
      {2, 33, 11, 9, 2, 3, 3, 1, 2, 2, 1, 2, 1}},
+    /* cbp_im2col_rows (the GEMM strategies): kernel rows
+       of 1 to 8 floats inside (a fixed move of S*C floats each) and cut by
+       the padding at both ends (overlapping moves of 4 and 2, or one float). */
+    {"C = 1, 7x7, padding cuts kernel rows to 4-6", {1, 1, 9, 20, 17, 7, 7, 3, 3, 1, 1, 1, 1}},
+    {"C = 2, 1x4, kernel rows of 8, cut to 2-6", {2, 2, 3, 11, 33, 1, 4, 0, 3, 1, 2, 1, 1}},
+    {"C = 1, 2x3 dilated across, runs of one float", {1, 1, 6, 9, 7, 2, 3, 1, 2, 1, 1, 1, 2}},
     {"stride larger than the kernel", {2, 3, 9, 9, 2, 2, 2, 0, 0, 3, 3, 1, 1}},
     {"dilation 3 stride 4", {1, 2, 13, 12, 3, 3, 2, 2, 1, 4, 3, 3, 2}},
     /* bpa_stride_phase_blocked runs its phases in lists of 64: 9 x 8 = 72
