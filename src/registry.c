@@ -24,6 +24,7 @@
   X(cbp_bpw_conv_do_a)          \
   X(cbp_fwd_direct_blocked)     \
   X(cbp_fwd_dot_blocked)        \
+  X(cbp_fwd_im2col_blocked)     \
   X(cbp_bpa_stride_phase_blocked) \
   X(cbp_bpw_direct_blocked)     \
   X(cbp_mma_bpa_conv1x1_blocked) \

@@ -102,7 +102,11 @@ static const shape edges[] = {
        builds them anew at the top and bottom and in each new image */
     {"dot taps moved down the rows: stride 2, dilation 2, padded W",
      {2, 33, 11, 9, 2, 3, 3, 1, 2, 2, 1, 2, 1}},
-    /* cbp_im2col_rows (the GEMM strategies): kernel rows
+    /* fwd_im2col_blocked: 10000 pixels of 25 floats of cols (C = 1, 5x5) are
+       four 256 KiB blocks on one thread, two a thread on two, whose shares
+       meet at pixel 4992 (whole 16-pixel groups); K = 5 is one masked vector. */
+    {"C = 1, 5x5 s2: im2col blocks, several a thread", {2, 1, 200, 100, 5, 5, 5, 2, 2, 2, 2, 1, 1}},
+    /* cbp_im2col_rows (the GEMM strategies, fwd_im2col_blocked): kernel rows
        of 1 to 8 floats inside (a fixed move of S*C floats each) and cut by
        the padding at both ends (overlapping moves of 4 and 2, or one float). */
     {"C = 1, 7x7, padding cuts kernel rows to 4-6", {1, 1, 9, 20, 17, 7, 7, 3, 3, 1, 1, 1, 1}},
@@ -270,6 +274,7 @@ static const struct {
     {"bpw_onednn_blocked", "oneDNN"},
     {"fwd_onednn_blocked", "oneDNN"},
     {"fwd_dot_blocked", "K > 16"},
+    {"fwd_im2col_blocked", "C > 4"},
 };
 
 /* Strategies that are wrong on purpose: verification must catch them somewhere. */
