@@ -311,6 +311,17 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      fwd_dot_zen4_random_seed51.csv: faster than both on 492 of the 582
      points the rule takes, 123 of the 326 it leaves; ESTIMATE right on 640
      of 924 instead of 525);
+   - with AVX-512 kernels, FWD with C <= 4 and K >= 8 under a kernel whose
+     windows overlap, with at least 70% of its FLOPs inside the input ->
+     fwd_im2col_blocked (since 2026-12-07: on 3x3, 5x5 s2 and 7x7 s2 layers
+     of C = 1-4 into K = 16-64, results/im2col_blocked_zen4_grid.csv, it
+     beat the other convbp strategies at C = 1-2, 1.07-1.15x, and tied at
+     C = 3-4; on the 281 problems with C <= 4 and more than one tap of
+     --random 3000 --seed 53, results/im2col_blocked_zen4_random_seed53.csv,
+     convbp's fastest strategy picked on 255 of 562 points instead of 160,
+     the picks' total time 1.08x the fastest instead of 1.19x; at K < 8 it
+     was the fastest on 4 of 90 points, with over 30% of the FLOPs in the
+     padding on 32 of 129, taking up to 4.3x the time);
    - with AVX-512 kernels, BPA with under 30% of its FLOPs inside the input
      (convbp_conv_flops_nopad) -> bpa_stride_phase_blocked, ahead of every
      other rule for convolutions: the small layers', that of strides above
@@ -500,6 +511,18 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   const int few_k = (conv->k <= 4 && conv->c >= 16) || (conv->k < 8 && conv->c >= 32);
   if (op == CONVBP_FWD && avx512 && few_k && !gemm_in_place)
     return "fwd_dot_blocked";
+  /* FWD from at most 4 input channels into 8 or more, under a kernel of
+     more than one tap whose windows overlap (patches keep the patch rule
+     below), with at least 70% of its FLOPs inside the input:
+     fwd_im2col_blocked, whose engine reduces R*S*C channels a tap where
+     fwd_direct_blocked's taps reduce C (or a kernel row's S*C).  With more
+     padding its cols are mostly zeros that it multiplies, where the
+     engine's taps skip them. */
+  const int overlaps = conv->stride_h <= (int64_t)(conv->r - 1) * conv->dil_h ||
+                       conv->stride_w <= (int64_t)(conv->s - 1) * conv->dil_w;
+  if (op == CONVBP_FWD && avx512 && conv->c <= 4 && conv->k >= 8 && overlaps &&
+      convbp_conv_flops_nopad(conv) >= 0.7 * convbp_conv_flops(conv))
+    return "fwd_im2col_blocked";
   /* BPA with over 70% of its multiply-adds in the padding (a small image
      under a wide kernel or wide padding): col2im's GEMM multiplies those
      zeros, the engine's stride phases never visit them, folded or not. */

@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
        "bpw_direct_blocked", "bpw_im2col_gemm"},
       {"small strided widening 1x1 BPW", "mb2ic24ih20oc128kh1sh2ph0", CONVBP_BPW,
        "bpw_im2col_gemm", "bpw_im2col_gemm"},
-      {"small 7x7 FWD of 3 channels", "mb1ic3ih31oc17kh7sh3ph3", CONVBP_FWD, "fwd_im2col_gemm",
+      {"small 7x7 FWD of 3 channels", "mb1ic3ih31oc17kh7sh3ph3", CONVBP_FWD, "fwd_im2col_blocked",
        "fwd_im2col_gemm"},
       /* BPW below 2 MFLOP with C or K below 8: the engine from 16 pixels
          (N*P*Q), not for a stem's 49 taps over C < 8 */
@@ -269,10 +269,25 @@ int main(int argc, char **argv) {
        "fwd_direct_blocked", "fwd_direct_blocked"},
       {"ConvNeXt 2x2 downsampling BPW (C = 96)", "mb2ic96ih56oc192kh2sh2ph0", CONVBP_BPW,
        "bpw_direct_blocked", "bpw_direct_blocked"},
+      /* FWD from at most 4 channels into 8 or more, windows that overlap,
+         at least 70% of the FLOPs inside: im2col + the engine's 1x1
+         (fwd_im2col_blocked); patches keep the rule above */
       {"overlapping 7x7 stem FWD (resnet50 conv1)", "mb8ic3ih224oc64kh7sh2ph3", CONVBP_FWD,
-       "fwd_direct_blocked", "fwd_direct_blocked"},
+       "fwd_im2col_blocked", "fwd_direct_blocked"},
       {"dilated 2x2 at stride 2 (overlaps) FWD", "mb1ic3ih112oc96kh2sh2ph0dh1", CONVBP_FWD,
-       "fwd_direct_blocked", "fwd_direct_blocked"},
+       "fwd_im2col_blocked", "fwd_direct_blocked"},
+      {"grayscale 3x3 FWD (C = 1, K = 32)", "mb8ic1ih28oc32kh3ph1", CONVBP_FWD,
+       "fwd_im2col_blocked", "fwd_direct_blocked"},
+      {"grayscale 5x5 FWD at stride 2 (C = 1, K = 8)", "mb4ic1ih128oc8kh5sh2ph2", CONVBP_FWD,
+       "fwd_im2col_blocked", "fwd_direct_blocked"},
+      {"grayscale 3x3 FWD into 4 channels", "mb8ic1ih28oc4kh3ph1", CONVBP_FWD,
+       "fwd_im2col_gemm", "fwd_im2col_gemm"},
+      {"3x3 FWD from 5 channels", "mb8ic5ih28oc32kh3ph1", CONVBP_FWD, "fwd_direct_blocked",
+       "fwd_direct_blocked"},
+      {"7x1 FWD of 3 channels, 40% of its FLOPs inside", "mb2ic3ih5iw32oc32kh7kw1ph6pw0",
+       CONVBP_FWD, "fwd_im2col_gemm", "fwd_im2col_gemm"},
+      {"1x1 FWD of 2 channels", "mb8ic2ih28oc32kh1ph0", CONVBP_FWD, "fwd_im2col_gemm",
+       "fwd_im2col_gemm"},
   };
   const char *isa_env = getenv("CONVBP_ISA");
   char isa_saved[32] = "";
