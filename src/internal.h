@@ -96,6 +96,8 @@ typedef struct {
 
 /* Fills p and q from the front and back pads; returns CONVBP_ERR_PROBLEM when < 1. */
 int cbp_fwd_desc_outdims(cbp_fwd_desc *d, int pad_bottom, int pad_right);
+/* The engine's descriptor for a plain forward problem (pb's op FWD). */
+cbp_fwd_desc cbp_fwd_desc_of(const cbp_problem *pb);
 int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes);
 /* O (n x p x q x k) = conv(A (n x h x w x c), W (k x r x s x c)); ws from cbp_fwd_workspace. */
 int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float *w, float *o,

@@ -26,7 +26,7 @@
 #include "internal.h"
 
 enum { C_MAX = 4, MIN_ROWS = 16 };
-static const size_t BLOCK_BYTES = (size_t)256 << 10; /* 64 KiB: 0.85-0.99x; 1 MiB: even */
+static const size_t BLOCK_BYTES = (size_t)256 << 10; /* of cols a block (see the top) */
 
 static const char *supports(const cbp_problem *pb) {
   return pb->conv.c > C_MAX ? "C > 4: built for few input channels; with more, each of "
@@ -40,7 +40,7 @@ static size_t kdim(const cbp_problem *pb) {
   return (size_t)pb->conv.r * pb->conv.s * pb->conv.c;
 }
 
-/* Pixels of a cols block: block_bytes() of them, at most a thread's share. */
+/* Pixels of a cols block: BLOCK_BYTES of cols, at most a thread's share. */
 static size_t block_rows(const cbp_problem *pb, int threads) {
   const size_t m = (size_t)pb->conv.n * pb->p * pb->q, t = threads > 1 ? (size_t)threads : 1;
   size_t rows = BLOCK_BYTES / (kdim(pb) * sizeof(float)), share = (m + t - 1) / t;
@@ -70,8 +70,8 @@ typedef struct {
 } i2c_ctx;
 
 /* Thread tid's pixels [m0, m1), whole 16-pixel groups apart from the last
-   share (no output line written by two threads when K is a multiple of 16),
-   in balanced blocks of at most x->rows. */
+   share: 16*K floats are whole 64-byte lines, so no line of an aligned O is
+   written by two threads.  In balanced blocks of at most x->rows. */
 static void pixels(void *arg, int tid, int nth) {
   const i2c_ctx *x = arg;
   const cbp_problem *pb = x->ra.pb;
@@ -96,14 +96,11 @@ static void pixels(void *arg, int tid, int nth) {
 
 static int run(const cbp_problem *pb, int threads, const float *A, const float *W, float *O,
                void *ws) {
-  const convbp_conv *c = &pb->conv;
   const int t = threads > 1 ? threads : 1;
   size_t bufs;
   if (cbp_mul(buf_bytes(pb, t), (size_t)t, &bufs)) return CONVBP_ERR_OVERFLOW;
-  i2c_ctx x = {{pb, A, W, O},
-               {c->n, c->c, c->h, c->w, c->k, c->r, c->s, c->pad_h, c->pad_w, c->stride_h,
-                c->stride_w, c->dil_h, c->dil_w, pb->p, pb->q},
-               ws, buf_bytes(pb, t), block_rows(pb, t), (char *)ws + bufs};
+  i2c_ctx x = {{pb, A, W, O}, cbp_fwd_desc_of(pb), ws, buf_bytes(pb, t), block_rows(pb, t),
+               (char *)ws + bufs};
   cbp_parallel(t, pixels, &x);
   return CONVBP_OK;
 }

@@ -61,12 +61,15 @@ int cbp_fwd_workspace(const cbp_fwd_desc *d, int threads, size_t *bytes) {
   return CONVBP_OK;
 }
 
-/* dst[0..len) = src[0..len), inline for runs of 8 to 32 floats (a border
+/* dst[0..len) = src[0..len), inline for runs of up to 32 floats (a border
    pixel's kernel rows on the 7x7 stem, C = 3, or a dilated tap's C floats;
-   see inside_runs for the pixels inside): up to three moves of 8 floats and
-   one of the 8 ending at len, which may overlap what is already copied.  A memcpy call per run cost as
-   much as the copy.  Straight-line on purpose: a loop of 8-float moves is
-   turned back into a memmove call by the compiler.  Other lengths: memcpy. */
+   see inside_runs for the pixels inside): from 8 floats, up to three moves
+   of 8 and one of the 8 ending at len, which may overlap what is already
+   copied; below 8, two overlapping moves of 4 or of 2 (kernel rows of a
+   C = 1 input cut by the padding), or one float.  A memcpy call per run
+   cost as much as the copy.  Straight-line on purpose: a loop of 8-float
+   moves is turned back into a memmove call by the compiler.  Longer runs:
+   memcpy. */
 static inline void copy_run(float *restrict dst, const float *restrict src, size_t len) {
   if (len > 32) {
     memcpy(dst, src, len * sizeof(float));
@@ -143,7 +146,8 @@ static inline void inside_runs_short(float *restrict row, const float *restrict 
                                      size_t kdim, size_t pix_step, int r_taps, size_t step,
                                      const int SC) {
   for (long px = 0; px < npix; px++, row += kdim, src += pix_step)
-    for (int r = 0; r < r_taps; r++) memcpy(row + (size_t)r * SC, src + (size_t)r * step, SC * 4);
+    for (int r = 0; r < r_taps; r++)
+      memcpy(row + (size_t)r * SC, src + (size_t)r * step, SC * sizeof(float));
 }
 
 /* The same for any run length and dilation: copy_run per kernel row, or per
@@ -262,20 +266,20 @@ int cbp_fwd_run(const cbp_fwd_desc *d, int threads, const float *a, const float 
 }
 
 /* The engine's descriptor for a plain forward problem. */
-static cbp_fwd_desc fwd_desc(const cbp_problem *pb) {
+cbp_fwd_desc cbp_fwd_desc_of(const cbp_problem *pb) {
   const convbp_conv *c = &pb->conv;
   return (cbp_fwd_desc){c->n, c->c, c->h, c->w, c->k, c->r, c->s, c->pad_h, c->pad_w,
                         c->stride_h, c->stride_w, c->dil_h, c->dil_w, pb->p, pb->q};
 }
 
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  cbp_fwd_desc d = fwd_desc(pb);
+  cbp_fwd_desc d = cbp_fwd_desc_of(pb);
   return cbp_fwd_workspace(&d, threads, bytes);
 }
 
 static int run(const cbp_problem *pb, int threads, const float *A, const float *W, float *O,
                void *ws) {
-  cbp_fwd_desc d = fwd_desc(pb);
+  cbp_fwd_desc d = cbp_fwd_desc_of(pb);
   return cbp_fwd_run(&d, threads, A, W, O, ws);
 }
 
