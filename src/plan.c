@@ -481,6 +481,15 @@ static int small_dense(convbp_op op, const cbp_problem *pb) {
   return convbp_conv_flops(c) >= 0.25e6;
 }
 
+/* A kernel's extent along one axis: (taps - 1) * dilation + 1 input pixels. */
+static int64_t extent(int taps, int dil) { return (int64_t)(taps - 1) * dil + 1; }
+
+/* Whether neighbouring windows share input pixels along either axis (a
+   stride below the kernel's extent); a 1x1 kernel's never do. */
+static int windows_overlap(const convbp_conv *c) {
+  return c->stride_h < extent(c->r, c->dil_h) || c->stride_w < extent(c->s, c->dil_w);
+}
+
 const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const convbp_mma *mma,
                                  int threads) {
   cbp_problem pb;
@@ -518,9 +527,7 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
      fwd_direct_blocked's taps reduce C (or a kernel row's S*C).  With more
      padding its cols are mostly zeros that it multiplies, where the
      engine's taps skip them. */
-  const int overlaps = conv->stride_h <= (int64_t)(conv->r - 1) * conv->dil_h ||
-                       conv->stride_w <= (int64_t)(conv->s - 1) * conv->dil_w;
-  if (op == CONVBP_FWD && avx512 && conv->c <= 4 && conv->k >= 8 && overlaps &&
+  if (op == CONVBP_FWD && avx512 && conv->c <= 4 && conv->k >= 8 && windows_overlap(conv) &&
       convbp_conv_flops_nopad(conv) >= 0.7 * convbp_conv_flops(conv))
     return "fwd_im2col_blocked";
   /* BPA with over 70% of its multiply-adds in the padding (a small image
@@ -554,11 +561,9 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
      channels: the GEMM reduces R*S*C at once, the engine C per tap.  BPW
      below 16 channels with 128 taps or more, or gaps between the patches:
      the engine's outputs are R*S slices of K x C, each too thin to fill. */
-  const int64_t extent_h = (int64_t)(conv->r - 1) * conv->dil_h + 1,
-                extent_w = (int64_t)(conv->s - 1) * conv->dil_w + 1;
-  const int patches =
-      conv->r * conv->s > 1 && conv->stride_h >= extent_h && conv->stride_w >= extent_w;
-  const int gaps = conv->stride_h > extent_h || conv->stride_w > extent_w;
+  const int patches = conv->r * conv->s > 1 && !windows_overlap(conv);
+  const int gaps = conv->stride_h > extent(conv->r, conv->dil_h) ||
+                   conv->stride_w > extent(conv->s, conv->dil_w);
   if (patches && ((op == CONVBP_FWD && conv->c < 8) ||
                   (op == CONVBP_BPW && conv->c < 16 && (conv->r * conv->s >= 128 || gaps))))
     return gemm[op];
