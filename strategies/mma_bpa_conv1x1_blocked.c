@@ -110,11 +110,16 @@ static void k_pixels(void *ctx, int tid, int nth) {
    seven blocks (M = 2048-4096) 1.25x, 1.15x, 1.07x; but two and four
    blocks, which go round, 0.94x (4096 x 256 x 128) and 0.97-0.99x (16384 x
    64 x 256, 5 rounds).  Rows of 48 lost on 256 x 512 x 256 (0.91x against
-   one row) and of 384 on 2048 x 256 x 64 (0.83x against rows of 96). */
+   one row) and of 384 on 2048 x 256 x 64 (0.83x against rows of 96).
+   Blocks go round only when all are full: with a narrower last block (K =
+   96, 200, 330: 2, 4, 6 blocks) one thread took the wider share of one
+   row.  Zen 4, two threads, medians of 4 alternating rounds against one
+   row (oneDNN 0.97-1.00x): 2048 x 64 x 200 1.60x, 4096 x 128 x 96 1.45x,
+   512 x 768 x 100 1.16x, 419 x 12 x 334 1.12x, 1000 x 256 x 330 1.09x. */
 enum { ROW_PX = 96, ROW_PX_SPAN = 32 };
 static int row_pixels(int M, int K, int threads) {
   const int blocks = (K + CBP_BLK_MAX - 1) / CBP_BLK_MAX;
-  if (threads <= 1 || M < 2 * ROW_PX || blocks % threads == 0) return M;
+  if (threads <= 1 || M < 2 * ROW_PX || (blocks % threads == 0 && K % CBP_BLK_MAX == 0)) return M;
   for (int d = 0; d <= ROW_PX_SPAN; d++) {
     if (M % (ROW_PX - d) == 0) return ROW_PX - d;
     if (M % (ROW_PX + d) == 0) return ROW_PX + d;
