@@ -118,8 +118,8 @@ static void k_pixels(void *ctx, int tid, int nth) {
    512 x 768 x 100 1.16x, 419 x 12 x 334 1.12x, 1000 x 256 x 330 1.09x. */
 enum { ROW_PX = 96, ROW_PX_SPAN = 32 };
 static int row_pixels(int M, int K, int threads) {
-  const int blocks = (K + CBP_BLK_MAX - 1) / CBP_BLK_MAX;
-  if (threads <= 1 || M < 2 * ROW_PX || (blocks % threads == 0 && K % CBP_BLK_MAX == 0)) return M;
+  /* full blocks, as many as a multiple of the threads */
+  if (threads <= 1 || M < 2 * ROW_PX || K % ((long)CBP_BLK_MAX * threads) == 0) return M;
   for (int d = 0; d <= ROW_PX_SPAN; d++) {
     if (M % (ROW_PX - d) == 0) return ROW_PX - d;
     if (M % (ROW_PX + d) == 0) return ROW_PX + d;
