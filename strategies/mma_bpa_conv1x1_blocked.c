@@ -10,12 +10,16 @@
  *   M pixels:  A = dY (M x N), W' = W (K x N), O = dX.  All in place; on
  *              one thread the M pixels in one row, along which the tiles run
  *              (bert_qkv on one thread 3.17 -> 2.99 ms against M images of
- *              one pixel).  On more, where the channel blocks do not go
- *              round the threads, in rows of about ROW_PX pixels (see
- *              row_pixels): in one row with K <= 64 (one block) the second
- *              thread had nothing to do, and 2048 x 256 x 64, 4096 x 128 x
- *              64, 8192 x 512 x 64 and 32768 x 64 x 64 ran no faster on two
- *              threads than on one, at 0.47-0.49x of oneDNN.
+ *              one pixel).  On more, where W is small and the whole problem
+ *              fits in the threads' L2s, each thread runs the engine alone
+ *              on its share of the M pixels, in one row (see
+ *              share_pixels_along_m); elsewhere, where the channel blocks do
+ *              not go round the threads, the engine's split over rows of
+ *              about ROW_PX pixels (see row_pixels): in one row with K <= 64
+ *              (one block) the second thread had nothing to do, and 2048 x
+ *              256 x 64, 4096 x 128 x 64, 8192 x 512 x 64 and 32768 x 64 x
+ *              64 ran no faster on two threads than on one, at 0.47-0.49x
+ *              of oneDNN.
  *   K pixels:  A = W (K x N), W' = dY (M x N), O = dX^T (K x M), then dX =
  *              O^T.  The pixels in one column, so that the engine can chunk
  *              them.  Each thread runs the engine alone on its share of the
@@ -115,7 +119,9 @@ static void k_pixels(void *ctx, int tid, int nth) {
    96, 200, 330: 2, 4, 6 blocks) one thread took the wider share of one
    row.  Zen 4, two threads, medians of 4 alternating rounds against one
    row (oneDNN 0.97-1.00x): 2048 x 64 x 200 1.60x, 4096 x 128 x 96 1.45x,
-   512 x 768 x 100 1.16x, 419 x 12 x 334 1.12x, 1000 x 256 x 330 1.09x. */
+   512 x 768 x 100 1.16x, 419 x 12 x 334 1.12x, 1000 x 256 x 330 1.09x.
+   (419 x 12 x 334 now goes to share_pixels_along_m, as every problem
+   within the threads' L2s with a small W.) */
 enum { ROW_PX = 96, ROW_PX_SPAN = 32 };
 static int row_pixels(int M, int K, int threads) {
   /* full blocks, as many as a multiple of the threads */
@@ -135,10 +141,49 @@ static cbp_dconv_desc pixel_rows(int rows, int wr, int N, int K, const cbp_dtap 
   return d;
 }
 
+/* Whether, as M pixels on more than one thread, each thread takes its share
+   of the M pixels and runs the engine alone on them, in one row
+   (m_pixels): where W is at most a quarter of an L2 (each thread packs all
+   of it, where the engine's split packs each block once) and dY, W and dX
+   together fit in the threads' L2s.  One engine call and one region, its
+   halves even to a pixel, where the engine's (channel block, row) units
+   left a thread idle (one block, one row), went round unevenly (blocks of
+   64 and a narrower last one) or took a second call for the rows' rest.
+   Zen 4, two threads, medians of 5 alternating rounds against the engine's
+   split: 150 x 64 x 64 1.82x, 180 x 300 x 40 1.81x, 295 x 192 x 12 1.40x,
+   300 x 384 x 64 1.28x, 419 x 12 x 334 1.16-1.22x, 733 x 96 x 160 1.22x,
+   100 x 128 x 200 1.20x, 1024 x 64 x 256 1.16x, 2101 x 40 x 31 1.13x, 384 x
+   64 x 200, 960 x 32 x 100 and 576 x 128 x 130 0.95-1.00x.  Left to the
+   engine: with 512 KB of W (128 x 256 x 512, 256 x 512 x 256) it took
+   0.95-0.98x; beyond L2 (dY and dX of 8 MB, 32768 x 64 x 64 and 32767 x 64
+   x 64) 0.82-0.85x.  In doubles: no overflow. */
+static int share_pixels_along_m(const cbp_problem *pb, int threads) {
+  if (threads <= 1 || pixels_along_k(pb)) return 0;
+  const double m = pb->mma.m, n = pb->mma.n, k = pb->mma.k, l2 = (double)cbp_l2_bytes_or_1mib();
+  const double w_bytes = n * k * sizeof(float);
+  return w_bytes <= l2 / 4 && (m * n + m * k) * sizeof(float) + w_bytes <= l2 * threads;
+}
+
+/* M pixels, thread tid's pixels m0..m1-1 in one row: its rows of dX. */
+static void m_pixels(void *ctx, int tid, int nth) {
+  const pixel_share *s = ctx;
+  const int m0 = (int)((long)s->M * tid / nth), m1 = (int)((long)s->M * (tid + 1) / nth);
+  if (m1 <= m0) return;
+  const cbp_dtap tap = {0, 0, s->W};
+  const cbp_dconv_desc d = pixel_rows(1, m1 - m0, s->N, s->K, &tap);
+  cbp_dconv_run(&d, 1, s->dY + (size_t)m0 * s->N, s->dX + (size_t)m0 * s->K,
+                cbp_dconv_thread_ws(s->engine_ws, 1, tid));
+}
+
 static int run(const cbp_problem *pb, int threads, const float *dY, const float *W, float *dX,
                void *ws) {
   const int M = pb->mma.m, N = pb->mma.n, K = pb->mma.k;
   cbp_arena ar = {ws, 0};
+  if (share_pixels_along_m(pb, threads)) {
+    pixel_share s = {dY, W, dX, NULL, ws, M, N, K};
+    cbp_parallel(threads, m_pixels, &s);
+    return CONVBP_OK;
+  }
   if (!pixels_along_k(pb)) {
     /* rows x wr pixels, then the rest in one row */
     const cbp_dtap tap = {0, 0, W};

@@ -425,11 +425,14 @@ static int run_all(int argc, char **argv) {
      pixels with more input channels than one panel holds with 1 MiB of L2
      (two ci blocks); {3, 200, 129}, {32, 1000, 100} and {1, 7, 3} K pixels
      too, the last with fewer pixels than two threads' 16-float shares (the
-     first thread has none).  M pixels on more than one thread, where the
-     channel blocks of 64 do not go round the threads, in rows: {480, 50,
-     150} in 5 rows of 96 (3 blocks, the last of 22 channels), {2101, 40,
-     31} in 21 rows of 96 and a last call for 85 pixels (also on three
-     threads), {257, 31, 7} in 2 rows and a last call for 65.
+     first thread has none).  M pixels on more than one thread where W is
+     within a quarter of L2 and dY, W and dX within the threads' L2s: each
+     thread its own pixels in one row (m_pixels), {480, 50, 150} (3 blocks,
+     the last of 22 channels), {2101, 40, 31} (also on three threads),
+     {257, 31, 7}, {1, 1, 1} (the first thread has none).  Beyond the L2s
+     (with up to 2 MiB a core), where the channel blocks of 64 do not go
+     round the threads, the engine's split over rows: {16001, 40, 31} (4.5
+     MB) in 166 rows of 96 and a last call for 65 pixels.
      mma_bpw_conv1x1_blocked (cbp_mma_bpw_in_place), with 1 MiB of L2: BPW
      tiles in place by blocks of dY's columns outside blocks of M where a
      thread's share of X (M x K / threads floats) fits in half an L2: every
@@ -455,10 +458,11 @@ static int run_all(int argc, char **argv) {
      (wide_blocks), rather than two blocks in two ci blocks each.
      Output pixels a page apart (the engine's PF_FAR prefetch two tiles
      ahead, far_output): {300, 64, 1050} BPA as M pixels (dX rows of 4200
-     bytes), on two threads in rows of 100 (17 blocks of K do not go round),
-     so the far tile falls in the next row at each row's end; {300, 1100,
-     500} BPW by the engine on one thread (X and dW too big for in place),
-     dW rows of 4400 bytes. */
+     bytes), on two threads 150 a thread; {1000, 64, 1050} the same with dX
+     of 4.2 MB, beyond the L2s, so on two threads in rows of 100 (17 blocks
+     of K do not go round): the far tile falls in the next row at each
+     row's end; {300, 1100, 500} BPW by the engine on one thread (X and dW
+     too big for in place), dW rows of 4400 bytes. */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
@@ -466,7 +470,8 @@ static int run_all(int argc, char **argv) {
                                     {80, 2100, 70},  {20, 2100, 70},  {2101, 40, 31},
                                     {1100, 20, 1000}, {1600, 40, 120}, {70, 70, 16384},
                                     {480, 50, 150},  {72, 2048, 1024}, {300, 64, 1050},
-                                    {300, 1100, 500}};
+                                    {300, 1100, 500}, {16001, 40, 31},
+                                    {1000, 64, 1050}};
   /* shapes also run on three threads */
   static const convbp_mma mma_three[] = {{2101, 40, 31}};
   const size_t nmma = sizeof mmas / sizeof mmas[0];
