@@ -153,7 +153,12 @@ static cbp_dconv_desc pixel_rows(int rows, int wr, int N, int K, const cbp_dtap 
    split: 150 x 64 x 64 1.82x, 180 x 300 x 40 1.81x, 295 x 192 x 12 1.40x,
    300 x 384 x 64 1.28x, 419 x 12 x 334 1.16-1.22x, 733 x 96 x 160 1.22x,
    100 x 128 x 200 1.20x, 1024 x 64 x 256 1.16x, 2101 x 40 x 31 1.13x, 384 x
-   64 x 200, 960 x 32 x 100 and 576 x 128 x 130 0.95-1.00x.  Left to the
+   64 x 200, 960 x 32 x 100 and 576 x 128 x 130 0.95-1.00x; in 10 rounds
+   329 x 540 x 7 1.36-1.40x, 500 x 4 x 300 0.99-1.17x, but 424 x 4 x 264
+   and 424 x 8 x 264 (in 4 rows of 106, 20 units) 0.84-0.90x.  On 60
+   random MMA problems (seed 58, 3 rounds) the 21 it reaches took 1.23x
+   less time (geometric mean; oneDNN 1.09x in the same rounds, the host's
+   drift), the 39 others 1.00x.  Left to the
    engine: with 512 KB of W (128 x 256 x 512, 256 x 512 x 256) it took
    0.95-0.98x; beyond L2 (dY and dX of 8 MB, 32768 x 64 x 64 and 32767 x 64
    x 64) 0.82-0.85x.  In doubles: no overflow. */
