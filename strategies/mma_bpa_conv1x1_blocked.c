@@ -158,10 +158,10 @@ static cbp_dconv_desc pixel_rows(int rows, int wr, int N, int K, const cbp_dtap 
    and 424 x 8 x 264 (in 4 rows of 106, 20 units) 0.84-0.90x.  On 60
    random MMA problems (seed 58, 3 rounds) the 21 it reaches took 1.23x
    less time (geometric mean; oneDNN 1.09x in the same rounds, the host's
-   drift), the 39 others 1.00x.  Left to the
-   engine: with 512 KB of W (128 x 256 x 512, 256 x 512 x 256) it took
-   0.95-0.98x; beyond L2 (dY and dX of 8 MB, 32768 x 64 x 64 and 32767 x 64
-   x 64) 0.82-0.85x.  In doubles: no overflow. */
+   drift), the 39 others 1.00x.  Left to the engine: with 512 KB of W (128
+   x 256 x 512, 256 x 512 x 256) it took 0.95-0.98x; beyond L2 (dY and dX
+   of 8 MB, 32768 x 64 x 64 and 32767 x 64 x 64) 0.82-0.85x.  In doubles:
+   no overflow. */
 static int share_pixels_along_m(const cbp_problem *pb, int threads) {
   if (threads <= 1 || pixels_along_k(pb)) return 0;
   const double m = pb->mma.m, n = pb->mma.n, k = pb->mma.k, l2 = (double)cbp_l2_bytes_or_1mib();
