@@ -164,9 +164,10 @@ static cbp_dconv_desc pixel_rows(int rows, int wr, int N, int K, const cbp_dtap 
    no overflow. */
 static int share_pixels_along_m(const cbp_problem *pb, int threads) {
   if (threads <= 1 || pixels_along_k(pb)) return 0;
-  const double m = pb->mma.m, n = pb->mma.n, k = pb->mma.k, l2 = (double)cbp_l2_bytes_or_1mib();
-  const double w_bytes = n * k * sizeof(float);
-  return w_bytes <= l2 / 4 && (m * n + m * k) * sizeof(float) + w_bytes <= l2 * threads;
+  /* dY, W and dX: the problem's x, y and out */
+  const double l2 = (double)cbp_l2_bytes_or_1mib(), w_bytes = (double)pb->y_elems * sizeof(float);
+  const double all = ((double)pb->x_elems + pb->y_elems + pb->out_elems) * sizeof(float);
+  return w_bytes <= l2 / 4 && all <= l2 * threads;
 }
 
 /* M pixels, thread tid's pixels m0..m1-1 in one row: its rows of dX. */
