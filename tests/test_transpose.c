@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kernel_sets.h"
 #include "testing.h"
 
 typedef struct {
@@ -66,17 +66,11 @@ out:
 }
 
 int main(void) {
-  /* every kernel set this CPU runs: CONVBP_ISA narrows the best one down */
-  const char *isas[] = {"portable", "avx2", ""};
-  const char *prev = NULL;
-  for (int k = 0; k < 3; k++) {
-    if (isas[k][0]) setenv("CONVBP_ISA", isas[k], 1);
-    else unsetenv("CONVBP_ISA");
-    const cbp_direct_isa *isa = cbp_direct_isa_get();
-    if (prev && !strcmp(prev, isa->name)) continue; /* this CPU has no such set */
-    prev = isa->name;
-    printf("kernel set %s\n", isa->name);
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) check_shape(isa, &shapes[i]);
+  const cbp_direct_isa *sets[3];
+  const int nsets = test_kernel_sets(sets);
+  for (int k = 0; k < nsets; k++) {
+    printf("kernel set %s\n", sets[k]->name);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) check_shape(sets[k], &shapes[i]);
   }
   TEST_END();
 }
