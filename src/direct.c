@@ -22,7 +22,9 @@
  *             a thread's stretch; later blocks accumulate into the output;
  *   row     = taps whose input row exists, then the row in tiles of about np_max
  *             pixels (balanced: 14 = 5+4+5, not 6+6+2), or thin_np with one
- *             vector of output channels (see cbp_dconv_run); with fewer than 32
+ *             vector of output channels (see cbp_dconv_run); one tap of at most
+ *             32 input channels runs a row's tiles in runs, a kernel call for
+ *             all tiles of a size (see one_tap_runs); with fewer than 32
  *             input channels, a kernel row's taps that all reach every pixel
  *             run as one tap of S*ci channels (see merge_group); the taps that
  *             reach every pixel of a tile run in one call, those that miss some
@@ -367,7 +369,8 @@ static void prefetch_out(const float *o, long px_left, int tile_px, ptrdiff_t ou
 /* row_tiles' prefetch flags, settled once a call (engine_plan.pf) */
 enum {
   PF_IN = 1,  /* the next tile's input rows, for one tap (see prefetch_in) */
-  PF_FAR = 2  /* the output two tiles ahead as well as one (see far_output) */
+  PF_FAR = 2, /* the output two tiles ahead as well as one (see far_output) */
+  PF_RUN = 4  /* the output a tile ahead in runs of tiles too (see far_runs) */
 };
 
 /* The output of a tile that runs later: the row's tile from column ow while
@@ -597,6 +600,50 @@ static int tile_pixels(int wo, int ntiles, int tile) {
   return wo / ntiles + (rank < wo % ntiles);
 }
 
+/* Whether one_tap_tiles runs its row as runs of tiles (one_tap_runs): with
+   at most RUN_CI_MAX input channels, the row tiles of np_max - 1 and np_max
+   pixels and no input prefetch (PF_IN, whose prefetches go tile by tile).
+   Zen 4, medians of 6 alternating rounds, time against a tile a call, 1 / 2
+   threads: MMA BPA 424 x 4 x 264 0.61 / 0.54, 4096 x 4 x 256 0.60 / 0.60,
+   491 x 7 x 595 0.70 / 0.69, 564 x 16 x 395 0.82 / 0.79, 2048 x 32 x 256
+   0.88 / 0.72; FWD 1x1 at 56 x 56 (N = 8, K = 64), C = 4 0.62 / 0.63, C =
+   16 0.82 / 0.79; BPA of K = 16 0.84 / 0.85 (README, "The blocked direct
+   engine"). */
+enum { RUN_CI_MAX = 32, RUN_IN_BYTES = 16384 };
+static int tile_runs(const cbp_dconv_desc *d, const cbp_direct_isa *isa, int cn, int ntiles,
+                     int tile_px, int pf) {
+  return cn <= RUN_CI_MAX && tile_px == isa->np_max && d->wo / ntiles >= isa->np_max - 1 &&
+         !(pf & PF_IN);
+}
+
+/* one_tap_tiles' row of ntiles tiles as the ISA's runs of tiles (conv_run),
+   in two runs: the wo % ntiles tiles of one pixel more first, then the
+   others (tile_pixels' sizes, in another order).  With several register
+   blocks, the runs go in stretches of RUN_IN_BYTES of input, each block in
+   turn over a stretch while its input is in L1.  in: the tap's input at
+   the row's first pixel; w: its weights in the panel's first block. */
+static void one_tap_runs(const cbp_dconv_desc *d, const cbp_direct_isa *isa, const cbp_subs *sb,
+                         const float *in, const float *w, float *orow, int ntiles, int cn,
+                         int pf, int accumulate) {
+  const ptrdiff_t in_step = (ptrdiff_t)d->sw * d->ci;
+  const int base = d->wo / ntiles, big = d->wo % ntiles, several = sb->cw > sb->rw;
+  for (int run = 0, ow = 0; run < 2; run++) {
+    const int np = base + (run == 0), n = run == 0 ? big : ntiles - big;
+    const size_t tile_bytes = (size_t)np * cn * sizeof(float);
+    const int per = !several ? n : tile_bytes >= RUN_IN_BYTES ? 1 : (int)(RUN_IN_BYTES / tile_bytes);
+    for (int j = 0; j < n; j += per) {
+      const int count = n - j < per ? n - j : per;
+      for (int c0 = 0, s = 0; c0 < sb->cw; c0 += sb->rw, s++) {
+        const int sub_cw = sb->cw - c0 < sb->rw ? sb->cw - c0 : sb->rw;
+        const int nv = ceil_div(sub_cw, sb->vl), last = sub_cw - (nv - 1) * sb->vl;
+        isa->conv_run(count, np, nv, in + ow * in_step, in_step, w + s * sb->soff, sb->rw, cn,
+                      orow + (ptrdiff_t)ow * d->out_pix + c0, d->out_pix, last, accumulate, pf);
+      }
+      ow += count * np;
+    }
+  }
+}
+
 /* row_tiles for a row of several tiles whose one tap t reaches every pixel
    (the 1x1 layers, the MMA ops' rows of M pixels): each tile is one call of
    that tap, built here without the tap lists, ranges and call lists of the
@@ -631,6 +678,13 @@ static void one_tap_tiles(const cbp_dconv_desc *d, const cbp_direct_isa *isa, co
   const int ntiles = ceil_div(d->wo, tile_px);
   const int pf_out = !(isa->vl >= 16 && d->out_pix == sb->cw);
   const ptrdiff_t in_step = (ptrdiff_t)d->sw * d->ci;
+  if (tile_runs(d, isa, cn, ntiles, tile_px, pf)) {
+    const int ahead = pf_out && (pf & PF_RUN) ? (pf & PF_FAR ? 2 : 1) : 0;
+    one_tap_runs(d, isa, sb, tap_input(d, t, inimg, oh, 0, i0), panel + (size_t)t * cn * sb->rw,
+                 orow, ntiles, cn, ahead, accumulate);
+    if (ahead) prefetch_next_out(d, sb, orow, d->wo, next_orow, tile_px);
+    return;
+  }
   for (int tile = 0, ow = 0; tile < ntiles; tile++) {
     const int np = tile_pixels(d->wo, ntiles, tile), left = d->wo - ow - np;
     const tile_call call = {0, 1, 0, np, accumulate, cn, 0};
@@ -987,6 +1041,24 @@ static int input_from_memory(const cbp_dconv_desc *d) {
    two threads (README, "The blocked direct engine"). */
 static int far_output(const cbp_dconv_desc *d) {
   return (double)d->out_pix * sizeof(float) >= 4096.0;
+}
+
+/* Whether the runs of tiles (one_tap_runs) prefetch the output lines of the
+   tile ahead, where the output's pixels are apart (strided channel blocks;
+   see one_tap_tiles): for an output of more than RUN_PF_MIN_L2S L2s.  On
+   one that stays in the outer caches their 24 prefetches a tile (AVX-512)
+   only took issue slots from tiles of few FMAs.  Zen 4, MMA BPA, one
+   build with the prefetch forced off and on, medians of 3 rounds, time
+   without against with, 1 / 2 threads: 491 x 7 x 595 (1.2 MB of dX) 0.95
+   / 0.67, 424 x 4 x 264 0.94 / 0.66, 146 x 9 x 409 0.96 / 0.70, 1024 x 8
+   x 512 (2 MB) 0.94 / 0.85, 4096 x 4 x 256 (4 MB) 0.92 / 0.92, 2048 x 16
+   x 512 0.96 / 0.80, 8192 x 4 x 256 (8 MB) 0.92 / 0.92 (two threads: the
+   fastest rounds) and 4096 x 16 x 512 1.01 / 1.03; but 8192 x 16 x 512 (16
+   MB) 1.27 / 1.07, and 16384 x 4 x 256 1.35 / 0.72 (noisy). */
+enum { RUN_PF_MIN_L2S = 8 };
+static int far_runs(const cbp_dconv_desc *d) {
+  const double out = (double)d->n * d->ho * d->wo * d->co * sizeof(float);
+  return out > RUN_PF_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
 }
 
 /* Row chunks (see the top): a thread that owns several channel blocks reads
@@ -1442,7 +1514,8 @@ static void plan_engine(const cbp_dconv_desc *d, int threads, const float *in, f
   assert(blk <= BLK_LARGEST);
   pl.nrb = nrb;
   pl.ncib = ci_blocks(d, cap, blk, narrow);
-  pl.pf = (d->ntaps == 1 && input_from_memory(d) ? PF_IN : 0) | (far_output(d) ? PF_FAR : 0);
+  pl.pf = (d->ntaps == 1 && input_from_memory(d) ? PF_IN : 0) | (far_output(d) ? PF_FAR : 0) |
+          (far_runs(d) ? PF_RUN : 0);
   pl.merge = merge_group(d, pl.ncib, narrow);
   pl.cb = d->ci < 1 ? 0 : ceil_div(d->ci, pl.ncib);
   /* rows of the shared block claimed at a time: one, or on narrow outputs

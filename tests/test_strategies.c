@@ -217,6 +217,16 @@ static const shape edges[] = {
        row and image ends (narrower ones with padding are all over the grid). */
     {"tiles across row ends, 1x1 to width 14", {2, 20, 14, 14, 70, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"tiles across row ends, 1x1 stride 2 to width 14", {2, 19, 28, 27, 35, 1, 1, 0, 0, 2, 2, 1, 1}},
+    /* One-tap rows of at most 32 input channels (FWD's C, BPA's K) run as
+       runs of tiles (one_tap_runs in src/direct.c): tiles of np_max and
+       np_max - 1 pixels (200 = 30 x 6 + 4 x 5 on AVX-512), channel blocks
+       of several register blocks (K = 200: 64 + 64 + 64 + 8) over
+       stretches of the row; BPA's 100 channels from 20 (64 + 36, a last
+       vector of 4); a stride of 2 along the row, K = 50 (a last vector of
+       2). */
+    {"runs of tiles, blocks of a row", {1, 32, 4, 200, 200, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"runs of tiles, BPA from 20 channels", {2, 100, 3, 97, 20, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"runs of tiles, stride 2 along rows", {2, 7, 9, 61, 50, 1, 1, 0, 0, 2, 2, 1, 1}},
     /* Padded rows exactly 7 wide: one 7-pixel tile a row (7 x 3 vectors on
        AVX-512, 7 x 2 on AVX2), its border taps in 6-pixel calls, channel
        blocks with tails (60 = 48 + 12 on AVX-512, 16 + 16 + 16 + 12 on AVX2),
@@ -492,7 +502,7 @@ static int run_all(int argc, char **argv) {
   printf("%d conv shapes, %d strategy runs, %d adjoint tests, %d skipped, %d faulty runs caught\n",
          shapes, runs, adjoints, skipped, caught);
   CHECK(!faulty_present || caught > 0, "the deliberately wrong strategy was never caught");
-  /* All the named edges and nearly all the grid are valid (311 of 320). */
+  /* All the named edges and nearly all the grid are valid (317 of 320). */
   const int n_edges = (int)(sizeof edges / sizeof edges[0]);
   CHECK(shapes >= n_edges + grid * 9 / 10, "only %d valid shapes of %d", shapes, n_edges + grid);
   TEST_END();
