@@ -602,18 +602,21 @@ static int tile_pixels(int wo, int ntiles, int tile) {
 
 /* Whether one_tap_tiles runs its row as runs of tiles (one_tap_runs): with
    at most RUN_CI_MAX input channels, the row tiles of np_max - 1 and np_max
-   pixels and no input prefetch (PF_IN, whose prefetches go tile by tile).
+   pixels (or the thin tiles' thin_np - 1 and thin_np) and no input
+   prefetch (PF_IN, whose prefetches go tile by tile).
    Zen 4, medians of 6 alternating rounds, time against a tile a call, 1 / 2
    threads: MMA BPA 424 x 4 x 264 0.61 / 0.54, 4096 x 4 x 256 0.60 / 0.60,
    491 x 7 x 595 0.70 / 0.69, 564 x 16 x 395 0.82 / 0.79, 2048 x 32 x 256
    0.88 / 0.72; FWD 1x1 at 56 x 56 (N = 8, K = 64), C = 4 0.62 / 0.63, C =
-   16 0.82 / 0.79; BPA of K = 16 0.84 / 0.85 (README, "The blocked direct
-   engine"). */
+   16 0.82 / 0.79; BPA of K = 16 0.84 / 0.85; thin tiles, 6 rounds
+   against a tile a call: MMA BPA 4096 x 8 x 16 0.75 / 0.71, 457 x 12 x 15
+   0.87 / 0.84, FWD 1x1 of C = K = 8 at 56 x 56 0.70 / 0.76, C = K = 16
+   0.89 / 0.91 (README, "The blocked direct engine"). */
 enum { RUN_CI_MAX = 32, RUN_IN_BYTES = 16384 };
 static int tile_runs(const cbp_dconv_desc *d, const cbp_direct_isa *isa, int cn, int ntiles,
                      int tile_px, int pf) {
-  return cn <= RUN_CI_MAX && tile_px == isa->np_max && d->wo / ntiles >= isa->np_max - 1 &&
-         !(pf & PF_IN);
+  return cn <= RUN_CI_MAX && (tile_px == isa->np_max || tile_px == isa->thin_np) &&
+         d->wo / ntiles >= tile_px - 1 && !(pf & PF_IN);
 }
 
 /* one_tap_tiles' row of ntiles tiles as the ISA's runs of tiles (conv_run),

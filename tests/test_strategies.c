@@ -227,6 +227,11 @@ static const shape edges[] = {
     {"runs of tiles, blocks of a row", {1, 32, 4, 200, 200, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"runs of tiles, BPA from 20 channels", {2, 100, 3, 97, 20, 1, 1, 0, 0, 1, 1, 1, 1}},
     {"runs of tiles, stride 2 along rows", {2, 7, 9, 61, 50, 1, 1, 0, 0, 2, 2, 1, 1}},
+    /* ... and of thin tiles (one vector of output channels): 131 = 3 x 14 +
+       7 x 13 on AVX-512 (K = 16, and BPA's 9), 10 x 12 + 11 on AVX2's (K = 8,
+       which AVX2's kernels take where AVX-512 runs at half rate). */
+    {"runs of thin tiles", {2, 9, 3, 131, 16, 1, 1, 0, 0, 1, 1, 1, 1}},
+    {"runs of thin tiles, 8 output channels", {1, 12, 2, 131, 8, 1, 1, 0, 0, 1, 1, 1, 1}},
     /* Padded rows exactly 7 wide: one 7-pixel tile a row (7 x 3 vectors on
        AVX-512, 7 x 2 on AVX2), its border taps in 6-pixel calls, channel
        blocks with tails (60 = 48 + 12 on AVX-512, 16 + 16 + 16 + 12 on AVX2),
