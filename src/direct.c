@@ -1005,9 +1005,13 @@ static int ci_blocks(const cbp_dconv_desc *d, size_t cap, int blk, int narrow) {
   return d->ci < 1 ? 1 : ceil_div(d->ci, cb_max > 0 ? cb_max : 1);
 }
 
-/* Bytes of d's input, in a double: no overflow. */
+/* Bytes of d's input, and of its output, in a double: no overflow. */
 static double input_bytes(const cbp_dconv_desc *d) {
   return (double)d->n * d->hi * d->wi * d->ci * sizeof(float);
+}
+
+static double output_bytes(const cbp_dconv_desc *d) {
+  return (double)d->n * d->ho * d->wo * d->co * sizeof(float);
 }
 
 /* Whether d's input comes from memory rather than the outer caches:
@@ -1063,8 +1067,7 @@ static int far_output(const cbp_dconv_desc *d) {
    MB) 1.27 / 1.07, and 16384 x 4 x 256 1.35 / 0.72 (noisy). */
 enum { RUN_PF_MIN_L2S = 8 };
 static int far_runs(const cbp_dconv_desc *d) {
-  const double out = (double)d->n * d->ho * d->wo * d->co * sizeof(float);
-  return out > RUN_PF_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
+  return output_bytes(d) > RUN_PF_MIN_L2S * (double)cbp_l2_bytes_or_1mib();
 }
 
 /* Row chunks (see the top): a thread that owns several channel blocks reads
@@ -1166,8 +1169,8 @@ static int row_blocks(const cbp_dconv_desc *d, int threads, int narrow) {
    / 1.00.  The rows: a single row (MMA BPA's M pixels where the blocks go
    round the threads) in one block would leave every thread but one idle. */
 static int wide_blocks(const cbp_dconv_desc *d, int threads) {
-  const double out_bytes = (double)d->n * d->ho * d->wo * d->co * sizeof(float);
-  return one_tap_rows(d, threads) && input_bytes(d) >= 8.0 * out_bytes && input_from_memory(d);
+  return one_tap_rows(d, threads) && input_bytes(d) >= 8.0 * output_bytes(d) &&
+         input_from_memory(d);
 }
 
 /* Taps of a merged group, 1 for none.  With few input channels a tap is a
