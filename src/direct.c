@@ -636,7 +636,7 @@ static __attribute__((noinline)) void one_tap_runs(const cbp_dconv_desc *d,
   for (int run = 0, ow = 0; run < 2; run++) {
     const int np = base + (run == 0), n = run == 0 ? big : ntiles - big;
     const size_t tile_bytes = (size_t)np * cn * sizeof(float);
-    const int per = !several ? n : tile_bytes >= RUN_IN_BYTES ? 1 : (int)(RUN_IN_BYTES / tile_bytes);
+    const int fit = (int)(RUN_IN_BYTES / tile_bytes), per = !several ? n : fit > 1 ? fit : 1;
     for (int j = 0; j < n; j += per) {
       const int count = n - j < per ? n - j : per;
       for (int c0 = 0, s = 0; c0 < sb->cw; c0 += sb->rw, s++) {

@@ -161,11 +161,12 @@ typedef struct {
   int dot_np, dot_kb;
   void (*dot_tile)(int np, int kb, const cbp_ktap *taps, int ntaps, int ci, ptrdiff_t w_k,
                    float *out, ptrdiff_t out_pix);
-  /* count conv tiles of np pixels (np_max - 1 or np_max) x nv vectors one
-     after another along a row, of one tap (see conv_run_n in
-     src/direct_kernels.inc): tile j reads in + j*np*in_step, its rows of
-     weights w (w_ld floats apart), and writes out + j*np*out_pix; pf > 0:
-     each prefetches the output of the tile pf ahead */
+  /* count conv tiles of np pixels (np_max - 1 or np_max, or thin_np - 1 or
+     thin_np at one vector) x nv vectors one after another along a row, of
+     one tap (see conv_run_n in src/direct_kernels.inc): tile j reads in +
+     j*np*in_step, its rows of weights w (w_ld floats apart), and writes
+     out + j*np*out_pix; pf > 0: each prefetches the output of the tile pf
+     ahead */
   void (*conv_run)(int count, int np, int nv, const float *in, ptrdiff_t in_step, const float *w,
                    ptrdiff_t w_ld, int ci, float *out, ptrdiff_t out_pix, int last,
                    int accumulate, int pf);
