@@ -4,6 +4,7 @@
 #ifndef CONVBP_KERNEL_SETS_H
 #define CONVBP_KERNEL_SETS_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,5 +26,19 @@ static inline int test_kernel_sets(const cbp_direct_isa *sets[3]) {
   unsetenv("CONVBP_ISA");
   return n;
 }
+
+/* check(set, &shapes[i]) for every kernel set of test_kernel_sets and every
+   shape of the array shapes, the set's name printed first: the main loop of
+   the kernel tests, whose shape tables differ in type. */
+#define TEST_EACH_KERNEL_SET(shapes, check)                                                        \
+  do {                                                                                             \
+    const cbp_direct_isa *sets_[3];                                                                \
+    const int nsets_ = test_kernel_sets(sets_);                                                    \
+    for (int k_ = 0; k_ < nsets_; k_++) {                                                          \
+      printf("kernel set %s\n", sets_[k_]->name);                                                  \
+      for (size_t i_ = 0; i_ < sizeof(shapes) / sizeof((shapes)[0]); i_++)                        \
+        check(sets_[k_], &(shapes)[i_]);                                                           \
+    }                                                                                              \
+  } while (0)
 
 #endif

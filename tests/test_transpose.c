@@ -66,11 +66,6 @@ out:
 }
 
 int main(void) {
-  const cbp_direct_isa *sets[3];
-  const int nsets = test_kernel_sets(sets);
-  for (int k = 0; k < nsets; k++) {
-    printf("kernel set %s\n", sets[k]->name);
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) check_shape(sets[k], &shapes[i]);
-  }
+  TEST_EACH_KERNEL_SET(shapes, check_shape);
   TEST_END();
 }
