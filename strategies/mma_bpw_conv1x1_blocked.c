@@ -50,6 +50,28 @@
  *   on 8192 x 64 x 32, 8192 x 128 x 512 and 2048 x 512 x 128, and slower
  *   below M = 16 K: 512 x 256 x 128 (M = 4 K) 0.93x, 256 x 512 x 256 0.90x,
  *   bert_qkv 0.95x, small_fc 0.78x.
+ * - X^T in chunks where neither fits but M is short (chunk_rows): the same
+ *   convolution as the engine form below, K pixels of M input channels, but
+ *   each thread transposes chunks of kc rows of k into its own buffer in L2
+ *   (kc x M floats, half an L2) and runs each chunk's rows as runs of tiles
+ *   (conv_run) over dY's column blocks, packed once for all threads.  The
+ *   engine form transposes all of X to memory and reads it back once a
+ *   column block of dY; here X^T is written and read in L2, and dY's packed
+ *   blocks are read once a chunk.  Zen 4 EPYC, medians of 4-5 alternating
+ *   rounds (oneDNN in the same rounds 0.95-1.03x), time of the engine form
+ *   over this one, 1 / 2 threads: bert_ffn_down (512 x 768 x 3072) 1.11x /
+ *   1.07x, gpt_proj (128 x 4096 x 4096) 1.09x / 1.07x, 128 x 1024 x 8192
+ *   1.15x / 1.08x, 256 x 1024 x 4096 1.09x / 1.09x, 768 x 768 x 2304 1.11x
+ *   / 1.05x, 500 x 700 x 3001 1.06x / 1.04x, 384 x 1152 x 1536 1.05x /
+ *   1.04x, 256 x 2048 x 1024 1.05x / 1.04x; even where N is wide beside K
+ *   (the transposition's share of the engine form is about 1/N of its
+ *   FLOPs): bert_qkv 1.01x / 1.00x, bert_ffn_up 0.99x / 1.03x, 512 x 1536 x
+ *   1536 0.99x / 0.99x, 512 x 512 x 2048 1.04x / 0.99x.  With M of 1024 or
+ *   more, chunks of 128 rows or fewer, it lost: square_1k 0.97x / 0.98x,
+ *   1024 x 512 x 1024 0.97x / 0.96x, 2048 x 768 x 768 1.00x / 0.97x (but
+ *   1024 x 768 x 3072 1.13x / 1.03x); each chunk fetches every packed block
+ *   of dY (M x 64 floats) into L2 again for kc / 6 tiles.  So only chunks of
+ *   at least CHUNK_MIN_ROWS rows.
  * - The engine otherwise, with p = k over one row of K pixels, k' = m, c = n:
  *     O(p, c) = sum_k' A(p, k') W'(k', c)     (the engine's BPA form: KRSC rows
  *                                              are its input channels)
@@ -67,7 +89,8 @@
  *   1.20x, bert_ffn_down 1.13x, bert_qkv 1.07x, square_1k 1.05x, gpt_proj
  *   1.04x, bert_ffn_up 1.00x.
  * Workspace: in place, none, or with M shared a dW for each thread but the
- * first; else X^T + the engine's panels and tap lists, one set a thread.
+ * first; in chunks, dY packed and a chunk of X^T a thread; else X^T + the
+ * engine's panels and tap lists, one set a thread.
  * Supports every valid problem. */
 #include "internal.h"
 
@@ -82,8 +105,30 @@ static int partials(const cbp_problem *pb, int threads, size_t *elems) {
   return cbp_mul4((size_t)(threads - 1), (size_t)pb->mma.k, (size_t)pb->mma.n, 1, elems);
 }
 
+/* Rows of k a chunk of the chunked form: as many as keep the chunk's X^T (kc
+   x M floats) within half an L2, in a number of chunks that the threads
+   share evenly, each a whole number of tiles; 0 (the engine form) where
+   that is under CHUNK_MIN_ROWS (see the top). */
+enum { CHUNK_MIN_ROWS = 160 };
+static int chunk_rows(const cbp_problem *pb, const cbp_direct_isa *isa, int threads) {
+  const size_t K = (size_t)pb->mma.k, np = (size_t)isa->np_max;
+  const size_t fit = cbp_l2_bytes_or_1mib() / 2 / ((size_t)pb->mma.m * sizeof(float));
+  if (fit < CHUNK_MIN_ROWS) return 0;
+  const size_t nth = threads > 1 ? (size_t)threads : 1;
+  const size_t chunks = ((K + fit - 1) / fit + nth - 1) / nth * nth;
+  const size_t kc = ((K + chunks - 1) / chunks + np - 1) / np * np;
+  return (int)(kc < K ? kc : K);
+}
+
+/* Floats of dY packed for the chunked form: its column blocks of nv_max
+   vectors, each M rows of a whole block's width. */
+static int packed_dy(const cbp_problem *pb, const cbp_direct_isa *isa, size_t *elems) {
+  const size_t cw = (size_t)isa->nv_max * isa->vl, blocks = ((size_t)pb->mma.n + cw - 1) / cw;
+  return cbp_mul4(blocks, cw, (size_t)pb->mma.m, 1, elems);
+}
+
 static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
-  size_t engine, elems;
+  size_t engine, elems, xt;
   *bytes = 0;
   const int order = cbp_mma_bpw_in_place(pb, threads);
   if (order == CBP_BPW_TILES_SPLIT_M)
@@ -91,6 +136,14 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
                ? CONVBP_ERR_OVERFLOW
                : CONVBP_OK;
   if (order) return CONVBP_OK;
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  const int kc = chunk_rows(pb, isa, threads);
+  if (kc)
+    return packed_dy(pb, isa, &elems) || cbp_ws_add(bytes, elems, sizeof(float)) ||
+                   cbp_mul4((size_t)threads, (size_t)kc, (size_t)pb->mma.m, 1, &xt) ||
+                   cbp_ws_add(bytes, xt, sizeof(float))
+               ? CONVBP_ERR_OVERFLOW
+               : CONVBP_OK;
   if (cbp_ws_add(bytes, pb->x_elems, sizeof(float)) || cbp_dconv_workspace(1, threads, &engine) ||
       cbp_add(*bytes, engine, bytes))
     return CONVBP_ERR_OVERFLOW;
@@ -99,11 +152,13 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
 
 typedef struct {
   const float *X, *dY;
-  float *dW, *xt;  /* X^T: the engine only */
+  float *dW, *xt;  /* X^T: the engine's, or the chunks' (kc x M floats a thread) */
+  float *dy_packed;   /* in chunks: dY's column blocks (packed_dy) */
   float *const *part; /* M shared: each thread's dW, part[0] = dW (cbp_sum_partials) */
   void *engine_ws; /* one engine workspace a thread (cbp_dconv_thread_ws) */
   int M, N, K;
   int order, mb; /* in place: cbp_mma_bpw_in_place, rows of M a block */
+  int kc;        /* in chunks: rows of k a chunk (chunk_rows) */
 } pixel_share;
 
 /* In place, rows m0..m0+mb-1 of M (mb clipped at m1) into the block of dw
@@ -166,6 +221,45 @@ static void split_m(void *ctx, int tid, int nth) {
   cbp_sum_partials(s->dW, s->part, nth, (size_t)s->K * s->N);
 }
 
+/* In chunks: dY's column blocks packed by the threads together, then
+   thread tid's chunks of kc rows of k (an equal number each), each
+   transposed into its buffer and run over every column block c0 as runs of
+   np_max-pixel tiles (and one smaller tile for the chunk's last rows):
+     dW(k, c0 + j) = sum_m X^T(k, m) dY(m, c0 + j),  X^T(k, m) = X(m, k) */
+static void in_chunks(void *ctx, int tid, int nth) {
+  (void)nth; /* the omp for loops share the work */
+  const pixel_share *s = ctx;
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  const int M = s->M, N = s->N, K = s->K, kc = s->kc, np = isa->np_max;
+  const int cwmax = isa->nv_max * isa->vl, blocks = (N + cwmax - 1) / cwmax;
+  /* dy_packed(b, m, j) = dY(m, b*cwmax + j): each block's rows contiguous */
+#pragma omp for schedule(static)
+  for (int b = 0; b < blocks; b++) {
+    const int c0 = b * cwmax, cw = N - c0 < cwmax ? N - c0 : cwmax;
+    float *dst = s->dy_packed + (size_t)b * M * cwmax;
+    for (int m = 0; m < M; m++)
+      memcpy(dst + (size_t)m * cwmax, s->dY + (size_t)m * N + c0, (size_t)cw * sizeof(float));
+  }
+  float *xt = s->xt + (size_t)tid * kc * M;
+  const int nchunks = (K + kc - 1) / kc;
+#pragma omp for schedule(static) nowait
+  for (int ch = 0; ch < nchunks; ch++) {
+    const int k0 = ch * kc, rows = K - k0 < kc ? K - k0 : kc, full = rows / np, rem = rows % np;
+    isa->transpose(s->X + k0, K, M, rows, xt, M);
+    for (int b = 0; b < blocks; b++) {
+      const int c0 = b * cwmax, cw = N - c0 < cwmax ? N - c0 : cwmax;
+      const int nv = (cw + isa->vl - 1) / isa->vl, last = cw - (nv - 1) * isa->vl;
+      const float *w = s->dy_packed + (size_t)b * M * cwmax;
+      float *out = s->dW + (size_t)k0 * N + c0;
+      if (full) isa->conv_run(full, np, nv, xt, M, w, cwmax, M, out, N, last, 0, 0);
+      if (rem) {
+        const cbp_ktap tap = {{xt + (size_t)full * np * M}, w, 0, 0};
+        isa->conv_tile(rem, nv, &tap, 1, M, M, cwmax, out + (size_t)full * np * N, N, last, 0);
+      }
+    }
+  }
+}
+
 /* The engine, thread tid's pixels k0..k1-1: its rows of X^T, then its rows of dW. */
 static void pixels(void *ctx, int tid, int nth) {
   const pixel_share *s = ctx;
@@ -185,7 +279,7 @@ static void pixels(void *ctx, int tid, int nth) {
 static int run(const cbp_problem *pb, int threads, const float *X, const float *dY, float *dW,
                void *ws) {
   cbp_arena ar = {ws, 0};
-  pixel_share s = {X, dY, dW, NULL, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k, 0, 0};
+  pixel_share s = {X, dY, dW, NULL, NULL, NULL, NULL, pb->mma.m, pb->mma.n, pb->mma.k, 0, 0, 0};
   s.order = cbp_mma_bpw_in_place(pb, threads);
   if (s.order) {
     s.mb = cbp_mma_bpw_m_block(pb, threads);
@@ -203,6 +297,16 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
     cbp_parallel(threads, split_m, &s);
     return CONVBP_OK;
   }
+  const cbp_direct_isa *isa = cbp_direct_isa_get();
+  s.kc = chunk_rows(pb, isa, threads);
+  if (s.kc) {
+    size_t packed;
+    if (packed_dy(pb, isa, &packed)) return CONVBP_ERR_OVERFLOW;
+    s.dy_packed = cbp_take(&ar, packed * sizeof(float));
+    s.xt = cbp_take(&ar, (size_t)threads * s.kc * pb->mma.m * sizeof(float));
+    cbp_parallel(threads, in_chunks, &s);
+    return CONVBP_OK;
+  }
   s.xt = cbp_take(&ar, pb->x_elems * sizeof(float));
   s.engine_ws = cbp_take(&ar, 0);
   cbp_parallel(threads, pixels, &s);
@@ -212,7 +316,8 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
 const cbp_strategy cbp_mma_bpw_conv1x1_blocked = {
     .name = "mma_bpw_conv1x1_blocked",
     .op = CONVBP_MMA_BPW,
-    .summary = "MMA backward weights dW = X^T dY as a 1x1 convolution: BPW tiles in place, or the engine over K pixels (X^T)",
+    .summary = "MMA backward weights dW = X^T dY as a 1x1 convolution: BPW tiles in place, "
+               "or K pixels of X^T (in chunks, or by the engine)",
     .workspace = workspace,
     .run = run,
     .vec_channels = vec_channels,

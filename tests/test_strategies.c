@@ -464,11 +464,17 @@ static int run_all(int argc, char **argv) {
      more): {2101, 40, 31} on two threads (rows 0-1049 in blocks of 526 and
      524, 1050-2100 in 526 and 525; partial tiles of k and n) and on three
      (mma_three: two dWs added), {257, 31, 7} on two (one block of 128 rows
-     and one of 129).  The engine (K pixels, M input channels, N out) where
-     neither fits: {70, 70, 16384} with any L2 up to 4 MiB a core (X and dW
-     are 4.6 MB each), and on one thread {300, 150, 500}, 3 blocks of pixels
-     (the last of 22).  {72, 2048, 1024}: K pixels with 8 MiB of W, 28
-     times dX, so on one thread (up to 1 MiB of L2) the engine's 72
+     and one of 129).  Where neither fits, X^T in chunks (K pixels, M input
+     channels, N out) when M leaves a chunk 160 rows or more: {70, 70,
+     16384} with any L2 up to 4 MiB a core (X and dW are 4.6 MB each; with
+     1 MiB, 8 chunks of 1824 rows and a last of 1792 on one thread, 9 of
+     1644 and one of 1588 on two, 8 of 1824 and one of 1792 on three
+     (mma_three): a last tile of 4 rows, and a column block of 6), on one
+     thread {300, 150, 500} (chunks of 252 and 248 rows, column blocks of
+     64, 64 and 22), {300, 1100, 500} and {300, 64, 1050} (chunks of 354,
+     354 and 342 rows); else the engine: {1000, 64, 1050}
+     on one thread with 1 MiB of L2.  {72, 2048, 1024}: K pixels with 8 MiB
+     of W, 28 times dX, so on one thread (up to 1 MiB of L2) the engine's 72
      output channels run as one block of 64 + 8 in three ci blocks
      (wide_blocks), rather than two blocks in two ci blocks each.
      Output pixels a page apart (the engine's PF_FAR prefetch two tiles
@@ -476,8 +482,7 @@ static int run_all(int argc, char **argv) {
      bytes), on two threads 150 a thread; {1000, 64, 1050} the same with dX
      of 4.2 MB, beyond the L2s, so on two threads in rows of 100 (17 blocks
      of K do not go round): the far tile falls in the next row at each
-     row's end; {300, 1100, 500} BPW by the engine on one thread (X and dW
-     too big for in place), dW rows of 4400 bytes. */
+     row's end. */
   static const convbp_mma mmas[] = {{1, 1, 1},       {1, 7, 3},       {5, 1, 11},
                                     {13, 17, 1},     {64, 33, 65},    {3, 200, 129},
                                     {257, 31, 7},    {96, 96, 96},    {40, 300, 20},
@@ -488,7 +493,7 @@ static int run_all(int argc, char **argv) {
                                     {300, 1100, 500}, {16001, 40, 31},
                                     {1000, 64, 1050}};
   /* shapes also run on three threads */
-  static const convbp_mma mma_three[] = {{2101, 40, 31}};
+  static const convbp_mma mma_three[] = {{2101, 40, 31}, {70, 70, 16384}};
   const size_t nmma = sizeof mmas / sizeof mmas[0];
   for (size_t i = 0; i < nmma + sizeof mma_three / sizeof mma_three[0]; i++) {
     const convbp_mma *mm = i < nmma ? &mmas[i] : &mma_three[i - nmma];
