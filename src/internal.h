@@ -359,7 +359,7 @@ size_t cbp_strided_1x1_block(const cbp_problem *pb);
    - CBP_BPW_TILES_ROWS_OUTER: the same with blocks of M outside, when the
      share's dW (share x N floats) fits in a quarter of L2, where it stays
      while every block of M adds to it;
-   - 0 (none): the engine over X^T.
+   - 0 (none): X^T, in chunks (cbp_mma_bpw_chunk_rows) or by the engine.
    ESTIMATE reads the same answer. */
 enum { CBP_BPW_TILES_COLUMNS_OUTER = 1, CBP_BPW_TILES_ROWS_OUTER = 2, CBP_BPW_TILES_SPLIT_M = 3 };
 enum { CBP_MMA_BPW_SPLIT_M = 16 };
@@ -372,6 +372,14 @@ int cbp_mma_bpw_in_place(const cbp_problem *pb, int threads);
    rows than of 128, one / two threads). */
 enum { CBP_MMA_BPW_MIN_ROWS = 128 };
 int cbp_mma_bpw_m_block(const cbp_problem *pb, int threads);
+/* Where not in place: rows of k in a chunk of X^T for mma_bpw_conv1x1_blocked
+   on `threads` threads, as many as keep the chunk (kc x M floats) within
+   half an L2, in a number of chunks that the threads share evenly, each a
+   whole number of the kernel set's tiles (np_max rows); 0 where that would
+   be under CBP_MMA_BPW_CHUNK_MIN rows (M over 819 with 1 MiB of L2): the
+   engine over all of X^T then.  ESTIMATE reads the same answer. */
+enum { CBP_MMA_BPW_CHUNK_MIN = 160 };
+int cbp_mma_bpw_chunk_rows(const cbp_problem *pb, int threads);
 /* Rows [i0, i1) of C = op(A) * op(B) on the calling thread, in slices of that size
    when B is untransposed and n x k allows, else in one sgemm. */
 void cbp_sgemm_rows(int trans_a, int trans_b, int i0, int i1, int n, int k, const float *a,

@@ -380,7 +380,13 @@ int convbp_wisdom_import(const char *path, char *err, size_t err_len) {
      128-2048: 0.76-0.97x) and resnet_fc (32 x 1000 x 2048) both (0.96x);
      since the tiles run in blocks of M, in place with long reductions too:
      12 points (M = 2048-16384, N = 64-512, K = 32-512), the GEMM's time over
-     theirs 1.01-3.3x (medians of 4 rounds);
+     theirs 1.01-3.3x (medians of 4 rounds); and since X^T goes in chunks
+     (cbp_mma_bpw_chunk_rows), MMA BPW with M >= 64 in chunks -> the same:
+     Zen 4, medians of 3 rounds, 1 / 2 threads, the GEMM's time over its
+     own 1.03-1.07x on the 10 points with N < 1024 (bert_qkv 1.05x / 1.03x,
+     bert_ffn_down 1.06x / 1.05x, 512 x 512 x 2048, 768 x 768 x 2304, 500 x
+     700 x 3001), and 0.99-1.11x on all 24 points of the 12 shapes in chunks
+     (results/mma_bpw_chunks_zen4_problems.txt);
    - BPA: the stem (C < 16: a vector of 16 input channels would be mostly
      empty) -> bpa_scatter_gemm; a 1x1 at stride 1 that does not widen (K <=
      C) -> bpa_scatter_gemm unless it has very few pixels (N*P*Q <= 1024), and
@@ -504,9 +510,9 @@ const char *convbp_plan_estimate(convbp_op op, const convbp_conv *conv, const co
   if (convbp_op_is_mma(op) && convbp_mma_flops(mma) >= 2e6 && avx512) {
     if (op == CONVBP_MMA_BPA) return "mma_bpa_conv1x1_blocked";
     const char *bpw = "mma_bpw_conv1x1_blocked";
+    const int t = cbp_strategy_threads(cbp_strategy_lookup(bpw), &pb, threads);
     if (mma->n >= 1024 ||
-        (mma->m >= 64 &&
-         cbp_mma_bpw_in_place(&pb, cbp_strategy_threads(cbp_strategy_lookup(bpw), &pb, threads))))
+        (mma->m >= 64 && (cbp_mma_bpw_in_place(&pb, t) || cbp_mma_bpw_chunk_rows(&pb, t))))
       return bpw;
   }
   if (convbp_op_is_mma(op)) return gemm[op];

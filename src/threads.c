@@ -238,6 +238,16 @@ int cbp_mma_bpw_m_block(const cbp_problem *pb, int threads) {
   return (int)((m + blocks - 1) / blocks);
 }
 
+int cbp_mma_bpw_chunk_rows(const cbp_problem *pb, int threads) {
+  const size_t K = (size_t)pb->mma.k, np = (size_t)cbp_direct_isa_get()->np_max;
+  const size_t fit = cbp_l2_bytes_or_1mib() / 2 / ((size_t)pb->mma.m * sizeof(float));
+  if (fit < CBP_MMA_BPW_CHUNK_MIN) return 0;
+  const size_t nth = threads > 1 ? (size_t)threads : 1;
+  const size_t chunks = ((K + fit - 1) / fit + nth - 1) / nth * nth;
+  const size_t kc = ((K + chunks - 1) / chunks + np - 1) / np * np;
+  return (int)(kc < K ? kc : K);
+}
+
 size_t cbp_strided_1x1_block(const cbp_problem *pb) {
   const convbp_conv *c = &pb->conv;
   if (!(c->r == 1 && c->s == 1 && c->pad_h == 0 && c->pad_w == 0 &&

@@ -50,7 +50,7 @@
  *   on 8192 x 64 x 32, 8192 x 128 x 512 and 2048 x 512 x 128, and slower
  *   below M = 16 K: 512 x 256 x 128 (M = 4 K) 0.93x, 256 x 512 x 256 0.90x,
  *   bert_qkv 0.95x, small_fc 0.78x.
- * - X^T in chunks where neither fits but M is short (chunk_rows): the same
+ * - X^T in chunks where neither fits but M is short (cbp_mma_bpw_chunk_rows): the same
  *   convolution as the engine form below, K pixels of M input channels, but
  *   each thread transposes chunks of kc rows of k into its own buffer in L2
  *   (kc x M floats, half an L2) and runs each chunk's rows as runs of tiles
@@ -71,7 +71,7 @@
  *   1024 x 512 x 1024 0.97x / 0.96x, 2048 x 768 x 768 1.00x / 0.97x (but
  *   1024 x 768 x 3072 1.13x / 1.03x); each chunk fetches every packed block
  *   of dY (M x 64 floats) into L2 again for kc / 6 tiles.  So only chunks of
- *   at least CHUNK_MIN_ROWS rows.
+ *   at least CBP_MMA_BPW_CHUNK_MIN rows.
  * - The engine otherwise, with p = k over one row of K pixels, k' = m, c = n:
  *     O(p, c) = sum_k' A(p, k') W'(k', c)     (the engine's BPA form: KRSC rows
  *                                              are its input channels)
@@ -105,21 +105,6 @@ static int partials(const cbp_problem *pb, int threads, size_t *elems) {
   return cbp_mul4((size_t)(threads - 1), (size_t)pb->mma.k, (size_t)pb->mma.n, 1, elems);
 }
 
-/* Rows of k a chunk of the chunked form: as many as keep the chunk's X^T (kc
-   x M floats) within half an L2, in a number of chunks that the threads
-   share evenly, each a whole number of tiles; 0 (the engine form) where
-   that is under CHUNK_MIN_ROWS (see the top). */
-enum { CHUNK_MIN_ROWS = 160 };
-static int chunk_rows(const cbp_problem *pb, const cbp_direct_isa *isa, int threads) {
-  const size_t K = (size_t)pb->mma.k, np = (size_t)isa->np_max;
-  const size_t fit = cbp_l2_bytes_or_1mib() / 2 / ((size_t)pb->mma.m * sizeof(float));
-  if (fit < CHUNK_MIN_ROWS) return 0;
-  const size_t nth = threads > 1 ? (size_t)threads : 1;
-  const size_t chunks = ((K + fit - 1) / fit + nth - 1) / nth * nth;
-  const size_t kc = ((K + chunks - 1) / chunks + np - 1) / np * np;
-  return (int)(kc < K ? kc : K);
-}
-
 /* Floats of dY packed for the chunked form: its column blocks of nv_max
    vectors, each M rows of a whole block's width. */
 static int packed_dy(const cbp_problem *pb, const cbp_direct_isa *isa, size_t *elems) {
@@ -137,7 +122,7 @@ static int workspace(const cbp_problem *pb, int threads, size_t *bytes) {
                : CONVBP_OK;
   if (order) return CONVBP_OK;
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  const int kc = chunk_rows(pb, isa, threads);
+  const int kc = cbp_mma_bpw_chunk_rows(pb, threads);
   if (kc)
     return packed_dy(pb, isa, &elems) || cbp_ws_add(bytes, elems, sizeof(float)) ||
                    cbp_mul4((size_t)threads, (size_t)kc, (size_t)pb->mma.m, 1, &xt) ||
@@ -158,7 +143,7 @@ typedef struct {
   void *engine_ws; /* one engine workspace a thread (cbp_dconv_thread_ws) */
   int M, N, K;
   int order, mb; /* in place: cbp_mma_bpw_in_place, rows of M a block */
-  int kc;        /* in chunks: rows of k a chunk (chunk_rows) */
+  int kc;        /* in chunks: rows of k a chunk (cbp_mma_bpw_chunk_rows) */
 } pixel_share;
 
 /* In place, rows m0..m0+mb-1 of M (mb clipped at m1) into the block of dw
@@ -298,7 +283,7 @@ static int run(const cbp_problem *pb, int threads, const float *X, const float *
     return CONVBP_OK;
   }
   const cbp_direct_isa *isa = cbp_direct_isa_get();
-  s.kc = chunk_rows(pb, isa, threads);
+  s.kc = cbp_mma_bpw_chunk_rows(pb, threads);
   if (s.kc) {
     size_t packed;
     if (packed_dy(pb, isa, &packed)) return CONVBP_ERR_OVERFLOW;

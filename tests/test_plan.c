@@ -311,17 +311,23 @@ int main(int argc, char **argv) {
             isas[k][0] ? isas[k] : "avx512", got ? got : "NULL", want);
     }
     /* MMA from 2 MFLOP with AVX-512 kernels: BPA, and BPW with N >= 1024 or
-       with M >= 64 and its tiles in place, to the engine's 1x1 convolution;
-       the rest (M = 32 in place; out of place), and all without them, to the
-       GEMM.  In place: X is 64 KiB (mma_in_place); X beyond half of any L2
-       up to 8 MiB but dW 32 KiB (mma_long, M = 64 Ki).  Out of place: X 4.4
-       MB and dW 1 MB, beyond a quarter of any L2 below 4 MiB (mma_far). */
+       with M >= 64 and its tiles in place or X^T in chunks, to the engine's
+       1x1 convolution; the rest (M = 32 in place; out of place with M too
+       long for chunks), and all without them, to the GEMM.  In place: X is
+       64 KiB (mma_in_place); X beyond half of any L2 up to 8 MiB but dW 32
+       KiB (mma_long, M = 64 Ki).  Out of place: X 14.5 MB and dW 1.1 MB,
+       beyond a quarter of any L2 up to 4 MiB, and M = 3300 too long for a
+       chunk of 160 rows in half of it (mma_far); bert_ffn_down (X 6 MB, dW
+       9.4 MB) in chunks where half an L2 holds 160 rows of M = 512 (L2 of
+       640 KiB or more). */
     const convbp_mma mma_big = {128, 256, 512}, mma_tiny = {5, 7, 9}, mma_wide = {64, 1024, 64};
     const convbp_mma mma_in_place = {64, 256, 256}, mma_thin = {32, 512, 256},
-                     mma_far = {1100, 256, 1000}, mma_long = {65536, 64, 128};
+                     mma_far = {3300, 256, 1100}, mma_long = {65536, 64, 128},
+                     mma_chunks = {512, 768, 3072};
     /* X in exactly half an L2 (as the library reads it: sysconf, else 1 MiB)
        in place, and one row more out of place, with dW (4 MB) beyond a
-       quarter of any L2 below 16 MiB */
+       quarter of any L2 below 16 MiB: X^T then in chunks (two of 512 rows
+       with 1 MiB) */
     long l2 = -1;
 #ifdef _SC_LEVEL2_CACHE_SIZE
     l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
@@ -330,6 +336,8 @@ int main(int argc, char **argv) {
     const convbp_mma mma_l2_half = {half_l2_rows, 1000, 1024},
                      mma_l2_over = {half_l2_rows + 1, 1000, 1024};
     const char *conv1x1 = isas[k][0] ? "mma_bpw_gemm" : "mma_bpw_conv1x1_blocked";
+    const long l2_bytes = l2 > 0 ? l2 : 1L << 20;
+    const int chunks_fit = l2_bytes / 2 / (512 * 4) >= 160; /* mma_chunks' M = 512 */
     const struct {
       convbp_op op;
       const convbp_mma *m;
@@ -343,7 +351,8 @@ int main(int argc, char **argv) {
         {CONVBP_MMA_BPW, &mma_thin, "mma_bpw_gemm"},
         {CONVBP_MMA_BPW, &mma_far, "mma_bpw_gemm"},
         {CONVBP_MMA_BPW, &mma_l2_half, half_l2_rows >= 64 ? conv1x1 : "mma_bpw_gemm"},
-        {CONVBP_MMA_BPW, &mma_l2_over, "mma_bpw_gemm"}};
+        {CONVBP_MMA_BPW, &mma_l2_over, half_l2_rows + 1 >= 64 ? conv1x1 : "mma_bpw_gemm"},
+        {CONVBP_MMA_BPW, &mma_chunks, chunks_fit ? conv1x1 : "mma_bpw_gemm"}};
     for (size_t i = 0; i < sizeof mma_rules / sizeof mma_rules[0]; i++) {
       const char *got = convbp_plan_estimate(mma_rules[i].op, NULL, mma_rules[i].m, 1);
       CHECK(got && !strcmp(got, mma_rules[i].want), "ESTIMATE %s m%dn%dk%d with %s kernels: %s, want %s",
