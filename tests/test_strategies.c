@@ -472,11 +472,11 @@ static int run_all(int argc, char **argv) {
      (mma_three): a last tile of 4 rows, and a column block of 6), on one
      thread {300, 150, 500} (chunks of 252 and 248 rows, column blocks of
      64, 64 and 22), {300, 1100, 500} and {300, 64, 1050} (chunks of 354,
-     354 and 342 rows); else the engine: {1000, 64, 1050}
-     on one thread with 1 MiB of L2.  {72, 2048, 1024}: K pixels with 8 MiB
-     of W, 28 times dX, so on one thread (up to 1 MiB of L2) the engine's 72
-     output channels run as one block of 64 + 8 in three ci blocks
-     (wide_blocks), rather than two blocks in two ci blocks each.
+     354 and 342 rows); else the engine: {1000, 64, 1050} on one thread
+     with 1 MiB of L2.  {72, 2048, 1024}: K pixels with 8 MiB of W, 28
+     times dX, so on one thread (up to 1 MiB of L2) the engine's 72 output
+     channels run as one block of 64 + 8 in three ci blocks (wide_blocks),
+     rather than two blocks in two ci blocks each.
      Output pixels a page apart (the engine's PF_FAR prefetch two tiles
      ahead, far_output): {300, 64, 1050} BPA as M pixels (dX rows of 4200
      bytes), on two threads 150 a thread; {1000, 64, 1050} the same with dX
