@@ -146,6 +146,15 @@ typedef struct {
   int kc;        /* in chunks: rows of k a chunk (cbp_mma_bpw_chunk_rows) */
 } pixel_share;
 
+/* The vectors of dW's column block from column c0 (nv_max vectors, or what
+   is left of N), with the columns of its last vector in *last. */
+static int block_vectors(const cbp_direct_isa *isa, int N, int c0, int *last) {
+  const int cwmax = isa->nv_max * isa->vl, cw = N - c0 < cwmax ? N - c0 : cwmax;
+  const int nv = (cw + isa->vl - 1) / isa->vl;
+  *last = cw - (nv - 1) * isa->vl;
+  return nv;
+}
+
 /* In place, rows m0..m0+mb-1 of M (mb clipped at m1) into the block of dw
    (dW or a thread's own) at columns c0.. (nv_max vectors of n) and rows
    k0..k1-1, in tiles of kb_max rows down its k, so that every tile after the
@@ -156,9 +165,9 @@ typedef struct {
    N), written by the first block of M, added to by the others. */
 static void tile_block(const pixel_share *s, const cbp_direct_isa *isa, float *dw, int c0, int m0,
                        int m1, int k0, int k1, int accumulate) {
-  const int N = s->N, K = s->K, cwmax = isa->nv_max * isa->vl;
-  const int cw = N - c0 < cwmax ? N - c0 : cwmax, mb = m1 - m0 < s->mb ? m1 - m0 : s->mb;
-  const int nv = (cw + isa->vl - 1) / isa->vl, last = cw - (nv - 1) * isa->vl;
+  const int N = s->N, K = s->K, mb = m1 - m0 < s->mb ? m1 - m0 : s->mb;
+  int last;
+  const int nv = block_vectors(isa, N, c0, &last);
   const float *dY = s->dY + (size_t)m0 * N + c0, *X = s->X + (size_t)m0 * K;
   for (int k = k0; k < k1; k += isa->kb_max) {
     const int kb = k1 - k < isa->kb_max ? k1 - k : isa->kb_max;
@@ -232,8 +241,9 @@ static void in_chunks(void *ctx, int tid, int nth) {
     const int k0 = ch * kc, rows = K - k0 < kc ? K - k0 : kc, full = rows / np, rem = rows % np;
     isa->transpose(s->X + k0, K, M, rows, xt, M);
     for (int b = 0; b < blocks; b++) {
-      const int c0 = b * cwmax, cw = N - c0 < cwmax ? N - c0 : cwmax;
-      const int nv = (cw + isa->vl - 1) / isa->vl, last = cw - (nv - 1) * isa->vl;
+      const int c0 = b * cwmax;
+      int last;
+      const int nv = block_vectors(isa, N, c0, &last);
       const float *w = s->dy_packed + (size_t)b * M * cwmax;
       float *out = s->dW + (size_t)k0 * N + c0;
       if (full) isa->conv_run(full, np, nv, xt, M, w, cwmax, M, out, N, last, 0, 0);
